@@ -1,0 +1,18 @@
+"""inertia: fully-connected networks trained by gradient descent with momentum.
+
+Explicit forward and backward passes over a small engine of BLAS verbs; every momentum
+convention (PyTorch, TF1, optax, Keras, scikit-learn, EMA, Neanderthal, previous-delta) as data
+in one update rule. Importing inertia never imports torch, matplotlib or any optional engine.
+"""
+
+from . import data as datasets
+from . import engines
+from .network import Dense, Network
+from .optim import CONVENTIONS, SGD, Convention, SGDState
+from .serialize import load, save
+from .train import History, fit
+
+__version__ = "0.1.0"
+
+__all__ = ["Network", "Dense", "SGD", "SGDState", "Convention", "CONVENTIONS", "fit", "History",
+           "save", "load", "datasets", "engines", "__version__"]

@@ -1,0 +1,129 @@
+"""NumPy engine: SciPy BLAS (gemm/gemv/axpy/scal with in-place outputs) over C-contiguous arrays.
+
+BLAS is column-major; a C-contiguous (m, n) array is the column-major (n, m) array of its
+transpose, so c := alpha op(a) op(b) + beta c is computed as
+c.T := alpha op(b).T op(a).T + beta c.T, with the same trans flags and the operands swapped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import blas
+
+from .. import activations, losses
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class NumpyEngine:
+    name = "numpy"
+
+    def __init__(self, dtype="float32"):
+        dt = np.dtype(dtype)
+        if dt.name not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}: choose float32 or float64")
+        self.dtype = dt
+        p = "s" if dt == np.float32 else "d"
+        self._gemm = getattr(blas, p + "gemm")
+        self._gemv = getattr(blas, p + "gemv")
+        self._axpy = getattr(blas, p + "axpy")
+        self._scal = getattr(blas, p + "scal")
+        self._ones = np.ones(0, dtype=dt)
+
+    def __repr__(self):
+        return f"NumpyEngine(dtype={self.dtype.name!r})"
+
+    # memory
+    def zeros(self, shape):
+        return np.zeros(shape, dtype=self.dtype)
+
+    def empty(self, shape):
+        return np.empty(shape, dtype=self.dtype)
+
+    def from_host(self, x):
+        return np.array(x, dtype=self.dtype, order="C", copy=True)
+
+    def to_host(self, x):
+        return np.array(x, copy=True)
+
+    def copy(self, src, dst):
+        np.copyto(dst, src)
+        return dst
+
+    def synchronize(self):
+        pass
+
+    # BLAS
+    def gemm(self, alpha, a, b, beta, c, trans_a=False, trans_b=False):
+        ct = c.T
+        r = self._gemm(alpha, b.T, a.T, beta, ct, trans_a=trans_b, trans_b=trans_a,
+                       overwrite_c=1)
+        if r is not ct:  # only when c was not C-contiguous in the engine dtype
+            c[...] = r.T
+        return c
+
+    def gemv(self, alpha, a, x, beta, y, trans=False):
+        # a C-contiguous (m, k) is the column-major (k, m) a.T: flip the trans flag
+        r = self._gemv(alpha, a.T, x, beta, y, trans=0 if trans else 1, overwrite_y=1)
+        if r is not y:
+            y[...] = r
+        return y
+
+    def _ones_for(self, n):
+        if self._ones.shape[0] < n:
+            self._ones = np.ones(n, dtype=self.dtype)
+        return self._ones[:n]
+
+    def sum_rows(self, alpha, d, beta, out):
+        return self.gemv(alpha, d, self._ones_for(d.shape[0]), beta, out, trans=True)
+
+    def add_row(self, b, z):
+        np.add(z, b, out=z)
+        return z
+
+    def axpy(self, alpha, x, y):
+        self._axpy(x.reshape(-1), y.reshape(-1), a=alpha)
+        return y
+
+    def axpby(self, alpha, x, beta, y):
+        if beta == 0.0:
+            np.multiply(x, alpha, out=y)
+            return y
+        if beta != 1.0:
+            self._scal(beta, y.reshape(-1))
+        self._axpy(x.reshape(-1), y.reshape(-1), a=alpha)
+        return y
+
+    def scal(self, alpha, x):
+        self._scal(alpha, x.reshape(-1))
+        return x
+
+    def nrm2(self, x):
+        return float(np.linalg.norm(x.reshape(-1)))
+
+    def dot(self, x, y):
+        return float(np.vdot(x, y))
+
+    # network
+    def activate_(self, name, z):
+        with np.errstate(over="ignore", under="ignore"):
+            activations.FORWARD[name](z)
+        return z
+
+    def activate_backward_(self, name, a, delta):
+        activations.BACKWARD[name](a, delta)
+        return delta
+
+    def softmax_rows_(self, z):
+        return activations.softmax_rows(z)
+
+    def loss(self, name, z, a, y):
+        with np.errstate(over="ignore", under="ignore"):
+            return losses.value(name, z, a, y)
+
+    def loss_delta_(self, name, activation, z, a, y, delta):
+        return losses.delta_(name, activation, z, a, y, delta)
+
+    def take_rows(self, x, idx, out):
+        np.take(x, idx, axis=0, out=out)
+        return out

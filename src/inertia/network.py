@@ -1,0 +1,292 @@
+"""Dense layers and the Network: buffers allocated once, explicit forward and backward passes.
+
+Layout: rows are samples. A layer with ``units`` outputs holds W (units, n_in) and b (units,),
+as ``torch.nn.Linear`` stores them, and computes z = a_prev @ W.T + b, a = f(z).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import activations, engines, losses
+from .optim.sgd import update_
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A fully-connected layer: ``units`` outputs, activation linear, sigmoid, tanh, relu or
+    softmax (softmax only as the output layer, with cross-entropy)."""
+
+    units: int
+    activation: str = "linear"
+
+    def __post_init__(self):
+        if not isinstance(self.units, (int, np.integer)) or isinstance(self.units, bool) \
+                or self.units < 1:
+            raise ValueError(f"Dense units must be a positive integer, got {self.units!r}")
+        activations.check(self.activation)
+
+
+class _Buffers:
+    """Everything one batch size needs, allocated once."""
+
+    def __init__(self, e, sizes, n):
+        self.n = n
+        self.x = e.empty((n, sizes[0]))
+        self.y = e.empty((n, sizes[-1]))
+        self.z = [e.empty((n, s)) for s in sizes[1:]]       # hidden: z becomes a in place
+        self.a_out = e.empty((n, sizes[-1]))                  # output: z and a both kept
+        self.d = [e.empty((n, s)) for s in sizes[1:]]
+        self.a = self.z[:-1] + [self.a_out]
+
+
+class Network:
+    """A fully-connected network.
+
+    ``Network(n_inputs, [Dense(32, "sigmoid"), ..., Dense(1, "linear")], seed=0,
+    dtype="float32", engine="numpy")``
+
+    Weights are Glorot-uniform (He-normal for relu layers) from ``seed``; biases start at 0.
+    """
+
+    def __init__(self, n_inputs, layers, seed=0, dtype="float32", engine="numpy"):
+        if not isinstance(n_inputs, (int, np.integer)) or isinstance(n_inputs, bool) \
+                or n_inputs < 1:
+            raise ValueError(f"n_inputs must be a positive integer, got {n_inputs!r}")
+        layers = list(layers)
+        if not layers:
+            raise ValueError("a network needs at least one Dense layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise ValueError(f"layer {i} is {layer!r}: pass inertia.Dense(units, activation)")
+            if layer.activation == "softmax" and i != len(layers) - 1:
+                raise ValueError(f"softmax is only allowed on the output layer (layer {i} of "
+                                 f"{len(layers)}): use tanh, sigmoid or relu for hidden layers")
+        self.e = engines.get(engine, dtype)
+        self.dtype = self.e.dtype
+        self.engine = self.e.name
+        self.layers = layers
+        self.sizes = [int(n_inputs)] + [int(layer.units) for layer in layers]
+        self.seed = seed
+        self.acts = [layer.activation for layer in layers]
+        rng = np.random.default_rng(seed)
+        self.W, self.b = [], []
+        for n_in, layer in zip(self.sizes[:-1], layers):
+            if layer.activation == "relu":
+                w = rng.normal(0.0, np.sqrt(2.0 / n_in), (layer.units, n_in))
+            else:
+                lim = np.sqrt(6.0 / (n_in + layer.units))
+                w = rng.uniform(-lim, lim, (layer.units, n_in))
+            self.W.append(self.e.from_host(w))
+            self.b.append(self.e.zeros((layer.units,)))
+        self._bufs: dict[int, _Buffers] = {}
+        self._gbufs = None
+
+    def __repr__(self):
+        ls = ", ".join(f"Dense({layer.units}, {layer.activation!r})" for layer in self.layers)
+        return (f"Network({self.n_inputs}, [{ls}], dtype={self.dtype.name!r}, "
+                f"engine={self.engine!r})")
+
+    @property
+    def n_inputs(self):
+        return self.sizes[0]
+
+    @property
+    def n_outputs(self):
+        return self.sizes[-1]
+
+    @property
+    def output_activation(self):
+        return self.acts[-1]
+
+    def params(self):
+        """The engine arrays [W0, b0, W1, b1, ...] (live, not copies)."""
+        return [x for wb in zip(self.W, self.b) for x in wb]
+
+    # parameters ----------------------------------------------------------------
+    def parameters(self):
+        """A list of (W, b) NumPy copies: W (out, in), b (out,)."""
+        return [(self.e.to_host(w), self.e.to_host(b)) for w, b in zip(self.W, self.b)]
+
+    def set_parameters(self, params):
+        """Set the weights from a list of (W, b) pairs shaped as ``parameters()`` returns."""
+        params = list(params)
+        if len(params) != len(self.layers):
+            raise ValueError(f"got {len(params)} (W, b) pairs for a network of "
+                             f"{len(self.layers)} layers")
+        new = []
+        for i, (pair, n_in, n_out) in enumerate(zip(params, self.sizes[:-1], self.sizes[1:])):
+            w, b = (np.asarray(x) for x in pair)
+            if w.shape != (n_out, n_in) or b.shape != (n_out,):
+                raise ValueError(f"layer {i}: expected W {(n_out, n_in)} and b {(n_out,)}, "
+                                 f"got {w.shape} and {b.shape}")
+            if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+                raise ValueError(f"layer {i}: parameters contain NaN or inf")
+            new.append((w, b))
+        for i, (w, b) in enumerate(new):
+            self.e.copy(self.e.from_host(w), self.W[i])
+            self.e.copy(self.e.from_host(b), self.b[i])
+        return self
+
+    def copy(self):
+        """An independent network with the same layers and weights."""
+        net = Network(self.n_inputs, self.layers, seed=self.seed, dtype=self.dtype.name,
+                      engine=self.e)
+        return net.set_parameters(self.parameters())
+
+    # buffers ---------------------------------------------------------------------
+    def buffers(self, n):
+        bufs = self._bufs.get(n)
+        if bufs is None:
+            if len(self._bufs) >= 4:      # keep the training sizes, drop an evaluation size
+                self._bufs.pop(next(iter(self._bufs)))
+            bufs = self._bufs[n] = _Buffers(self.e, self.sizes, n)
+        return bufs
+
+    def check_inputs(self, X, name="X"):
+        X = np.asarray(X)
+        if X.ndim == 1 and self.n_inputs == 1:
+            X = X.reshape(-1, 1)
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise ValueError(f"{name} has shape {X.shape} but the network takes "
+                             f"{self.n_inputs} input(s): pass an array of shape "
+                             f"(n_samples, {self.n_inputs})")
+        if X.shape[0] == 0:
+            raise ValueError(f"{name} has no rows")
+        if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
+            raise ValueError(f"{name} contains NaN, inf or non-numbers: clean or drop those "
+                             "rows first")
+        return X
+
+    # forward / backward -------------------------------------------------------
+    def forward_(self, bufs):
+        """Forward pass on bufs.x; returns the output activation buffer."""
+        e = self.e
+        a = bufs.x
+        last = len(self.layers) - 1
+        for i in range(len(self.layers)):
+            z = bufs.z[i]
+            e.gemm(1.0, a, self.W[i], 0.0, z, trans_b=True)
+            e.add_row(self.b[i], z)
+            if i == last:
+                a = e.activate_(self.acts[i], e.copy(z, bufs.a_out))
+            else:
+                a = e.activate_(self.acts[i], z)
+        return a
+
+    def backward_(self, bufs, loss):
+        """Output delta and backpropagation through every layer (deltas only). Returns the
+        loss value measured in this forward pass."""
+        e = self.e
+        L = len(self.layers)
+        value = e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y)
+        e.loss_delta_(loss, self.acts[-1], bufs.z[-1], bufs.a_out, bufs.y, bufs.d[-1])
+        for i in range(L - 1, 0, -1):
+            e.gemm(1.0, bufs.d[i], self.W[i], 0.0, bufs.d[i - 1])
+            e.activate_backward_(self.acts[i - 1], bufs.a[i - 1], bufs.d[i - 1])
+        return value
+
+    def train_step_(self, bufs, loss, opt):
+        """One fused update on the batch already in bufs.x / bufs.y. Returns the batch loss."""
+        e = self.e
+        st = opt.state
+        mu = opt.momentum
+        look = opt.lookahead
+        if look:                                   # gradient at the look-ahead point w + mu v
+            for i in range(len(self.layers)):
+                e.axpy(mu, st.velocity[2 * i], self.W[i])
+        self.forward_(bufs)
+        value = e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y)
+        e.loss_delta_(loss, self.acts[-1], bufs.z[-1], bufs.a_out, bufs.y, bufs.d[-1])
+        conv, lr, damp, nest, wd = (opt.convention, opt.lr, opt.dampening, opt.nesterov,
+                                    opt.weight_decay)
+        first = not st.started
+        n = bufs.n
+        gb = self._grad_buffers() if opt.needs_grad_buffer else None
+        for i in range(len(self.layers) - 1, -1, -1):
+            d = bufs.d[i]
+            a_prev = bufs.a[i - 1] if i > 0 else bufs.x
+            if i > 0:                              # D_prev before W changes
+                e.gemm(1.0, d, self.W[i], 0.0, bufs.d[i - 1])
+                e.activate_backward_(self.acts[i - 1], a_prev, bufs.d[i - 1])
+            if look:
+                e.axpy(-mu, st.velocity[2 * i], self.W[i])
+
+            def acc_w(alpha, beta, out, d=d, a_prev=a_prev):
+                return e.gemm(alpha, d, a_prev, beta, out, trans_a=True)
+
+            def acc_b(alpha, beta, out, d=d):
+                return e.sum_rows(alpha, d, beta, out)
+
+            update_(e, conv, lr, mu, damp, nest, wd, self.W[i], acc_w, st.velocity[2 * i],
+                    gb[2 * i] if gb else None, False, n, first)
+            update_(e, conv, lr, mu, damp, nest, wd, self.b[i], acc_b, st.velocity[2 * i + 1],
+                    gb[2 * i + 1] if gb else None, True, n, first)
+        st.step += 1
+        st.started = st.started or mu != 0
+        return value
+
+    def _grad_buffers(self):
+        if self._gbufs is None:
+            self._gbufs = [self.e.zeros(p.shape) for p in self.params()]
+        return self._gbufs
+
+    def bind(self, opt):
+        """Give ``opt`` a state for this network (zero velocities) unless it has a matching one."""
+        shapes = [tuple(p.shape) for p in self.params()]
+        st = opt.state
+        if st is None:
+            from .optim.sgd import SGDState
+            opt.state = SGDState(velocity=[self.e.zeros(s) for s in shapes])
+            return opt.state
+        if [tuple(v.shape) for v in st.velocity] != shapes:
+            raise ValueError("the optimizer's state belongs to a network of another shape: "
+                             "call opt.reset() or use a new optimizer")
+        if not all(isinstance(v, type(self.W[0])) and v.dtype == self.dtype
+                   for v in st.velocity):
+            st.velocity = [self.e.from_host(np.asarray(v)) for v in st.velocity]
+        return st
+
+    # evaluation -----------------------------------------------------------------
+    def predict(self, X):
+        """Outputs for inputs X (n_samples, n_inputs): a NumPy array (n_samples, n_outputs)."""
+        X = self.check_inputs(X)
+        bufs = self.buffers(X.shape[0])
+        self.e.copy(self.e.from_host(X), bufs.x)
+        return self.e.to_host(self.forward_(bufs))
+
+    def loss(self, X, y, loss):
+        """The loss of the network on (X, y)."""
+        losses.check(loss, self.output_activation)
+        X = self.check_inputs(X)
+        yy = losses.prepare_targets(loss, y, self.n_outputs, self.dtype)
+        if yy.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but y has {yy.shape[0]}")
+        bufs = self.buffers(X.shape[0])
+        self.e.copy(self.e.from_host(X), bufs.x)
+        self.e.copy(self.e.from_host(yy), bufs.y)
+        self.forward_(bufs)
+        return self.e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y)
+
+    def gradients(self, X, y, loss):
+        """The loss and its gradient on (X, y): (value, [(dW, db), ...]) as NumPy arrays,
+        without changing the weights (the unfused reference for the fused training step)."""
+        losses.check(loss, self.output_activation)
+        X = self.check_inputs(X)
+        yy = losses.prepare_targets(loss, y, self.n_outputs, self.dtype)
+        bufs = self.buffers(X.shape[0])
+        self.e.copy(self.e.from_host(X), bufs.x)
+        self.e.copy(self.e.from_host(yy), bufs.y)
+        self.forward_(bufs)
+        value = self.backward_(bufs, loss)
+        out = []
+        for i in range(len(self.layers)):
+            a_prev = bufs.a[i - 1] if i > 0 else bufs.x
+            dw = self.e.zeros(self.W[i].shape)
+            db = self.e.zeros(self.b[i].shape)
+            self.e.gemm(1.0, bufs.d[i], a_prev, 0.0, dw, trans_a=True)
+            self.e.sum_rows(1.0, bufs.d[i], 0.0, db)
+            out.append((self.e.to_host(dw), self.e.to_host(db)))
+        return value, out

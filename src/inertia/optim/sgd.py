@@ -1,0 +1,267 @@
+"""One momentum update rule for every convention, written in engine primitives.
+
+The rule never sees a gradient array on the fused path: it receives ``acc(alpha, beta, out)``,
+which computes ``out := alpha * g + beta * out`` (in a dense layer: one gemm for the weights,
+one gemv for the biases). So ``v = mu v - lr g`` is a single gemm with beta = mu, and training
+with momentum makes exactly as many engine calls as training without.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import conventions as _conv
+
+
+@dataclass
+class SGDState:
+    """Optimizer state: explicit, so that a test can set and read it.
+
+    step      number of updates taken
+    started   whether a step with momentum > 0 has run (PyTorch's first buffer is g itself)
+    velocity  one buffer per parameter, shaped like it (b in the lr-outside form, v in the
+              lr-inside form, the previous delta lr g for ``previous_delta``)
+    """
+
+    step: int = 0
+    started: bool = False
+    velocity: list = field(default_factory=list)
+
+
+def check_hyper(conv, lr, momentum, dampening, nesterov, weight_decay):
+    """Raise a one-line ValueError for impossible hyperparameters."""
+    for name, x in (("lr", lr), ("momentum", momentum), ("dampening", dampening),
+                    ("weight_decay", weight_decay)):
+        if not isinstance(x, (int, float, np.floating, np.integer)) or isinstance(x, bool) \
+                or not math.isfinite(x):
+            raise ValueError(f"{name} must be a finite number, got {x!r}")
+    if lr <= 0:
+        raise ValueError(f"learning rate must be > 0, got {lr}: pass a positive lr such as 0.01")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}: 0 is plain SGD, "
+                         "0.9 is common")
+    if not 0 <= dampening <= 1:
+        raise ValueError(f"dampening must be in [0, 1], got {dampening}")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    if nesterov and dampening != 0:
+        raise ValueError("Nesterov momentum requires zero dampening: set dampening=0 or "
+                         "nesterov=False")
+    if nesterov and momentum == 0:
+        raise ValueError("Nesterov momentum requires momentum > 0: set momentum (e.g. 0.9) or "
+                         "nesterov=False")
+    if dampening != 0 and not conv.dampening:
+        raise ValueError(f"the {conv.name!r} convention has no dampening: set dampening=0 or "
+                         "use convention='pytorch'")
+    if nesterov and conv.nesterov is None:
+        raise ValueError(f"the {conv.name!r} convention has no Nesterov form: set "
+                         "nesterov=False or pick another convention")
+    if weight_decay != 0 and conv.weight_decay is None:
+        raise ValueError(f"the {conv.name!r} convention has no weight decay: set "
+                         "weight_decay=0 or pick another convention")
+
+
+def update_(e, conv, lr, mu, dampening, nesterov, wd, p, acc, v, g, is_bias, n, first):
+    """Update one parameter ``p`` in place.
+
+    e       engine;  conv  Convention
+    acc     acc(alpha, beta, out): out := alpha * grad + beta * out
+    v       the parameter's velocity buffer;  g  a scratch gradient buffer (Nesterov only)
+    n       batch size (for per-n weight decay);  first  PyTorch's first-buffer step
+    """
+    if is_bias and not conv.momentum_biases:          # Neanderthal biases: b -= lr g
+        acc(-lr, 1.0, p)
+        return p
+    if conv.previous_delta:                            # w -= mu (lr g_prev) + lr g
+        e.axpy(-mu, v, p)
+        acc(lr, 0.0, v)
+        e.axpy(-1.0, v, p)
+        return p
+    if is_bias and not conv.decay_biases:
+        wd = 0.0
+    elif conv.decay_per_n:
+        wd = wd / n
+    coupled = wd != 0 and conv.weight_decay == "coupled"
+    decoupled = wd != 0 and conv.weight_decay == "decoupled"
+    reparam = nesterov and conv.nesterov == "reparam"
+
+    if conv.lr_inside:
+        if not reparam:                                # v = mu v - lr (g [+ wd w]); w += v
+            acc(-lr, mu, v)
+            if coupled:
+                e.axpy(-lr * wd, p, v)
+            if decoupled:                              # w = (1 - lr wd) w + v: one axpby
+                e.axpby(1.0, v, 1.0 - lr * wd, p)
+            else:
+                e.axpy(1.0, v, p)
+        else:                                          # v = mu v - lr g; w += mu v - lr g
+            acc(1.0, 0.0, g)
+            if coupled:
+                e.axpy(wd, p, g)
+            e.axpby(-lr, g, mu, v)
+            if decoupled:
+                e.scal(1.0 - lr * wd, p)
+            e.axpy(mu, v, p)
+            e.axpy(-lr, g, p)
+        return p
+
+    # lr outside: b = mu b + c (g + wd w); w -= lr b
+    if conv.grad_coef == "dampening":
+        c = 1.0 - dampening
+    elif conv.grad_coef == "ema":
+        c = 1.0 - mu
+    else:
+        c = 1.0
+    copy = first and conv.first_step_copy
+    if not reparam:
+        if copy:                                       # PyTorch: b = g on the first step
+            acc(1.0, 0.0, v)
+            if coupled:
+                e.axpy(wd, p, v)
+        else:
+            acc(c, mu, v)
+            if coupled:
+                e.axpy(c * wd, p, v)
+        e.axpy(-lr, v, p)
+    else:                                              # w -= lr (c g + mu b)
+        acc(1.0, 0.0, g)
+        if coupled:
+            e.axpy(wd, p, g)
+        if copy:
+            e.copy(g, v)
+        else:
+            e.axpby(c, g, mu, v)
+        e.axpy(-lr * c, g, p)
+        e.axpy(-lr * mu, v, p)
+    return p
+
+
+class SGD:
+    """Stochastic gradient descent with momentum, in any framework's convention.
+
+    ``SGD(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
+    convention="pytorch")``
+
+    pytorch   b = mu b + (1 - dampening) (g + wd w), first b = g + wd w;  w -= lr b
+              Nesterov: w -= lr (g + wd w + mu b)
+    tf1,      b = mu b + (g + wd w), b starts at 0;  w -= lr b;  Nesterov as pytorch
+    optax
+    ema       v = mu v + (1 - mu) (g + wd w), v starts at 0;  w -= lr v
+    keras     w = (1 - lr wd) w;  v = mu v - lr g;  w += v;  Nesterov: w += mu v - lr g
+    sklearn   v = mu v - lr (g + (wd / n) w) (weights only);  w += v;  Nesterov as keras
+    neanderthal  V = mu V - lr g;  W = (1 - lr wd / n) W + V;  b -= lr g_b (no momentum, no
+              decay);  Nesterov: the gradient is taken at the look-ahead point W + mu V
+    previous_delta  d = lr g;  w -= d + mu d_prev  (the previous step's lr g only)
+
+    Here g is the gradient of the loss (a mean over the batch) and n the batch size. The
+    optimizer object carries its state (``opt.state``) across ``fit`` calls; the functional
+    form ``state = opt.init(params); opt.step(params, grads, state, n=...)`` works on plain
+    NumPy arrays in place.
+    """
+
+    def __init__(self, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
+                 convention="pytorch"):
+        self.convention = _conv.get(convention)
+        check_hyper(self.convention, lr, momentum, dampening, nesterov, weight_decay)
+        self.lr = float(lr)
+        self.momentum = float(momentum)
+        self.dampening = float(dampening)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = float(weight_decay)
+        self.state: SGDState | None = None
+
+    def __repr__(self):
+        return (f"SGD(lr={self.lr}, momentum={self.momentum}, dampening={self.dampening}, "
+                f"nesterov={self.nesterov}, weight_decay={self.weight_decay}, "
+                f"convention={self.convention.name!r})")
+
+    # hyperparameters -------------------------------------------------------
+    def config(self) -> dict:
+        return {"lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
+                "nesterov": self.nesterov, "weight_decay": self.weight_decay,
+                "convention": self.convention.name}
+
+    def check(self, **changes):
+        """Raise if applying ``changes`` (lr, momentum, ...) would give impossible values."""
+        unknown = set(changes) - {"lr", "momentum", "dampening", "nesterov", "weight_decay"}
+        if unknown:
+            raise ValueError(f"unknown hyperparameter(s) {', '.join(sorted(unknown))}: use lr, "
+                             "momentum, dampening, nesterov or weight_decay")
+        h = {k: v for k, v in self.config().items() if k != "convention"}
+        h.update(changes)
+        check_hyper(self.convention, h["lr"], h["momentum"], h["dampening"], h["nesterov"],
+                    h["weight_decay"])
+        return h
+
+    def set(self, **changes):
+        """Change hyperparameters between steps (validated); the state is kept."""
+        h = self.check(**changes)
+        self.lr, self.momentum, self.dampening = (float(h["lr"]), float(h["momentum"]),
+                                                  float(h["dampening"]))
+        self.nesterov, self.weight_decay = bool(h["nesterov"]), float(h["weight_decay"])
+        return self
+
+    def reset(self):
+        """Forget the state (velocities, step count)."""
+        self.state = None
+
+    @property
+    def needs_grad_buffer(self) -> bool:
+        return self.nesterov and self.convention.nesterov == "reparam"
+
+    @property
+    def lookahead(self) -> bool:
+        return self.nesterov and self.convention.nesterov == "lookahead"
+
+    # functional form ---------------------------------------------------------
+    def init(self, params) -> SGDState:
+        """A fresh state for a list of NumPy parameter arrays."""
+        return SGDState(velocity=[np.zeros_like(np.asarray(p)) for p in params])
+
+    def step(self, params, grads, state: SGDState, n=None) -> SGDState:
+        """Update the arrays in ``params`` in place from the loss gradients ``grads``.
+
+        1-D arrays are biases (they take no decay under sklearn and neanderthal, and plain
+        SGD steps under neanderthal). ``n``, the batch size, is needed when the convention
+        scales weight decay by it (sklearn, neanderthal). For neanderthal with Nesterov, the
+        gradients must be taken at the look-ahead point ``lookahead_point(params, state)``.
+        """
+        from ..engines.numpy import NumpyEngine
+
+        if len(params) != len(grads) or len(params) != len(state.velocity):
+            raise ValueError(f"got {len(params)} parameters, {len(grads)} gradients and "
+                             f"{len(state.velocity)} velocities: pass one of each per array")
+        if self.convention.decay_per_n and self.weight_decay != 0 and n is None:
+            raise ValueError(f"the {self.convention.name!r} convention scales weight decay by "
+                             "the batch size: pass n=")
+        first = not state.started
+        for p, gr, v in zip(params, grads, state.velocity):
+            if p.shape != gr.shape or p.shape != v.shape:
+                raise ValueError(f"parameter shape {p.shape}, gradient shape {gr.shape} and "
+                                 f"velocity shape {v.shape} differ")
+            e = NumpyEngine(p.dtype)
+            gr = np.asarray(gr, dtype=p.dtype)
+
+            def acc(alpha, beta, out, gr=gr, e=e):
+                return e.axpby(alpha, gr, beta, out)
+
+            g = np.empty_like(p) if self.needs_grad_buffer else None
+            update_(e, self.convention, self.lr, self.momentum, self.dampening, self.nesterov,
+                    self.weight_decay, p, acc, v, g, p.ndim == 1, n, first)
+        state.step += 1
+        state.started = state.started or self.momentum != 0
+        return state
+
+    def lookahead_point(self, params, state: SGDState):
+        """Copies of params shifted to w + mu v (weights only): where the look-ahead Nesterov
+        form takes its gradient."""
+        out = []
+        for p, v in zip(params, state.velocity):
+            q = np.array(p, copy=True)
+            if p.ndim > 1 or self.convention.momentum_biases:
+                q += self.momentum * v
+            out.append(q)
+        return out

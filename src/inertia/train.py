@@ -1,0 +1,184 @@
+"""Fit loops: full batch, mini-batch and online training, schedules of segments, History."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import losses
+from .optim.sgd import SGD
+
+
+@dataclass
+class History:
+    """What a ``fit`` measured.
+
+    loss          training loss per epoch: the mean of the epoch's batch losses, each taken
+                  in the forward pass before that batch's update
+    val_loss      validation loss after each epoch (empty without validation_data)
+    time          wall time in seconds since the start of ``fit``, after each epoch
+    segment_loss  with a schedule: the last-epoch loss of each segment
+    """
+
+    loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    time: list = field(default_factory=list)
+    segment_loss: list = field(default_factory=list)
+
+    @property
+    def epochs(self):
+        return len(self.loss)
+
+
+def _check_data(net, X, y, loss, name="X"):
+    X = net.check_inputs(X, name)
+    yname = "y" if name == "X" else name.replace("X", "y")
+    y = np.asarray(y)
+    if y.shape[:1] != X.shape[:1]:
+        raise ValueError(f"{name} has {X.shape[0]} rows but {yname} has "
+                         f"{y.shape[0] if y.ndim else 0}: pass one target per sample")
+    if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
+        raise ValueError(f"{yname} contains NaN, inf or non-numbers: clean or drop those rows "
+                         "first")
+    y = losses.prepare_targets(loss, y, net.n_outputs, net.dtype)
+    return np.ascontiguousarray(X, dtype=net.dtype), y
+
+
+def _check_schedule(opt, schedule):
+    segs = []
+    try:
+        items = list(schedule)
+    except TypeError:
+        raise ValueError("schedule must be a list of (epochs, {'lr': ..., 'momentum': ..., "
+                         "'weight_decay': ...}) segments") from None
+    if not items:
+        raise ValueError("schedule is empty: give at least one (epochs, {...}) segment")
+    for k, seg in enumerate(items):
+        if not (isinstance(seg, (tuple, list)) and len(seg) == 2 and isinstance(seg[1], dict)):
+            raise ValueError(f"schedule segment {k} is {seg!r}: write (epochs, {{'lr': 0.1, "
+                             "'momentum': 0.9}})")
+        ep, hyper = seg
+        if not isinstance(ep, (int, np.integer)) or isinstance(ep, bool) or ep < 1:
+            raise ValueError(f"schedule segment {k}: epochs must be a positive integer, got "
+                             f"{ep!r}")
+        opt.check(**hyper)
+        segs.append((int(ep), dict(hyper)))
+    return segs
+
+
+def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, seed=None,
+        schedule=None, validation_data=None, progress=True):
+    """Train ``net`` on (X, y) and return a History.
+
+    loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.losses``)
+    optimizer   an ``inertia.SGD``; it keeps its state, so a second fit continues the first
+    epochs      number of passes over the data (leave out when a schedule is given)
+    batch_size  None: full batch; 1: online (one item per update); k: mini-batches of k, the
+                last one smaller when k does not divide n
+    shuffle     reshuffle the rows every epoch (mini-batch and online only), seeded by ``seed``
+    schedule    [(epochs, {"lr": ..., "momentum": ..., "weight_decay": ...}), ...] run in order;
+                the velocity carries across segments
+    validation_data  (X_val, y_val): its loss is recorded after every epoch
+    progress    show a progress bar on long runs in a terminal (never when piped)
+
+    Everything is checked before the first step; a bad argument raises a one-line ValueError.
+    """
+    if not isinstance(optimizer, SGD):
+        raise ValueError(f"optimizer must be an inertia.SGD, got {type(optimizer).__name__}")
+    losses.check(loss, net.output_activation)
+    X, y = _check_data(net, X, y, loss)
+    n = X.shape[0]
+    if schedule is not None:
+        if epochs is not None:
+            raise ValueError("give either epochs or a schedule, not both (a schedule's "
+                             "segments say how many epochs each runs)")
+        segs = _check_schedule(optimizer, schedule)
+    else:
+        if epochs is None:
+            raise ValueError("epochs is missing: pass epochs=N or a schedule")
+        if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        segs = [(int(epochs), {})]
+    if batch_size is None:
+        bs = n
+    elif not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    else:
+        bs = min(int(batch_size), n)
+    Xv = yv = None
+    if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a pair (X_val, y_val)")
+        Xv, yv = _check_data(net, validation_data[0], validation_data[1], loss, name="X_val")
+    net.bind(optimizer)
+
+    e = net.e
+    Xe, ye = e.from_host(X), e.from_host(y)
+    full = bs == n
+    rng = np.random.default_rng(seed)
+    order = np.arange(n)
+    starts = list(range(0, n, bs))
+    bufs = {}
+    for s in starts:
+        m = min(bs, n - s)
+        if m not in bufs:
+            bufs[m] = net.buffers(m)
+    if full:
+        e.copy(Xe, bufs[n].x)
+        e.copy(ye, bufs[n].y)
+    if Xv is not None:
+        Xve, yve = e.from_host(Xv), e.from_host(yv)
+
+    total = sum(ep for ep, _ in segs)
+    bar = None
+    if progress and total > 0:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, unit="epoch", disable=None if sys.stderr.isatty() else True,
+                   delay=2.0, leave=False, dynamic_ncols=True)
+    hist = History()
+    t0 = time.perf_counter()
+    try:
+        for ep_count, hyper in segs:
+            if hyper:
+                optimizer.set(**hyper)
+            for _ in range(ep_count):
+                if full:
+                    batch_loss = net.train_step_(bufs[n], loss, optimizer)
+                    epoch_loss = batch_loss
+                else:
+                    if shuffle:
+                        rng.shuffle(order)
+                    acc = 0.0
+                    for s in starts:
+                        idx = order[s:s + bs]
+                        b = bufs[idx.shape[0]]
+                        e.take_rows(Xe, idx, b.x)
+                        e.take_rows(ye, idx, b.y)
+                        acc += net.train_step_(b, loss, optimizer)
+                    epoch_loss = acc / len(starts)
+                hist.loss.append(float(epoch_loss))
+                if Xv is not None:
+                    vb = net.buffers(Xv.shape[0])
+                    e.copy(Xve, vb.x)
+                    e.copy(yve, vb.y)
+                    net.forward_(vb)
+                    hist.val_loss.append(e.loss(loss, vb.z[-1], vb.a_out, vb.y))
+                    if full and vb is bufs[n]:     # the training batch shares these buffers
+                        e.copy(Xe, vb.x)
+                        e.copy(ye, vb.y)
+                hist.time.append(time.perf_counter() - t0)
+                if bar is not None:
+                    bar.update(1)
+                    if bar.n % 50 == 0:
+                        bar.set_postfix(loss=f"{epoch_loss:.4g}", refresh=False)
+            if schedule is not None and ep_count:
+                hist.segment_loss.append(hist.loss[-1])
+    finally:
+        if bar is not None:
+            bar.close()
+    e.synchronize()
+    return hist
