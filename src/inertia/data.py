@@ -115,6 +115,9 @@ def load(path, target=None):
     if not os.path.exists(path):
         raise ValueError(f"no such file: {path}")
     ext = os.path.splitext(path)[1].lower()
+    if ext not in (".npz", ".npy"):
+        X, y, _ = read_csv(path, target)
+        return _finite(X, y, path)
     try:
         if ext == ".npz":
             with np.load(path, allow_pickle=False) as f:
@@ -129,13 +132,11 @@ def load(path, target=None):
             ypath = _y_path(path)
             if ypath is not None:
                 y = np.load(ypath, allow_pickle=False)
-        else:
-            X, y, _ = read_csv(path, target)
-            return _finite(X, y, path)
-    except ValueError:
-        raise
-    except Exception as ex:   # corrupted archives, pickled objects, truncated files
-        raise ValueError(f"cannot read {path}: {ex}") from None
+    except Exception as ex:   # not an array file, pickled objects, truncated files
+        if "has no array 'X'" in str(ex):
+            raise
+        raise ValueError(f"cannot read {path}: it is not a NumPy .npy/.npz array file "
+                         f"without pickled objects ({type(ex).__name__})") from None
     if y is None:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] < 2:

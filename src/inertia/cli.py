@@ -1,0 +1,444 @@
+"""The ``inertia`` command: train, compare, predict.
+
+Every error is one line on stderr (``inertia: error: ...``) and a non-zero exit, never a
+traceback; everything is checked before training starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import data as datasets
+from . import losses
+from .network import Dense, Network
+from .optim import CONVENTIONS, SGD
+from .serialize import atomic_write, load, save
+from .train import fit
+
+DEFAULT_OUT = "inertia-out"
+
+
+class CLIError(ValueError):
+    pass
+
+
+# --------------------------------------------------------------------------- parsing helpers
+def parse_layers(text):
+    """'32:sigmoid,16:tanh,1:linear' -> [Dense(32, 'sigmoid'), ...]."""
+    layers = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        units, _, act = part.partition(":")
+        try:
+            n = int(units)
+        except ValueError:
+            raise CLIError(f"--layers: {part!r} is not UNITS:ACTIVATION (e.g. 32:sigmoid)") \
+                from None
+        layers.append(Dense(n, act.strip() or "linear"))
+    if not layers:
+        raise CLIError("--layers is empty: write e.g. 32:sigmoid,16:tanh,1:linear")
+    return layers
+
+
+def describe(net):
+    sizes = "-".join(str(s) for s in net.sizes)
+    return f"{sizes} ({', '.join(net.acts)})"
+
+
+def load_data(args):
+    """(X, y, label) from a built-in set name or a file path."""
+    name = args.data
+    if name in datasets.BUILTIN:
+        if name == "smooth-regression":
+            X, y = datasets.smooth_regression(args.samples or 10_000, seed=args.data_seed)
+        else:
+            X, y = datasets.random_binary(args.samples or 1000, args.dim, seed=args.data_seed)
+        return X, y, name
+    if not os.path.exists(name):
+        raise CLIError(f"--data {name!r} is neither a built-in set "
+                       f"({', '.join(datasets.BUILTIN)}) nor an existing file")
+    X, y = datasets.load(name, target=args.target)
+    return X, y, name
+
+
+def default_loss(layers):
+    return {"softmax": "cross_entropy", "sigmoid": "bce"}.get(layers[-1].activation, "mse")
+
+
+def _fmt(x):
+    return f"{x:.6g}"
+
+
+def _print_curve(hist, every_hint=10):
+    n = len(hist.loss)
+    if n == 0:
+        return
+    marks = sorted(set(np.linspace(1, n, num=min(n, every_hint), dtype=int).tolist()))
+    for ep in marks:
+        line = f"  epoch {ep:>{len(str(n))}}  loss {_fmt(hist.loss[ep - 1])}"
+        if hist.val_loss:
+            line += f"  test {_fmt(hist.val_loss[ep - 1])}"
+        print(line)
+
+
+# ------------------------------------------------------------------------------ commands
+def cmd_train(args):
+    X, y, label = load_data(args)
+    resumed_opt = None
+    extra = {}
+    if args.resume:
+        net, resumed_opt = load(args.resume, engine=args.engine)
+        extra = getattr(net, "extra", {}) or {}
+        if args.layers:
+            want = [(layer.units, layer.activation) for layer in parse_layers(args.layers)]
+            have = [(layer.units, layer.activation) for layer in net.layers]
+            if want != have:
+                raise CLIError(f"--layers {args.layers} differs from the resumed model "
+                               f"{describe(net)}: leave --layers out when resuming")
+    else:
+        layers = parse_layers(args.layers or "32:sigmoid,16:tanh,1:linear")
+        net = Network(X.shape[1], layers, seed=args.seed, dtype=args.dtype or "float32",
+                      engine=args.engine or "numpy")
+    loss = args.loss or extra.get("loss") or default_loss(net.layers)
+    losses.check(loss, net.output_activation)
+    if X.shape[1] != net.n_inputs:
+        raise CLIError(f"the data has {X.shape[1]} input column(s) but the network takes "
+                       f"{net.n_inputs}: check --data, --target and --layers")
+    if args.standardize or extra.get("mean") is not None:
+        if extra.get("mean") is not None:
+            mean, std = np.array(extra["mean"]), np.array(extra["std"])
+        else:
+            _, mean, std = datasets.standardize(X)
+        X, _, _ = datasets.standardize(X, mean, std)
+        extra["mean"], extra["std"] = mean.tolist(), std.tolist()
+    test_fraction = args.test_fraction
+    if test_fraction is None:                  # a resumed run keeps its train/test split
+        test_fraction = extra.get("test_fraction", 0.0)
+    split_seed = extra.get("split_seed", args.seed)
+    Xtr, ytr, Xte, yte = datasets.split(X, y, test_fraction, seed=split_seed)
+    # the optimizer: flags override a resumed optimizer's settings
+    if resumed_opt is not None:
+        cfg = resumed_opt.config()
+        changes = {k: v for k, v in (("lr", args.lr), ("momentum", args.momentum),
+                                     ("dampening", args.dampening),
+                                     ("weight_decay", args.weight_decay)) if v is not None}
+        if args.nesterov:
+            changes["nesterov"] = True
+        if args.convention and args.convention != cfg["convention"]:
+            raise CLIError(f"--convention {args.convention} differs from the resumed "
+                           f"optimizer's {cfg['convention']}: leave it out when resuming")
+        resumed_opt.set(**changes)
+        opt = resumed_opt
+    else:
+        opt = SGD(lr=args.lr if args.lr is not None else 0.01,
+                  momentum=args.momentum or 0.0, dampening=args.dampening or 0.0,
+                  nesterov=args.nesterov, weight_decay=args.weight_decay or 0.0,
+                  convention=args.convention or "pytorch")
+    epochs = args.epochs if args.epochs is not None else 100
+    if epochs < 1:
+        raise CLIError(f"--epochs must be at least 1, got {epochs}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
+    for path in (args.save, args.plot):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise CLIError(f"cannot write {path}: its folder does not exist")
+    val = (Xte, yte) if len(Xte) else None
+    cfg = opt.config()
+    batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
+    print(f"inertia train: {describe(net)} on {label}, {len(Xtr)} training"
+          + (f" / {len(Xte)} test" if len(Xte) else "") + f" samples, {loss} loss")
+    print(f"  convention {cfg['convention']}, lr {cfg['lr']:g}, momentum {cfg['momentum']:g}"
+          + (f", dampening {cfg['dampening']:g}" if cfg["dampening"] else "")
+          + (", nesterov" if cfg["nesterov"] else "")
+          + f", weight decay {cfg['weight_decay']:g}, {batch}, {epochs} epochs, "
+          f"{net.engine}/{net.dtype.name}"
+          + (f", resumed at step {opt.state.step}" if resumed_opt and opt.state else ""))
+    hist = fit(net, Xtr, ytr, loss=loss, optimizer=opt, epochs=epochs,
+               batch_size=args.batch_size, seed=args.seed, validation_data=val,
+               progress=not args.quiet)
+    _print_curve(hist)
+    secs = hist.time[-1]
+    print(f"trained {epochs} epochs in {secs:.2f} s ({1e3 * secs / epochs:.3f} ms/epoch)")
+    train_cost = net.loss(Xtr, ytr, loss)
+    line = f"training cost {_fmt(train_cost)}"
+    if val is not None:
+        line += f"   test cost {_fmt(net.loss(Xte, yte, loss))}"
+    print(line)
+    if args.save:
+        extra.update(loss=loss, test_fraction=test_fraction, split_seed=split_seed)
+        save(args.save, net, optimizer=opt, extra=extra)
+        print(f"saved the model and optimizer state to {args.save}")
+    if args.plot:
+        from . import plots
+
+        plots.loss_curves({"training loss": (np.arange(1, len(hist.loss) + 1), hist.loss)},
+                          args.plot,
+                          f"Training loss: {describe(net)}, {cfg['convention']} "
+                          f"lr {cfg['lr']:g}, momentum {cfg['momentum']:g}",
+                          ylabel=f"{loss} loss",
+                          val_curves={"training loss": (np.arange(1, len(hist.val_loss) + 1),
+                                                        hist.val_loss)} if hist.val_loss else None)
+        print(f"wrote the loss curve to {args.plot}")
+    return 0
+
+
+DEFAULT_SETTINGS = "0.2,0,0;0.2,0.02,0;0.2,0.02,0.01;0.2,0.02,0.7"
+
+
+def parse_settings(text):
+    out = []
+    for part in text.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            vals = [float(x) for x in part.split(",")]
+        except ValueError:
+            raise CLIError(f"--settings: {part!r} is not LR,WEIGHT_DECAY,MOMENTUM numbers") \
+                from None
+        if len(vals) != 3:
+            raise CLIError(f"--settings: {part!r} needs three numbers: lr,weight_decay,momentum")
+        out.append(tuple(vals))
+    if not out:
+        raise CLIError("--settings is empty: write e.g. '0.2,0,0;0.2,0.02,0.7'")
+    return out
+
+
+def run_compare(X, y, layers, loss, convention, settings, segments, every, seeds,
+                batch_size=None, dtype="float32", engine="numpy", progress=True):
+    """Train copies of one network (shared initial weights per seed) under each setting
+    (lr, weight_decay, momentum) for ``segments`` x ``every`` epochs. Returns an array
+    (seeds, settings, segments * every) of per-epoch losses."""
+    opts = [SGD(lr=lr, momentum=mu, weight_decay=wd, convention=convention)
+            for lr, wd, mu in settings]                              # checks every setting
+    curves = np.empty((len(seeds), len(settings), segments * every))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(seeds) * len(settings), unit="run", leave=False,
+                   disable=None if sys.stderr.isatty() else True, delay=1.0)
+    try:
+        for si, seed in enumerate(seeds):
+            base = Network(X.shape[1], layers, seed=seed, dtype=dtype, engine=engine)
+            for ki, opt in enumerate(opts):
+                net = base.copy()
+                opt.reset()
+                hist = fit(net, X, y, loss=loss, optimizer=opt,
+                           schedule=[(every, {})] * segments, batch_size=batch_size,
+                           seed=seed, progress=False)
+                curves[si, ki] = hist.loss
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return curves
+
+
+def cmd_compare(args):
+    X, y, label = load_data(args)
+    layers = parse_layers(args.layers)
+    loss = args.loss or default_loss(layers)
+    losses.check(loss, layers[-1].activation)
+    settings = parse_settings(args.settings)
+    if args.seeds < 1 or args.segments < 1 or args.every < 1:
+        raise CLIError("--seeds, --segments and --every must be at least 1")
+    plot = args.plot or os.path.join(args.out, "compare.png")
+    d = os.path.dirname(os.path.abspath(plot))
+    os.makedirs(d, exist_ok=True)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    names = [f"[{lr:g} {wd:g} {mu:g}]" for lr, wd, mu in settings]
+    tmp = Network(X.shape[1], layers, seed=0, dtype=args.dtype, engine=args.engine)
+    if tmp.n_outputs != (y.shape[1] if y.ndim == 2 else 1) and loss != "cross_entropy":
+        raise CLIError(f"the data has {y.shape[1]} target column(s) but the network has "
+                       f"{tmp.n_outputs} output(s): change the last layer in --layers")
+    batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
+    print(f"inertia compare: {describe(tmp)} on {label} ({len(X)} samples), {loss} loss, "
+          f"{args.convention} convention, {batch}")
+    print(f"  {args.segments} x {args.every} epochs per setting [lr weight_decay momentum], "
+          f"every column from the same initial weights"
+          + (f"; mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else f"; seed {seeds[0]}"))
+    t0 = time.perf_counter()
+    curves = run_compare(X, y, layers, loss, args.convention, settings, args.segments,
+                         args.every, seeds, args.batch_size, args.dtype, args.engine,
+                         progress=not args.quiet)
+    secs = time.perf_counter() - t0
+    marks = [args.every * (k + 1) for k in range(args.segments)]
+    mean = curves.mean(axis=0)
+    std = curves.std(axis=0)
+    width = max(12, *(len(nm) + 1 for nm in names))
+    if len(seeds) > 1:
+        width = max(width, 19)
+    print()
+    print("epoch".rjust(6) + "".join(nm.rjust(width + 1) for nm in names))
+    for ep in marks:
+        cells = []
+        for ki in range(len(settings)):
+            m = mean[ki, ep - 1]
+            cell = f"{m:.4f}" if len(seeds) == 1 else f"{m:.4f} ± {std[ki, ep - 1]:.4f}"
+            cells.append(cell.rjust(width + 1))
+        print(f"{ep:6d}" + "".join(cells))
+    print()
+    best = int(np.argmin(mean[:, -1]))
+    print(f"lowest final {loss} cost: {names[best]} at {mean[best, -1]:.4f}; "
+          f"{len(seeds) * len(settings)} runs in {secs:.1f} s")
+    from . import plots
+
+    x = np.arange(1, curves.shape[2] + 1)
+    labels = [f"lr {lr:g}, weight decay {wd:g}, momentum {mu:g}" for lr, wd, mu in settings]
+    cur = {nm: (x, mean[k]) for k, nm in enumerate(labels)}
+    bands = None
+    if len(seeds) > 1:
+        bands = {nm: (curves[:, k].min(axis=0), curves[:, k].max(axis=0))
+                 for k, nm in enumerate(labels)}
+    title = (f"Momentum comparison: {describe(tmp)}\n{args.convention} convention, {batch}, "
+             + ("one shared initialisation" if len(seeds) == 1
+                else f"mean of {len(seeds)} seeds (band: min to max)"))
+    plots.loss_curves(cur, plot, title, ylabel=f"{loss} cost", bands=bands)
+    print(f"wrote the plot to {plot}")
+    return 0
+
+
+def cmd_predict(args):
+    net, _ = load(args.model)
+    extra = getattr(net, "extra", {}) or {}
+    try:
+        X, _, _ = datasets.read_csv(args.data, target=False) \
+            if not args.data.lower().endswith((".npy", ".npz")) else (None, None, None)
+    except ValueError as ex:
+        raise CLIError(str(ex)) from None
+    if X is None:
+        X, _ = datasets.load(args.data)
+    if X.shape[1] == net.n_inputs + 1:
+        col = datasets._target_column(args.target, [str(i) for i in range(X.shape[1])], False,
+                                      args.data)
+        X = np.delete(X, col, axis=1)
+    if X.shape[1] != net.n_inputs:
+        raise CLIError(f"{args.data} has {X.shape[1]} column(s) but the model takes "
+                       f"{net.n_inputs} input(s) (or {net.n_inputs + 1} with a target column)")
+    if not np.all(np.isfinite(X)):
+        raise CLIError(f"{args.data} contains NaN or inf: clean or drop those rows first")
+    if extra.get("mean") is not None:
+        X, _, _ = datasets.standardize(X, np.array(extra["mean"]), np.array(extra["std"]))
+    out = net.predict(X)
+    if net.output_activation == "softmax":
+        header = [f"p{k}" for k in range(out.shape[1])] + ["class"]
+        table = np.column_stack([out, out.argmax(axis=1)])
+        fmt = ["%.8g"] * out.shape[1] + ["%d"]
+    else:
+        header = ["prediction"] if out.shape[1] == 1 else [f"y{k}" for k in range(out.shape[1])]
+        table, fmt = out, "%.8g"
+
+    def write(f):
+        np.savetxt(f, table, delimiter=",", header=",".join(header), comments="", fmt=fmt)
+
+    atomic_write(args.out, write)
+    print(f"wrote {len(out)} predictions of {describe(net)} to {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------- parser
+def _data_args(p, default="smooth-regression"):
+    p.add_argument("--data", default=default,
+                   help="built-in set (smooth-regression, random-binary) or a CSV/.npy/.npz "
+                        f"file (default {default})")
+    p.add_argument("--target", default=None,
+                   help="target column of a CSV: a header name or a 0-based index "
+                        "(default: the last column)")
+    p.add_argument("--samples", type=int, default=None, help="size of a built-in set")
+    p.add_argument("--dim", type=int, default=1000, help="input size of random-binary")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of a built-in set")
+
+
+def build_parser():
+    conv = ", ".join(CONVENTIONS)
+    ap = argparse.ArgumentParser(
+        prog="inertia",
+        description="Train fully-connected networks by gradient descent with momentum.")
+    ap.add_argument("--version", action="version", version="inertia 0.1.0")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a network and report its cost",
+                       description="Train a network on a built-in set or a data file.")
+    _data_args(p)
+    p.add_argument("--layers", default=None,
+                   help="UNITS:ACTIVATION,... (default 32:sigmoid,16:tanh,1:linear)")
+    p.add_argument("--loss", choices=losses.NAMES, default=None,
+                   help="default: cross_entropy for softmax, bce for sigmoid, else mse")
+    p.add_argument("--convention", choices=list(CONVENTIONS), default=None,
+                   help=f"momentum convention: {conv} (default pytorch)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.01)")
+    p.add_argument("--momentum", type=float, default=None, help="momentum in [0, 1)")
+    p.add_argument("--dampening", type=float, default=None, help="dampening (pytorch only)")
+    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    p.add_argument("--weight-decay", type=float, default=None, help="weight decay")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 100)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="mini-batch size (default: full batch; 1: online)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and split")
+    p.add_argument("--engine", default=None, help="array engine (default numpy)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None)
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="fraction held out as a test set (default 0)")
+    p.add_argument("--standardize", action="store_true",
+                   help="standardise the inputs (kept in the saved model)")
+    p.add_argument("--save", default=None, help="write the model and optimizer state (.npz)")
+    p.add_argument("--resume", default=None, help="continue training a saved model")
+    p.add_argument("--plot", default=None, help="write the loss curve (.png)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("compare", help="compare momentum settings from one initialisation",
+                       description="Train copies of one network, all from the same initial "
+                                   "weights, under several [lr weight_decay momentum] "
+                                   "settings; print the cost every K epochs and plot it.")
+    _data_args(p)
+    p.add_argument("--layers", default="8:sigmoid,8:tanh,1:linear")
+    p.add_argument("--loss", choices=losses.NAMES, default="quadratic")
+    p.add_argument("--convention", choices=list(CONVENTIONS), default="neanderthal")
+    p.add_argument("--settings", default=DEFAULT_SETTINGS,
+                   help=f"'lr,weight_decay,momentum;...' (default {DEFAULT_SETTINGS})")
+    p.add_argument("--segments", type=int, default=8, help="rows of the table (default 8)")
+    p.add_argument("--every", type=int, default=50, help="epochs per row (default 50)")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="repeat over K initialisations, showing mean ± std (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="first initialisation seed")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--engine", default="numpy")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the plot ({DEFAULT_OUT})")
+    p.add_argument("--plot", default=None, help="plot path (default OUT/compare.png)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("predict", help="write a saved model's predictions to CSV")
+    p.add_argument("model", help="a model file written by `inertia train --save`")
+    p.add_argument("--data", required=True,
+                   help="CSV (or .npy/.npz) of inputs; a target column is dropped")
+    p.add_argument("--target", default=None, help="target column to drop (default last)")
+    p.add_argument("--out", required=True, help="CSV file to write")
+    p.set_defaults(func=cmd_predict)
+    return ap
+
+
+def main(argv=None):
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not getattr(args, "func", None):
+        ap.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except ValueError as ex:
+        print(f"inertia: error: {ex}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("inertia: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,62 @@
+"""matplotlib figures, drawn with the object API (no pyplot, no display needed).
+
+Imported only when a command draws, so ``import inertia`` never loads matplotlib. Methods keep
+their colours across every figure: plain descent, momentum and Nesterov always look the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .serialize import atomic_write
+
+# one colour per kind of method, the same in every figure
+COLORS = {"plain": "#1f77b4", "momentum": "#d62728", "nesterov": "#2ca02c"}
+CYCLE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+         "#7f7f7f", "#bcbd22", "#17becf"]
+FIGSIZE = (8, 5)
+DPI = 110
+
+
+def new_figure(figsize=FIGSIZE):
+    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def save(fig, path):
+    """Write the figure as PNG atomically."""
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    return path
+
+
+def _log_worthy(values):
+    v = np.asarray([x for x in values if np.isfinite(x) and x > 0])
+    return v.size > 1 and v.max() / v.min() > 30
+
+
+def loss_curves(curves, path, title, xlabel="epoch", ylabel="loss", colors=None, bands=None,
+                val_curves=None):
+    """Plot named curves {label: (x, y)} (optionally with {label: (lo, hi)} spread bands and
+    dashed validation curves) and save to ``path``. Log scale when the values span decades."""
+    fig, ax = new_figure()
+    allv = []
+    for k, (label, (x, y)) in enumerate(curves.items()):
+        c = (colors or {}).get(label, CYCLE[k % len(CYCLE)])
+        ax.plot(x, y, color=c, lw=1.6, label=label)
+        allv.extend(np.asarray(y, dtype=float).ravel())
+        if bands and label in bands:
+            lo, hi = bands[label]
+            ax.fill_between(x, lo, hi, color=c, alpha=0.18, lw=0)
+        if val_curves and label in val_curves:
+            vx, vy = val_curves[label]
+            ax.plot(vx, vy, color=c, lw=1.2, ls="--", label=f"{label} (test)")
+    if _log_worthy(allv):
+        ax.set_yscale("log")
+        ylabel += " (log scale)"
+    ax.set_title(title, fontsize=12)
+    ax.set_xlabel(xlabel, fontsize=11)
+    ax.set_ylabel(ylabel, fontsize=11)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=9, framealpha=0.9)
+    return save(fig, path)
