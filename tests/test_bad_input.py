@@ -1,0 +1,147 @@
+"""Bad input: one-line ValueError naming the problem and the fix, raised before any work."""
+
+import numpy as np
+import pytest
+
+import inertia
+
+
+def net2():
+    return inertia.Network(3, [inertia.Dense(4, "tanh"), inertia.Dense(2, "linear")], seed=0,
+                           dtype="float64")
+
+
+def good():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(20, 3)), rng.normal(size=(20, 2))
+
+
+def one_line(excinfo):
+    msg = str(excinfo.value)
+    assert msg and "\n" not in msg
+    return msg
+
+
+def assert_untouched(net, before, opt):
+    for (w, b), (w0, b0) in zip(net.parameters(), before):
+        np.testing.assert_array_equal(w, w0)
+        np.testing.assert_array_equal(b, b0)
+    assert opt.state is None
+
+
+@pytest.mark.parametrize("mutate, words", [
+    (lambda X, y: (X[:, :2], y), "takes 3 input(s)"),
+    (lambda X, y: (X, y[:10]), "X has 20 rows but y has 10"),
+    (lambda X, y: (X, y[:, :1]), "targets have 1 column(s) but the network has 2"),
+    (lambda X, y: (np.where(np.arange(20)[:, None] == 19, np.nan, X), y), "NaN"),
+    (lambda X, y: (X, np.where(np.arange(20)[:, None] == 19, np.inf, y)), "NaN, inf"),
+    (lambda X, y: (X[:0], y[:0]), "no rows"),
+    (lambda X, y: (X.astype(str), y), "non-numbers"),
+])
+def test_data_errors_before_training(mutate, words):
+    net, opt = net2(), inertia.SGD(lr=0.1, momentum=0.9)
+    before = net.parameters()
+    X, y = mutate(*good())
+    with pytest.raises(ValueError) as ei:
+        inertia.fit(net, X, y, "mse", opt, epochs=3, progress=False)
+    assert words in one_line(ei)
+    assert_untouched(net, before, opt)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(loss="hinge"), "unknown loss 'hinge'"),
+    (dict(loss="bce"), "does not fit a 'linear' output"),
+    (dict(loss="cross_entropy"), "does not fit a 'linear' output"),
+    (dict(epochs=None), "epochs is missing"),
+    (dict(epochs=-1), "epochs must be a non-negative integer"),
+    (dict(batch_size=0), "batch_size must be a positive integer"),
+    (dict(schedule=[(5, {"lr": 0.1}), (5, {"momentum": 1.0})], epochs=None),
+     "momentum must be in [0, 1)"),
+    (dict(schedule=[(5, {"learning_rate": 0.1})], epochs=None), "unknown hyperparameter"),
+    (dict(schedule=[(5, {"lr": 0.1})]), "either epochs or a schedule"),
+    (dict(schedule=[(0, {"lr": 0.1})], epochs=None), "epochs must be a positive integer"),
+    (dict(validation_data=(np.zeros((5, 4)), np.zeros((5, 2)))), "takes 3 input(s)"),
+    (dict(optimizer="sgd"), "must be an inertia.SGD"),
+])
+def test_fit_argument_errors(kwargs, words):
+    net, opt = net2(), inertia.SGD(lr=0.1, momentum=0.9)
+    before = net.parameters()
+    X, y = good()
+    args = dict(loss="mse", optimizer=opt, epochs=3, progress=False)
+    args.update(kwargs)
+    with pytest.raises(ValueError) as ei:
+        inertia.fit(net, X, y, **args)
+    assert words in one_line(ei)
+    assert_untouched(net, before, opt)
+
+
+@pytest.mark.parametrize("build, words", [
+    (lambda: inertia.Dense(4, "gelu"), "unknown activation 'gelu'"),
+    (lambda: inertia.Dense(0, "tanh"), "positive integer"),
+    (lambda: inertia.Network(3, [inertia.Dense(4, "softmax"), inertia.Dense(2, "linear")]),
+     "softmax is only allowed on the output layer"),
+    (lambda: inertia.Network(3, [inertia.Dense(2)], engine="jax"), "unknown engine 'jax'"),
+    (lambda: inertia.Network(3, [inertia.Dense(2)], dtype="float16"), "float32 or float64"),
+    (lambda: inertia.Network(0, [inertia.Dense(2)]), "n_inputs must be a positive integer"),
+    (lambda: inertia.Network(3, []), "at least one Dense layer"),
+    (lambda: inertia.SGD(lr=0.1, convention="adam"), "unknown convention 'adam'"),
+    (lambda: inertia.SGD(lr=float("nan")), "finite number"),
+])
+def test_construction_errors(build, words):
+    with pytest.raises(ValueError) as ei:
+        build()
+    assert words in one_line(ei)
+
+
+def test_cross_entropy_label_errors():
+    net = inertia.Network(3, [inertia.Dense(3, "softmax")], seed=0)
+    X = np.zeros((4, 3))
+    with pytest.raises(ValueError) as ei:
+        inertia.fit(net, X, np.array([0, 1, 3, 1]), "cross_entropy", inertia.SGD(lr=0.1),
+                    epochs=1)
+    assert "integer class labels in [0, 2]" in one_line(ei)
+    with pytest.raises(ValueError) as ei:
+        inertia.fit(net, X, np.full((4, 3), 0.5), "cross_entropy", inertia.SGD(lr=0.1),
+                    epochs=1)
+    assert "summing to 1" in one_line(ei)
+
+
+def test_optimizer_state_from_other_network():
+    X, y = good()
+    opt = inertia.SGD(lr=0.1, momentum=0.9)
+    inertia.fit(net2(), X, y, "mse", opt, epochs=1, progress=False)
+    other = inertia.Network(3, [inertia.Dense(5, "tanh"), inertia.Dense(2)], seed=0)
+    with pytest.raises(ValueError) as ei:
+        inertia.fit(other, X, y, "mse", opt, epochs=1, progress=False)
+    assert "opt.reset()" in one_line(ei)
+
+
+def test_set_parameters_errors():
+    net = net2()
+    with pytest.raises(ValueError) as ei:
+        net.set_parameters([(np.zeros((4, 3)), np.zeros(4))])
+    assert "2 layers" in one_line(ei)
+    with pytest.raises(ValueError) as ei:
+        net.set_parameters([(np.zeros((3, 4)), np.zeros(4)), (np.zeros((2, 4)), np.zeros(2))])
+    assert "expected W (4, 3)" in one_line(ei)
+
+
+def test_file_errors(tmp_path):
+    (tmp_path / "e.csv").write_text("")
+    (tmp_path / "h.csv").write_text("a,b\n")
+    (tmp_path / "bad.npy").write_bytes(b"\x00\x01garbage")
+    for path, words in [(tmp_path / "missing.csv", "no such file"), (tmp_path / "e.csv", "empty"),
+                        (tmp_path / "h.csv", "no data rows"), (tmp_path / "bad.npy", "cannot read")]:
+        with pytest.raises(ValueError) as ei:
+            inertia.datasets.load(path)
+        assert words in one_line(ei)
+    with pytest.raises(ValueError) as ei:
+        inertia.load(tmp_path / "bad.npy")
+    assert "cannot read model file" in one_line(ei)
+    np.savez(tmp_path / "notmodel.npz", X=np.zeros((2, 2)))
+    with pytest.raises(ValueError) as ei:
+        inertia.load(tmp_path / "notmodel.npz")
+    assert "not an inertia model file" in one_line(ei)
+    with pytest.raises(ValueError) as ei:
+        inertia.save(tmp_path / "no" / "dir" / "m.npz", net2())
+    assert "does not exist" in one_line(ei)
