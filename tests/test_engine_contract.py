@@ -528,4 +528,5 @@ def test_bce_and_cross_entropy_finite_when_saturated(e, dtype):
     y2, hy2 = put(e, np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]))
     v2 = e.loss("cross_entropy", z2, a2, y2)
     assert np.isfinite(v2)
-    assert_close(v2, loss_ref("cross_entropy", hz2, f_ref("softmax", hz2), hy2), dtype, what="ce large logits")
+    assert_close(v2, loss_ref("cross_entropy", hz2, f_ref("softmax", hz2), hy2), dtype,
+                 what="cross_entropy large logits")
