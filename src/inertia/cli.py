@@ -344,6 +344,27 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_demo(args):
+    from . import demos
+
+    if args.list or not getattr(args, "demo", None):
+        print("inertia demo NAME [--out DIR] [--gif] [options]: what momentum does, drawn")
+        for name, summary in demos.available():
+            print(f"  {name:<10} {summary}")
+        return 0
+    mod = demos.module(args.demo)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as ex:
+        raise CLIError(f"cannot create the output folder {args.out}: {ex.strerror}") from None
+    result = mod.run(args)
+    for line in result.lines:
+        print(line)
+    if result.files:
+        print("pictures: " + ", ".join(str(f) for f in result.files))
+    return 0
+
+
 # ------------------------------------------------------------------------------- parser
 def _data_args(p, default="smooth-regression"):
     p.add_argument("--data", default=default,
@@ -417,6 +438,27 @@ def build_parser():
     p.add_argument("--plot", default=None, help="plot path (default OUT/compare.png)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compare)
+
+    from . import demos
+
+    p = sub.add_parser("demo", help="draw what momentum does (inertia demo --list)",
+                       description="Demonstrations of momentum: each prints its finding and "
+                                   "writes pictures.")
+    p.add_argument("--list", action="store_true", help="list the demos")
+    dsub = p.add_subparsers(dest="demo", metavar="NAME")
+    for name in demos.DEMOS:
+        try:
+            mod = demos.module(name)
+        except ImportError:
+            continue
+        dp = dsub.add_parser(name, help=mod.SUMMARY, description=mod.SUMMARY)
+        dp.add_argument("--out", default=DEFAULT_OUT,
+                        help=f"folder for the pictures (default {DEFAULT_OUT})")
+        dp.add_argument("--gif", action="store_true", help="also write an animated GIF")
+        dp.add_argument("--quiet", action="store_true", help="no progress bar")
+        mod.add_arguments(dp)
+        dp.set_defaults(func=cmd_demo, list=False)
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("predict", help="write a saved model's predictions to CSV")
     p.add_argument("model", help="a model file written by `inertia train --save`")
