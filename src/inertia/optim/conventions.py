@@ -60,9 +60,11 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
                       "sklearn/neural_network/_multilayer_perceptron.py (_backprop: alpha W / n)"),
     Convention("neanderthal", lr_inside=True, nesterov="lookahead", weight_decay="decoupled",
                decay_per_n=True, decay_biases=False, momentum_biases=False,
-               source="Neanderthal 'Deep Learning from Scratch to GPU' FullyConnectedTraining "
-                      "backward: V = -eta/n delta a' + mu V (one mm!), "
-                      "W = (1 - eta lambda / n) W + V (one axpby!), b += -eta/n sum delta"),
+               source="Neanderthal 'Deep Learning from Scratch to GPU' series, "
+                      "FullyConnectedTraining backward: V = -eta/n delta a' + mu V (one mm!), "
+                      "W = (1 - eta lambda / n) W + V (one axpby!), b += -eta/n sum delta; "
+                      "look-ahead Nesterov from uncomplicate/deep-diamond "
+                      "internal/neanderthal/fully_connected.clj (FullyConnectedSGD)"),
     Convention("previous_delta", nesterov=None, weight_decay=None, previous_delta=True,
                source="from-scratch online training: w += lr g_desc + mu prev_delta"),
 )}
