@@ -61,7 +61,7 @@ def test_data_errors_before_training(mutate, words):
     (dict(schedule=[(5, {"lr": 0.1})]), "either epochs or a schedule"),
     (dict(schedule=[(0, {"lr": 0.1})], epochs=None), "epochs must be a positive integer"),
     (dict(validation_data=(np.zeros((5, 4)), np.zeros((5, 2)))), "takes 3 input(s)"),
-    (dict(optimizer="sgd"), "must be an inertia.SGD"),
+    (dict(optimizer="sgd"), "must be an inertia optimizer"),
 ])
 def test_fit_argument_errors(kwargs, words):
     net, opt = net2(), inertia.SGD(lr=0.1, momentum=0.9)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import activations, engines, losses
-from .optim.sgd import update_
 
 
 @dataclass(frozen=True)
@@ -189,30 +188,30 @@ class Network:
         return value
 
     def train_step_(self, bufs, loss, opt):
-        """One fused update on the batch already in bufs.x / bufs.y. Returns the batch loss."""
+        """One fused update on the batch already in bufs.x / bufs.y. Returns the batch loss.
+
+        Each parameter is handed to ``opt.apply_`` with an ``acc(alpha, beta, out)`` that
+        writes alpha * gradient + beta * out: a gemm for W, a gemv for b."""
         e = self.e
-        st = opt.state
-        mu = opt.momentum
+        L = len(self.layers)
         look = opt.lookahead
         if look:                                   # gradient at the look-ahead point w + mu v
-            for i in range(len(self.layers)):
-                e.axpy(mu, st.velocity[2 * i], self.W[i])
+            mu = opt.momentum
+            for i in range(L):
+                e.axpy(mu, opt.lookahead_velocity(2 * i), self.W[i])
         self.forward_(bufs)
         value = e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y)
         e.loss_delta_(loss, self.acts[-1], bufs.z[-1], bufs.a_out, bufs.y, bufs.d[-1])
-        conv, lr, damp, nest, wd = (opt.convention, opt.lr, opt.dampening, opt.nesterov,
-                                    opt.weight_decay)
-        first = not st.started
         n = bufs.n
         gb = self._grad_buffers() if opt.needs_grad_buffer else None
-        for i in range(len(self.layers) - 1, -1, -1):
+        for i in range(L - 1, -1, -1):
             d = bufs.d[i]
             a_prev = bufs.a[i - 1] if i > 0 else bufs.x
             if i > 0:                              # D_prev before W changes
                 e.gemm(1.0, d, self.W[i], 0.0, bufs.d[i - 1])
                 e.activate_backward_(self.acts[i - 1], a_prev, bufs.d[i - 1])
             if look:
-                e.axpy(-mu, st.velocity[2 * i], self.W[i])
+                e.axpy(-mu, opt.lookahead_velocity(2 * i), self.W[i])
 
             def acc_w(alpha, beta, out, d=d, a_prev=a_prev):
                 return e.gemm(alpha, d, a_prev, beta, out, trans_a=True)
@@ -220,12 +219,9 @@ class Network:
             def acc_b(alpha, beta, out, d=d):
                 return e.sum_rows(alpha, d, beta, out)
 
-            update_(e, conv, lr, mu, damp, nest, wd, self.W[i], acc_w, st.velocity[2 * i],
-                    gb[2 * i] if gb else None, False, n, first)
-            update_(e, conv, lr, mu, damp, nest, wd, self.b[i], acc_b, st.velocity[2 * i + 1],
-                    gb[2 * i + 1] if gb else None, True, n, first)
-        st.step += 1
-        st.started = st.started or mu != 0
+            opt.apply_(e, 2 * i, self.W[i], acc_w, gb[2 * i] if gb else None, False, n)
+            opt.apply_(e, 2 * i + 1, self.b[i], acc_b, gb[2 * i + 1] if gb else None, True, n)
+        opt.finish_step_()
         return value
 
     def _grad_buffers(self):
@@ -234,20 +230,8 @@ class Network:
         return self._gbufs
 
     def bind(self, opt):
-        """Give ``opt`` a state for this network (zero velocities) unless it has a matching one."""
-        shapes = [tuple(p.shape) for p in self.params()]
-        st = opt.state
-        if st is None:
-            from .optim.sgd import SGDState
-            opt.state = SGDState(velocity=[self.e.zeros(s) for s in shapes])
-            return opt.state
-        if [tuple(v.shape) for v in st.velocity] != shapes:
-            raise ValueError("the optimizer's state belongs to a network of another shape: "
-                             "call opt.reset() or use a new optimizer")
-        if not all(isinstance(v, type(self.W[0])) and v.dtype == self.dtype
-                   for v in st.velocity):
-            st.velocity = [self.e.from_host(np.asarray(v)) for v in st.velocity]
-        return st
+        """Give ``opt`` a state for this network (zero buffers) unless it has a matching one."""
+        return opt.ensure_state(self.e, [tuple(p.shape) for p in self.params()])
 
     # evaluation -----------------------------------------------------------------
     def predict(self, X):

@@ -10,9 +10,8 @@ import tempfile
 import numpy as np
 
 from .network import Dense, Network
-from .optim.sgd import SGD, SGDState
 
-FORMAT = "inertia-model-1"
+FORMAT = "inertia-model-2"
 
 
 def atomic_write(path, write):
@@ -28,6 +27,9 @@ def atomic_write(path, write):
     except OSError as ex:
         raise ValueError(f"cannot write {path}: {ex.strerror}") from None
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)          # as an ordinary open() would create it
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -55,14 +57,12 @@ def save(path, net, optimizer=None, extra=None):
         arrays[f"W{i}"], arrays[f"b{i}"] = w, b
     if optimizer is not None:
         st = optimizer.state
-        meta["optimizer"] = {"config": optimizer.config(),
-                             "step": st.step if st else 0,
-                             "started": st.started if st else False,
-                             "has_state": st is not None}
+        meta["optimizer"] = {"type": optimizer.kind, "config": optimizer.config(),
+                             "state": optimizer.state_meta() if st is not None else None}
         if st is not None:
-            for i, v in enumerate(st.velocity):
-                arrays[f"v{i}"] = net.e.to_host(v) if not isinstance(v, np.ndarray) \
-                    else np.array(v)
+            for name, bufs in optimizer.state_arrays().items():
+                for i, v in enumerate(bufs):
+                    arrays[f"opt_{name}_{i}"] = np.asarray(net.e.to_host(v))
     arrays["meta"] = np.array(json.dumps(meta))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
@@ -87,11 +87,15 @@ def load(path, engine=None):
         opt = None
         om = meta["optimizer"]
         if om is not None:
-            opt = SGD(**om["config"])
-            if om["has_state"]:
-                vel = [data[f"v{i}"] for i in range(2 * len(meta["layers"]))]
-                opt.state = SGDState(step=om["step"], started=om["started"],
-                                     velocity=[net.e.from_host(v) for v in vel])
+            from .optim import OPTIMIZERS
+
+            opt = OPTIMIZERS[om["type"]](**om["config"])
+            if om["state"] is not None:
+                arrs = {name: [data[k] for k in sorted(
+                            (k for k in data if k.startswith(f"opt_{name}_")),
+                            key=lambda k: int(k.rsplit("_", 1)[1]))]
+                        for name in opt.STATE_LISTS}
+                opt.restore_state(om["state"], arrs, net.e)
     except (KeyError, TypeError, ValueError) as ex:
         raise ValueError(f"{path} is not an inertia model file ({ex}): save one with "
                          "inertia.save or `inertia train --save`") from None

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import losses
-from .optim.sgd import SGD
+from .optim.base import Optimizer
 
 
 @dataclass
@@ -86,8 +86,9 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
 
     Everything is checked before the first step; a bad argument raises a one-line ValueError.
     """
-    if not isinstance(optimizer, SGD):
-        raise ValueError(f"optimizer must be an inertia.SGD, got {type(optimizer).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise ValueError(f"optimizer must be an inertia optimizer (inertia.SGD, ...), got "
+                         f"{type(optimizer).__name__}")
     losses.check(loss, net.output_activation)
     X, y = _check_data(net, X, y, loss)
     n = X.shape[0]

@@ -1,6 +1,10 @@
-"""The momentum family: one update rule (``sgd.update_``), conventions as data."""
+"""The momentum family: one update rule per family, conventions as data."""
 
+from .base import Optimizer
 from .conventions import CONVENTIONS, Convention
 from .sgd import SGD, SGDState
 
-__all__ = ["SGD", "SGDState", "Convention", "CONVENTIONS"]
+# kind -> class, for save/load and the command line
+OPTIMIZERS = {"sgd": SGD}
+
+__all__ = ["Optimizer", "SGD", "SGDState", "Convention", "CONVENTIONS", "OPTIMIZERS"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import conventions as _conv
+from .base import Optimizer
 
 
 @dataclass
@@ -24,11 +25,13 @@ class SGDState:
     started   whether a step with momentum > 0 has run (PyTorch's first buffer is g itself)
     velocity  one buffer per parameter, shaped like it (b in the lr-outside form, v in the
               lr-inside form, the previous delta lr g for ``previous_delta``)
+    last_lr   the learning rate of the previous step (for momentum correction)
     """
 
     step: int = 0
     started: bool = False
     velocity: list = field(default_factory=list)
+    last_lr: float | None = None
 
 
 def check_hyper(conv, lr, momentum, dampening, nesterov, weight_decay):
@@ -139,7 +142,7 @@ def update_(e, conv, lr, mu, dampening, nesterov, wd, p, acc, v, g, is_bias, n, 
     return p
 
 
-class SGD:
+class SGD(Optimizer):
     """Stochastic gradient descent with momentum, in any framework's convention.
 
     ``SGD(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
@@ -156,57 +159,52 @@ class SGD:
               decay);  Nesterov: the gradient is taken at the look-ahead point W + mu V
     previous_delta  d = lr g;  w -= d + mu d_prev  (the previous step's lr g only)
 
+    momentum_correction=True rescales the buffer when the learning rate changes (Goyal et al.
+    2017): by new_lr / old_lr in the lr-inside form, by old_lr / new_lr in the lr-outside form,
+    so that either form follows the other exactly under any learning-rate schedule.
+
     Here g is the gradient of the loss (a mean over the batch) and n the batch size. The
     optimizer object carries its state (``opt.state``) across ``fit`` calls; the functional
     form ``state = opt.init(params); opt.step(params, grads, state, n=...)`` works on plain
     NumPy arrays in place.
     """
 
+    kind = "sgd"
+    HYPER = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "momentum_correction")
+    STATE = SGDState
+    STATE_LISTS = ("velocity",)
+
     def __init__(self, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
-                 convention="pytorch"):
+                 convention="pytorch", momentum_correction=False):
         self.convention = _conv.get(convention)
-        check_hyper(self.convention, lr, momentum, dampening, nesterov, weight_decay)
-        self.lr = float(lr)
-        self.momentum = float(momentum)
-        self.dampening = float(dampening)
-        self.nesterov = bool(nesterov)
-        self.weight_decay = float(weight_decay)
-        self.state: SGDState | None = None
+        super().__init__(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                         weight_decay=weight_decay, momentum_correction=momentum_correction)
 
-    def __repr__(self):
-        return (f"SGD(lr={self.lr}, momentum={self.momentum}, dampening={self.dampening}, "
-                f"nesterov={self.nesterov}, weight_decay={self.weight_decay}, "
-                f"convention={self.convention.name!r})")
+    def validate(self, h):
+        check_hyper(self.convention, h["lr"], h["momentum"], h["dampening"], h["nesterov"],
+                    h["weight_decay"])
+        if not isinstance(h.get("momentum_correction", False), (bool, np.bool_)):
+            raise ValueError("momentum_correction must be True or False")
 
-    # hyperparameters -------------------------------------------------------
+    def _assign(self, h):
+        self.lr, self.momentum = float(h["lr"]), float(h["momentum"])
+        self.dampening, self.weight_decay = float(h["dampening"]), float(h["weight_decay"])
+        self.nesterov = bool(h["nesterov"])
+        self.momentum_correction = bool(h.get("momentum_correction", False))
+
     def config(self) -> dict:
-        return {"lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
-                "nesterov": self.nesterov, "weight_decay": self.weight_decay,
-                "convention": self.convention.name}
+        c = {"lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
+             "nesterov": self.nesterov, "weight_decay": self.weight_decay,
+             "convention": self.convention.name}
+        if self.momentum_correction:
+            c["momentum_correction"] = True
+        return c
 
     def check(self, **changes):
         """Raise if applying ``changes`` (lr, momentum, ...) would give impossible values."""
-        unknown = set(changes) - {"lr", "momentum", "dampening", "nesterov", "weight_decay"}
-        if unknown:
-            raise ValueError(f"unknown hyperparameter(s) {', '.join(sorted(unknown))}: use lr, "
-                             "momentum, dampening, nesterov or weight_decay")
-        h = {k: v for k, v in self.config().items() if k != "convention"}
-        h.update(changes)
-        check_hyper(self.convention, h["lr"], h["momentum"], h["dampening"], h["nesterov"],
-                    h["weight_decay"])
+        h = super().check(**changes)
+        h.setdefault("momentum_correction", self.momentum_correction)
         return h
-
-    def set(self, **changes):
-        """Change hyperparameters between steps (validated); the state is kept."""
-        h = self.check(**changes)
-        self.lr, self.momentum, self.dampening = (float(h["lr"]), float(h["momentum"]),
-                                                  float(h["dampening"]))
-        self.nesterov, self.weight_decay = bool(h["nesterov"]), float(h["weight_decay"])
-        return self
-
-    def reset(self):
-        """Forget the state (velocities, step count)."""
-        self.state = None
 
     @property
     def needs_grad_buffer(self) -> bool:
@@ -216,44 +214,28 @@ class SGD:
     def lookahead(self) -> bool:
         return self.nesterov and self.convention.nesterov == "lookahead"
 
-    # functional form ---------------------------------------------------------
-    def init(self, params) -> SGDState:
-        """A fresh state for a list of NumPy parameter arrays."""
-        return SGDState(velocity=[np.zeros_like(np.asarray(p)) for p in params])
+    def lookahead_velocity(self, j):
+        return self.state.velocity[j]
 
-    def step(self, params, grads, state: SGDState, n=None) -> SGDState:
-        """Update the arrays in ``params`` in place from the loss gradients ``grads``.
-
-        1-D arrays are biases (they take no decay under sklearn and neanderthal, and plain
-        SGD steps under neanderthal). ``n``, the batch size, is needed when the convention
-        scales weight decay by it (sklearn, neanderthal). For neanderthal with Nesterov, the
-        gradients must be taken at the look-ahead point ``lookahead_point(params, state)``.
-        """
-        from ..engines.numpy import NumpyEngine
-
-        if len(params) != len(grads) or len(params) != len(state.velocity):
-            raise ValueError(f"got {len(params)} parameters, {len(grads)} gradients and "
-                             f"{len(state.velocity)} velocities: pass one of each per array")
+    def _check_step(self, n):
         if self.convention.decay_per_n and self.weight_decay != 0 and n is None:
             raise ValueError(f"the {self.convention.name!r} convention scales weight decay by "
                              "the batch size: pass n=")
-        first = not state.started
-        for p, gr, v in zip(params, grads, state.velocity):
-            if p.shape != gr.shape or p.shape != v.shape:
-                raise ValueError(f"parameter shape {p.shape}, gradient shape {gr.shape} and "
-                                 f"velocity shape {v.shape} differ")
-            e = NumpyEngine(p.dtype)
-            gr = np.asarray(gr, dtype=p.dtype)
 
-            def acc(alpha, beta, out, gr=gr, e=e):
-                return e.axpby(alpha, gr, beta, out)
+    def apply_(self, e, j, p, acc, g, is_bias, n):
+        st = self.state
+        v = st.velocity[j]
+        if self.momentum_correction and st.last_lr is not None and st.last_lr != self.lr:
+            e.scal(self.lr / st.last_lr if self.convention.lr_inside else st.last_lr / self.lr,
+                   v)
+        update_(e, self.convention, self.lr, self.momentum, self.dampening, self.nesterov,
+                self.weight_decay, p, acc, v, g, is_bias, n, not st.started)
 
-            g = np.empty_like(p) if self.needs_grad_buffer else None
-            update_(e, self.convention, self.lr, self.momentum, self.dampening, self.nesterov,
-                    self.weight_decay, p, acc, v, g, p.ndim == 1, n, first)
-        state.step += 1
-        state.started = state.started or self.momentum != 0
-        return state
+    def finish_step_(self):
+        st = self.state
+        st.step += 1
+        st.started = st.started or self.momentum != 0
+        st.last_lr = self.lr
 
     def lookahead_point(self, params, state: SGDState):
         """Copies of params shifted to w + mu v (weights only): where the look-ahead Nesterov

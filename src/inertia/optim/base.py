@@ -1,0 +1,172 @@
+"""What every optimizer shares: hyperparameters that ``set`` validates, an explicit state of
+flat lists of buffers, the per-parameter update ``apply_`` the network calls, and the
+functional form on NumPy arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Optimizer:
+    """Base class. Subclasses define:
+
+    kind        registry name (``inertia.optim.OPTIMIZERS``), saved with a model
+    HYPER       names of the hyperparameters ``set`` may change
+    STATE       the state dataclass; its list fields named in ``STATE_LISTS`` hold the buffers
+    validate(h) raise a one-line ValueError for impossible values in the dict h
+    slots(name) how many buffers of list ``name`` each parameter has (0 = the list is unused)
+    apply_(e, j, p, acc, g, is_bias, n)  update parameter j in place
+    """
+
+    kind = "optimizer"
+    HYPER: tuple = ()
+    FIXED: tuple = ()
+    STATE = None
+    STATE_LISTS: tuple = ()
+
+    def __init__(self, **h):
+        self.validate(h)
+        self._assign(h)
+        self.state = None
+
+    def _assign(self, h):
+        for k, v in h.items():
+            setattr(self, k, v)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+    # hyperparameters ---------------------------------------------------------------
+    def config(self) -> dict:
+        """The constructor arguments that rebuild this optimizer."""
+        return {k: getattr(self, k) for k in self.HYPER + self.FIXED}
+
+    def check(self, **changes) -> dict:
+        """The hyperparameters after ``changes``, validated (raises, changes nothing)."""
+        unknown = set(changes) - set(self.HYPER)
+        if unknown:
+            raise ValueError(f"unknown hyperparameter(s) {', '.join(sorted(unknown))} for "
+                             f"{type(self).__name__}: use {', '.join(self.HYPER)}")
+        h = self.config()
+        h.update(changes)
+        self.validate(h)
+        return h
+
+    def set(self, **changes):
+        """Change hyperparameters between steps (validated); the state is kept."""
+        h = self.check(**changes)
+        self._assign({k: h[k] for k in self.HYPER})
+        return self
+
+    def reset(self):
+        """Forget the state (buffers, step count)."""
+        self.state = None
+
+    @property
+    def needs_grad_buffer(self) -> bool:
+        """Whether ``apply_`` needs the raw gradient in a scratch buffer ``g``."""
+        return False
+
+    @property
+    def lookahead(self) -> bool:
+        """Whether the network must take the gradient at w + mu v (look-ahead Nesterov)."""
+        return False
+
+    def lookahead_velocity(self, j):
+        """The buffer whose ``momentum`` multiple shifts weight j to its look-ahead point."""
+        raise NotImplementedError
+
+    # state ---------------------------------------------------------------------------
+    def slots(self, name) -> int:
+        return 1
+
+    def new_state(self, zeros, shapes):
+        """A fresh state whose buffers come from ``zeros(shape)``."""
+        lists = {name: [zeros(s) for _ in range(self.slots(name)) for s in shapes]
+                 for name in self.STATE_LISTS}
+        return self.STATE(**lists)
+
+    def ensure_state(self, e, shapes):
+        """Give this optimizer a state for parameters of ``shapes`` on engine ``e``, or check
+        that the one it has fits (converting host buffers to engine arrays)."""
+        st = self.state
+        if st is None:
+            self.state = self.new_state(e.zeros, shapes)
+            return self.state
+        for name in self.STATE_LISTS:
+            bufs = getattr(st, name)
+            want = [s for _ in range(self.slots(name)) for s in shapes]
+            if [tuple(b.shape) for b in bufs] != want:
+                raise ValueError("the optimizer's state belongs to a network of another shape: "
+                                 "call opt.reset() or use a new optimizer")
+            if any(not isinstance(b, type(e.zeros((1,)))) or b.dtype != e.dtype for b in bufs):
+                setattr(st, name, [e.from_host(np.asarray(b)) for b in bufs])
+        return st
+
+    def finish_step_(self):
+        """Called once after every parameter of a step was updated."""
+        self.state.step += 1
+
+    def apply_(self, e, j, p, acc, g, is_bias, n):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _check_step(self, n):
+        """Raise before a functional step whose arguments cannot work."""
+
+    # functional form -----------------------------------------------------------------
+    def init(self, params):
+        """A fresh state for a list of NumPy parameter arrays."""
+        return self.new_state(lambda s: np.zeros(s, dtype=np.asarray(params[0]).dtype)
+                              if params else None,
+                              [np.asarray(p).shape for p in params])
+
+    def step(self, params, grads, state, n=None):
+        """Update the NumPy arrays in ``params`` in place from the loss gradients ``grads``
+        (1-D arrays are biases; ``n`` is the batch size). Returns ``state``, updated."""
+        from ..engines.numpy import NumpyEngine
+
+        if len(params) != len(grads):
+            raise ValueError(f"got {len(params)} parameters and {len(grads)} gradients: pass "
+                             "one gradient per parameter")
+        for name in self.STATE_LISTS:
+            if len(getattr(state, name)) != self.slots(name) * len(params):
+                raise ValueError(f"the state holds {len(getattr(state, name))} {name} "
+                                 f"buffers for {len(params)} parameters: make it with "
+                                 "opt.init(params)")
+        self._check_step(n)
+        for p, gr in zip(params, grads):
+            if np.shape(p) != np.shape(gr):
+                raise ValueError(f"parameter shape {np.shape(p)} and gradient shape "
+                                 f"{np.shape(gr)} differ")
+        saved = self.state
+        self.state = state
+        try:
+            for j, (p, gr) in enumerate(zip(params, grads)):
+                e = NumpyEngine(p.dtype)
+                gr = np.asarray(gr, dtype=p.dtype)
+
+                def acc(alpha, beta, out, gr=gr, e=e):
+                    return e.axpby(alpha, gr, beta, out)
+
+                g = np.empty_like(p) if self.needs_grad_buffer else None
+                self.apply_(e, j, p, acc, g, p.ndim == 1, n)
+            self.finish_step_()
+        finally:
+            self.state = saved
+        return state
+
+    # persistence ---------------------------------------------------------------------
+    def state_meta(self) -> dict:
+        """The state's scalars (JSON-able)."""
+        st = self.state
+        return {k: v for k, v in vars(st).items() if k not in self.STATE_LISTS}
+
+    def state_arrays(self) -> dict:
+        """The state's buffers: {list name: [arrays]}."""
+        return {name: getattr(self.state, name) for name in self.STATE_LISTS}
+
+    def restore_state(self, meta, arrays, e):
+        """Set the state from ``state_meta()`` and ``state_arrays()`` as saved."""
+        lists = {name: [e.from_host(a) for a in arrays[name]] for name in self.STATE_LISTS}
+        self.state = self.STATE(**lists, **meta)
