@@ -8,11 +8,13 @@ in one update rule. Importing inertia never imports torch, matplotlib or any opt
 from . import data as datasets
 from . import engines
 from .network import Dense, Network
-from .optim import CONVENTIONS, SGD, Convention, SGDState
+from . import schedules
+from .optim import CONVENTIONS, QHM, SGD, Adam, AdamW, AggMo, Convention, SGDState
 from .serialize import load, save
 from .train import History, fit
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "Dense", "SGD", "SGDState", "Convention", "CONVENTIONS", "fit", "History",
-           "save", "load", "datasets", "engines", "__version__"]
+__all__ = ["Network", "Dense", "SGD", "SGDState", "QHM", "AggMo", "Adam", "AdamW", "Convention",
+           "CONVENTIONS", "fit", "History", "save", "load", "datasets", "engines", "schedules",
+           "__version__"]

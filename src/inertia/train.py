@@ -69,8 +69,38 @@ def _check_schedule(opt, schedule):
     return segs
 
 
+def _check_step_schedules(opt, lr_schedule, momentum_schedule):
+    """Validate per-step schedules before training; return a function applying them."""
+    if lr_schedule is None and momentum_schedule is None:
+        return None
+    for name, s in (("lr_schedule", lr_schedule), ("momentum_schedule", momentum_schedule)):
+        if s is not None and not callable(s):
+            raise ValueError(f"{name} must be a callable from step to value, such as "
+                             "inertia.schedules.cosine(0.1, 1000)")
+    if momentum_schedule is not None and "momentum" not in opt.HYPER:
+        raise ValueError(f"{type(opt).__name__} has no momentum to schedule: use "
+                         "momentum_schedule with SGD or QHM")
+    t0 = opt.state.step if opt.state is not None else 0
+
+    def changes(t):
+        ch = {}
+        if lr_schedule is not None:
+            ch["lr"] = lr_schedule(t)
+        if momentum_schedule is not None:
+            ch["momentum"] = momentum_schedule(t)
+        return ch
+
+    opt.check(**changes(t0))
+
+    def apply(opt):
+        opt.set(**changes(opt.state.step))
+
+    return apply
+
+
 def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, seed=None,
-        schedule=None, validation_data=None, progress=True):
+        schedule=None, validation_data=None, progress=True, lr_schedule=None,
+        momentum_schedule=None):
     """Train ``net`` on (X, y) and return a History.
 
     loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.losses``)
@@ -83,6 +113,9 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
                 the velocity carries across segments
     validation_data  (X_val, y_val): its loss is recorded after every epoch
     progress    show a progress bar on long runs in a terminal (never when piped)
+    lr_schedule, momentum_schedule
+                callables from the optimizer's step counter to a value (``inertia.schedules``),
+                applied before every update; they share the optimizer's step count
 
     Everything is checked before the first step; a bad argument raises a one-line ValueError.
     """
@@ -115,6 +148,7 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("validation_data must be a pair (X_val, y_val)")
         Xv, yv = _check_data(net, validation_data[0], validation_data[1], loss, name="X_val")
+    step_schedules = _check_step_schedules(optimizer, lr_schedule, momentum_schedule)
     net.bind(optimizer)
 
     e = net.e
@@ -148,6 +182,8 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
                 optimizer.set(**hyper)
             for _ in range(ep_count):
                 if full:
+                    if step_schedules:
+                        step_schedules(optimizer)
                     batch_loss = net.train_step_(bufs[n], loss, optimizer)
                     epoch_loss = batch_loss
                 else:
@@ -159,6 +195,8 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
                         b = bufs[idx.shape[0]]
                         e.take_rows(Xe, idx, b.x)
                         e.take_rows(ye, idx, b.y)
+                        if step_schedules:
+                            step_schedules(optimizer)
                         acc += net.train_step_(b, loss, optimizer)
                     epoch_loss = acc / len(starts)
                 hist.loss.append(float(epoch_loss))

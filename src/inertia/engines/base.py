@@ -113,5 +113,17 @@ class Engine(Protocol):
         """delta := dL/dz for the output layer (loss ``name`` on output ``activation``). Returns
         delta. ``delta`` must not alias z, a or y."""
 
+    def adam_step_(self, p: Array, g: Array, m: Array, v: Array, vmax: Array | None,
+                   lr: float, beta1: float, beta2: float, eps: float, wd: float, t: int,
+                   decoupled: bool) -> Array:
+        """One Adam step on parameter p from gradient g, in place (torch.optim.Adam's order):
+
+        decoupled: p := (1 - lr wd) p;  else g := g + wd p   (g is scratch and may change)
+        m := m + (1 - beta1) (g - m);  v := beta2 v + (1 - beta2) g^2
+        vmax := max(vmax, v) when vmax is given (amsgrad), and used in place of v below
+        p := p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+        All arrays have p's shape; t >= 1. Returns p."""
+
     def take_rows(self, x: Array, idx: Any, out: Array) -> Array:
         """out := x[idx] (rows gathered; idx a host integer array). Returns out."""

@@ -124,6 +124,23 @@ class NumpyEngine:
     def loss_delta_(self, name, activation, z, a, y, delta):
         return losses.delta_(name, activation, z, a, y, delta)
 
+    def adam_step_(self, p, g, m, v, vmax, lr, beta1, beta2, eps, wd, t, decoupled):
+        if wd:
+            if decoupled:
+                p *= 1.0 - lr * wd
+            else:
+                g += wd * p
+        m += (1.0 - beta1) * (g - m)
+        v *= beta2
+        v += (1.0 - beta2) * g * g
+        if vmax is not None:
+            np.maximum(vmax, v, out=vmax)
+            v = vmax
+        step_size = lr / (1.0 - beta1 ** t)
+        denom = np.sqrt(v) / np.sqrt(1.0 - beta2 ** t) + eps
+        p -= step_size * m / denom
+        return p
+
     def take_rows(self, x, idx, out):
         np.take(x, idx, axis=0, out=out)
         return out
