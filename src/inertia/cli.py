@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from . import data as datasets
-from . import losses
+from . import losses, schedules
 from .network import Dense, Network
 from .optim import CONVENTIONS, SGD
 from .serialize import atomic_write, load, save
@@ -125,22 +125,18 @@ def cmd_train(args):
     Xtr, ytr, Xte, yte = datasets.split(X, y, test_fraction, seed=split_seed)
     # the optimizer: flags override a resumed optimizer's settings
     if resumed_opt is not None:
-        cfg = resumed_opt.config()
-        changes = {k: v for k, v in (("lr", args.lr), ("momentum", args.momentum),
-                                     ("dampening", args.dampening),
-                                     ("weight_decay", args.weight_decay)) if v is not None}
-        if args.nesterov:
-            changes["nesterov"] = True
-        if args.convention and args.convention != cfg["convention"]:
-            raise CLIError(f"--convention {args.convention} differs from the resumed "
-                           f"optimizer's {cfg['convention']}: leave it out when resuming")
-        resumed_opt.set(**changes)
         opt = resumed_opt
+        if args.optimizer and args.optimizer != opt.kind:
+            raise CLIError(f"--optimizer {args.optimizer} differs from the resumed optimizer's "
+                           f"{opt.kind}: leave it out when resuming")
+        if args.convention and args.convention != opt.config().get("convention"):
+            raise CLIError(f"--convention {args.convention} differs from the resumed "
+                           f"optimizer's {opt.config().get('convention')}: leave it out when "
+                           "resuming")
+        changes = {k: v for k, v in optimizer_flags(args).items() if k in opt.HYPER}
+        opt.set(**changes)
     else:
-        opt = SGD(lr=args.lr if args.lr is not None else 0.01,
-                  momentum=args.momentum or 0.0, dampening=args.dampening or 0.0,
-                  nesterov=args.nesterov, weight_decay=args.weight_decay or 0.0,
-                  convention=args.convention or "pytorch")
+        opt = build_optimizer(args)
     epochs = args.epochs if args.epochs is not None else 100
     if epochs < 1:
         raise CLIError(f"--epochs must be at least 1, got {epochs}")
@@ -150,19 +146,26 @@ def cmd_train(args):
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise CLIError(f"cannot write {path}: its folder does not exist")
     val = (Xte, yte) if len(Xte) else None
+    steps = epochs * (1 if args.batch_size is None else -(-len(Xtr) // args.batch_size))
+    lr_sched = mom_sched = None
+    if args.lr_schedule:
+        lr_sched = schedules.parse(args.lr_schedule, opt.lr, steps, "lr")
+    if args.momentum_schedule:
+        if "momentum" not in opt.HYPER:
+            raise CLIError(f"--momentum-schedule needs an optimizer with momentum (sgd, qhm), "
+                           f"not {opt.kind}")
+        mom_sched = schedules.parse(args.momentum_schedule, opt.momentum, steps, "momentum")
     cfg = opt.config()
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     print(f"inertia train: {describe(net)} on {label}, {len(Xtr)} training"
           + (f" / {len(Xte)} test" if len(Xte) else "") + f" samples, {loss} loss")
-    print(f"  convention {cfg['convention']}, lr {cfg['lr']:g}, momentum {cfg['momentum']:g}"
-          + (f", dampening {cfg['dampening']:g}" if cfg["dampening"] else "")
-          + (", nesterov" if cfg["nesterov"] else "")
-          + f", weight decay {cfg['weight_decay']:g}, {batch}, {epochs} epochs, "
-          f"{net.engine}/{net.dtype.name}"
+    print(f"  {describe_optimizer(opt)}, {batch}, {epochs} epochs, {net.engine}/{net.dtype.name}"
+          + (f", lr schedule {lr_sched!r}" if lr_sched else "")
+          + (f", momentum schedule {mom_sched!r}" if mom_sched else "")
           + (f", resumed at step {opt.state.step}" if resumed_opt and opt.state else ""))
     hist = fit(net, Xtr, ytr, loss=loss, optimizer=opt, epochs=epochs,
                batch_size=args.batch_size, seed=args.seed, validation_data=val,
-               progress=not args.quiet)
+               progress=not args.quiet, lr_schedule=lr_sched, momentum_schedule=mom_sched)
     _print_curve(hist)
     secs = hist.time[-1]
     print(f"trained {epochs} epochs in {secs:.2f} s ({1e3 * secs / epochs:.3f} ms/epoch)")
@@ -180,13 +183,85 @@ def cmd_train(args):
 
         plots.loss_curves({"training loss": (np.arange(1, len(hist.loss) + 1), hist.loss)},
                           args.plot,
-                          f"Training loss: {describe(net)}, {cfg['convention']} "
-                          f"lr {cfg['lr']:g}, momentum {cfg['momentum']:g}",
+                          f"Training loss: {describe(net)}\n{describe_optimizer(opt)}",
                           ylabel=f"{loss} loss",
                           val_curves={"training loss": (np.arange(1, len(hist.val_loss) + 1),
                                                         hist.val_loss)} if hist.val_loss else None)
         print(f"wrote the loss curve to {args.plot}")
     return 0
+
+
+def optimizer_flags(args):
+    """The optimizer hyperparameters given on the command line (None = not given)."""
+    flags = {"lr": args.lr, "momentum": args.momentum, "dampening": args.dampening,
+             "weight_decay": args.weight_decay, "nu": args.nu, "eps": args.eps}
+    if args.nesterov:
+        flags["nesterov"] = True
+    if args.momentum_correction:
+        flags["momentum_correction"] = True
+    if args.betas:
+        try:
+            flags["betas"] = [float(b) for b in args.betas.split(",")]
+        except ValueError:
+            raise CLIError(f"--betas {args.betas!r}: write numbers separated by commas, "
+                           "e.g. 0.9,0.999") from None
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+# which flags each optimizer takes
+OPTIMIZER_FLAGS = {
+    "sgd": {"lr", "momentum", "dampening", "nesterov", "weight_decay", "momentum_correction"},
+    "qhm": {"lr", "momentum", "nu", "weight_decay"},
+    "aggmo": {"lr", "betas", "weight_decay"},
+    "adam": {"lr", "betas", "eps", "weight_decay"},
+    "adamw": {"lr", "betas", "eps", "weight_decay"},
+}
+
+
+def build_optimizer(args):
+    from .optim import OPTIMIZERS
+
+    kind = args.optimizer or "sgd"
+    flags = optimizer_flags(args)
+    extra = set(flags) - OPTIMIZER_FLAGS[kind]
+    if extra:
+        names = ", ".join("--" + k.replace("_", "-") for k in sorted(extra))
+        verb = "does" if len(extra) == 1 else "do"
+        raise CLIError(f"{names} {verb} not apply to --optimizer {kind}: it takes "
+                       + ", ".join("--" + k.replace("_", "-")
+                                   for k in sorted(OPTIMIZER_FLAGS[kind])))
+    if kind == "sgd":
+        flags.setdefault("lr", 0.01)
+        flags["convention"] = args.convention or "pytorch"
+    elif args.convention:
+        raise CLIError(f"--convention applies to --optimizer sgd only, not {kind}")
+    if kind == "adam" and args.amsgrad or kind == "adamw" and args.amsgrad:
+        flags["amsgrad"] = True
+    elif args.amsgrad:
+        raise CLIError("--amsgrad applies to --optimizer adam or adamw only")
+    return OPTIMIZERS[kind](**flags)
+
+
+def describe_optimizer(opt):
+    cfg = opt.config()
+    if opt.kind == "sgd":
+        return (f"convention {cfg['convention']}, lr {cfg['lr']:g}, momentum {cfg['momentum']:g}"
+                + (f", dampening {cfg['dampening']:g}" if cfg["dampening"] else "")
+                + (", nesterov" if cfg["nesterov"] else "")
+                + f", weight decay {cfg['weight_decay']:g}"
+                + (", momentum correction" if cfg.get("momentum_correction") else ""))
+    parts = []
+    for k, v in cfg.items():
+        if isinstance(v, list):
+            v = ",".join(f"{x:g}" for x in v)
+        elif isinstance(v, bool):
+            if not v:
+                continue
+            v = ""
+        else:
+            v = f"{v:g}"
+        parts.append(f"{k.replace('_', ' ')} {v}".strip())
+    return f"{type(opt).__name__} " + ", ".join(parts)
 
 
 DEFAULT_SETTINGS = "0.2,0,0;0.2,0.02,0;0.2,0.02,0.01;0.2,0.02,0.7"
@@ -395,8 +470,23 @@ def build_parser():
                    help="default: cross_entropy for softmax, bce for sigmoid, else mse")
     p.add_argument("--convention", choices=list(CONVENTIONS), default=None,
                    help=f"momentum convention: {conv} (default pytorch)")
+    p.add_argument("--optimizer", choices=["sgd", "qhm", "aggmo", "adam", "adamw"],
+                   default=None, help="default sgd (with --convention)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.01)")
     p.add_argument("--momentum", type=float, default=None, help="momentum in [0, 1)")
+    p.add_argument("--nu", type=float, default=None, help="QHM's immediate discount nu")
+    p.add_argument("--betas", default=None,
+                   help="AggMo's dampings (0,0.9,0.99) or Adam's beta1,beta2 (0.9,0.999)")
+    p.add_argument("--eps", type=float, default=None, help="Adam's epsilon")
+    p.add_argument("--amsgrad", action="store_true", help="Adam's AMSGrad variant")
+    p.add_argument("--momentum-correction", action="store_true",
+                   help="rescale the velocity when the learning rate changes")
+    p.add_argument("--lr-schedule", default=None,
+                   help="constant | step:STEPS[,GAMMA] | inverse_scaling[:POWER] | "
+                        "cosine[:FINAL] | warmup:STEPS | one_cycle")
+    p.add_argument("--momentum-schedule", default=None,
+                   help="constant | step:STEPS[,GAMMA] | cosine[:FINAL] | sutskever[:MU_MAX] "
+                        "| demon | one_cycle[:BASE,MAX]")
     p.add_argument("--dampening", type=float, default=None, help="dampening (pytorch only)")
     p.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
     p.add_argument("--weight-decay", type=float, default=None, help="weight decay")
@@ -484,3 +574,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("inertia: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:                    # output piped into head and the like
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141

@@ -1,0 +1,41 @@
+"""Nesterov momentum in its two coordinates, and the conversion between them.
+
+Look-ahead form (Sutskever et al. 2013; the Neanderthal/Deep Diamond layer): the iterate w
+is stored and the gradient is taken at the look-ahead point u = w + mu v:
+
+    v = mu v - lr g(w + mu v);   w = w + v
+
+Reparameterised form (Keras, scikit-learn; PyTorch, TF1 and optax with v = -lr b): the
+look-ahead point itself is stored, u = w + mu v, and the gradient is taken where the
+parameters are:
+
+    v = mu v - lr g(u);          u = u + mu v - lr g(u)
+
+Both produce the same sequence of look-ahead points u_k; the velocities are the same. The
+conversion is u = w + mu v and back w = u - mu v. In the lr-outside form the stored buffer
+is b with v = -lr b, so u = w - lr mu b.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _velocity(opt, buf):
+    conv = opt.convention
+    return buf if conv.lr_inside else -opt.lr * np.asarray(buf)
+
+
+def to_reparameterised(opt, params, state):
+    """Look-ahead iterates w (with ``state``'s velocities) -> reparameterised u = w + mu v.
+    Returns new arrays; biases without momentum (Neanderthal) are unchanged."""
+    return [np.array(p, copy=True) + (opt.momentum * _velocity(opt, v)
+                                       if p.ndim > 1 or opt.convention.momentum_biases else 0)
+            for p, v in zip(params, state.velocity)]
+
+
+def to_lookahead(opt, params, state):
+    """Reparameterised parameters u -> look-ahead iterates w = u - mu v. Returns new arrays."""
+    return [np.array(p, copy=True) - (opt.momentum * _velocity(opt, v)
+                                       if p.ndim > 1 or opt.convention.momentum_biases else 0)
+            for p, v in zip(params, state.velocity)]
