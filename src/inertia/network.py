@@ -47,10 +47,12 @@ class Network:
     ``Network(n_inputs, [Dense(32, "sigmoid"), ..., Dense(1, "linear")], seed=0,
     dtype="float32", engine="numpy")``
 
-    Weights are Glorot-uniform (He-normal for relu layers) from ``seed``; biases start at 0.
+    Weights are Glorot-uniform (He-normal for relu layers) from ``seed``, drawn in float64 on
+    the host so that every engine and dtype starts from the same numbers; biases start at 0.
+    ``device`` picks the device of engines that have several ("cpu", "cuda").
     """
 
-    def __init__(self, n_inputs, layers, seed=0, dtype="float32", engine="numpy"):
+    def __init__(self, n_inputs, layers, seed=0, dtype="float32", engine="numpy", device=None):
         if not isinstance(n_inputs, (int, np.integer)) or isinstance(n_inputs, bool) \
                 or n_inputs < 1:
             raise ValueError(f"n_inputs must be a positive integer, got {n_inputs!r}")
@@ -63,7 +65,7 @@ class Network:
             if layer.activation == "softmax" and i != len(layers) - 1:
                 raise ValueError(f"softmax is only allowed on the output layer (layer {i} of "
                                  f"{len(layers)}): use tanh, sigmoid or relu for hidden layers")
-        self.e = engines.get(engine, dtype)
+        self.e = engines.get(engine, dtype, device=device)
         self.dtype = self.e.dtype
         self.engine = self.e.name
         self.layers = layers

@@ -103,26 +103,29 @@ def draw(r, path):
     ax.remove()
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     labels = _labels(r)
+    window = max(2, min(50, r["epochs"] // 10))
+    means = {}
     for kind in ("plain", "momentum"):
         run = r["runs"][kind]
         loss = run["loss"]
         ep = np.arange(1, len(loss) + 1)
         c = plots.COLORS[kind]
         top.plot(ep, loss, color=c, lw=0.9, label=f"{labels[kind]}: zig-zag {run['zigzag']:.3g}")
-        d = np.diff(loss)
-        bottom.plot(ep[1:], d, color=c, lw=0.6, alpha=0.6)
-        m = np.abs(d).mean()
-        for s in (1, -1):
-            bottom.axhline(s * m, color=c, lw=1.8, ls="--",
-                           label=f"{labels[kind]}: mean |change| {m:.3g}" if s == 1 else None)
+        change = np.abs(np.diff(loss))
+        rolling = np.convolve(change, np.ones(window) / window, mode="valid")
+        bottom.plot(ep[window:], rolling, color=c, lw=1.6)
+        bottom.axhline(change.mean(), color=c, lw=1, ls="--")
+        means[kind] = change.mean()
     top.set_ylabel("BCE loss (mean over the epoch)", fontsize=11)
     top.legend(fontsize=9, loc="upper right", framealpha=0.9,
                title="zig-zag = mean |change between epochs| / mean loss", title_fontsize=9)
     top.grid(True, alpha=0.3)
-    bottom.axhline(0, color="black", lw=0.8)
-    bottom.set_ylabel("change from the\nprevious epoch", fontsize=11)
+    bottom.set_ylim(0, None)
+    bottom.set_ylabel(f"|change of the loss|\nbetween epochs,\nmean of {window} epochs",
+                      fontsize=10)
     bottom.set_xlabel("epoch", fontsize=11)
-    bottom.legend(fontsize=8.5, loc="lower right", framealpha=0.9, ncol=1)
+    bottom.set_title(f"|change| between epochs, mean over the whole run (dashed): plain "
+                     f"{means['plain']:.3g}, momentum {means['momentum']:.3g}", fontsize=10)
     bottom.grid(True, alpha=0.3)
     bottom.set_xlim(1, r["epochs"])
     size = f"{r['dim']}-{r['hidden']}-1 sigmoid network"

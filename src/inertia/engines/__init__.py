@@ -20,8 +20,9 @@ def available() -> list[str]:
     return out
 
 
-def get(name="numpy", dtype="float32", **kwargs):
-    """An engine instance by name, or the instance itself when one is passed."""
+def get(name="numpy", dtype="float32", device=None):
+    """An engine instance by name (on ``device`` where the engine has devices), or the
+    instance itself when one is passed."""
     if not isinstance(name, str):
         return name
     if name not in ENGINES:
@@ -32,4 +33,6 @@ def get(name="numpy", dtype="float32", **kwargs):
     except ImportError as e:
         raise ValueError(f"engine {name!r} is not installed ({e.name} is missing): "
                          f"pip install {e.name}") from None
-    return getattr(module, cls)(dtype=dtype, **kwargs)
+    if device is None:
+        return getattr(module, cls)(dtype=dtype)
+    return getattr(module, cls)(dtype=dtype, device=device)

@@ -18,9 +18,15 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 class NumpyEngine:
     name = "numpy"
 
-    def __init__(self, dtype="float32"):
-        dt = np.dtype(dtype)
-        if dt.name not in DTYPES:
+    def __init__(self, dtype="float32", device="cpu"):
+        if device not in (None, "cpu"):
+            raise ValueError(f"the numpy engine runs on the cpu only, not {device!r}: use "
+                             "engine='torch' for other devices")
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            dt = None
+        if dt is None or dt.name not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}: choose float32 or float64")
         self.dtype = dt
         p = "s" if dt == np.float32 else "d"
