@@ -108,15 +108,15 @@ def test_cosine_matches_torch_cosine_annealing(value, total, final):
 
 def test_linear_warmup():
     s = S.linear_warmup(0.1, 10)
-    # start + (value - start) t / steps, start 0
-    assert s(0) == 0.0
-    assert s(5) == pytest.approx(0.05, rel=1e-15)
-    assert s(9) == pytest.approx(0.09, rel=1e-15)
+    # start + (value - start) (t + 1) / steps, start 0: the first step already moves
+    assert s(0) == pytest.approx(0.01, rel=1e-15)            # 0.1 * 1 / 10
+    assert s(4) == pytest.approx(0.05, rel=1e-15)            # 0.1 * 5 / 10
+    assert s(9) == pytest.approx(0.1, rel=1e-15)             # the last warm-up step: value
     assert s(10) == 0.1
     assert s(1000) == 0.1
     s = S.linear_warmup(0.1, 4, start=0.02)
-    assert s(0) == 0.02
-    assert s(2) == pytest.approx(0.06, rel=1e-15)            # 0.02 + 0.08 * 2 / 4
+    assert s(0) == pytest.approx(0.04, rel=1e-15)            # 0.02 + 0.08 * 1 / 4
+    assert s(1) == pytest.approx(0.06, rel=1e-15)            # 0.02 + 0.08 * 2 / 4
     # with a schedule after the warm-up: after(t - steps)
     s = S.linear_warmup(0.1, 10, start=0.01, after=S.cosine(0.1, 20))
     assert s(10) == pytest.approx(0.1, rel=1e-15)            # cosine(0)

@@ -10,11 +10,12 @@ from . import engines
 from .network import Dense, Network
 from . import schedules
 from .optim import CONVENTIONS, QHM, SGD, Adam, AdamW, AggMo, Convention, SGDState
+from .optim.translate import NotRepresentable, translate
 from .serialize import load, save
 from .train import History, fit
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Dense", "SGD", "SGDState", "QHM", "AggMo", "Adam", "AdamW", "Convention",
-           "CONVENTIONS", "fit", "History", "save", "load", "datasets", "engines", "schedules",
-           "__version__"]
+           "CONVENTIONS", "translate", "NotRepresentable", "fit", "History", "save", "load",
+           "datasets", "engines", "schedules", "__version__"]

@@ -105,8 +105,9 @@ class cosine(Schedule):
 
 
 class linear_warmup(Schedule):
-    """start + (value - start) t / steps for t < steps (Goyal et al. 2017's gradual warm-up),
-    then ``after(t - steps)`` when a schedule is given, else value."""
+    """start + (value - start) (t + 1) / steps for t < steps (Goyal et al. 2017's gradual
+    warm-up: the first step already moves, the last warm-up step reaches value), then
+    ``after(t - steps)`` when a schedule is given, else value."""
 
     name = "linear_warmup"
 
@@ -121,7 +122,7 @@ class linear_warmup(Schedule):
     def value(self, t):
         a = self.args
         if t < a["steps"]:
-            return a["start"] + (a["value"] - a["start"]) * t / a["steps"]
+            return a["start"] + (a["value"] - a["start"]) * (t + 1) / a["steps"]
         return a["after"](t - a["steps"]) if a["after"] is not None else a["value"]
 
 
@@ -248,9 +249,11 @@ def parse(text, base, total, kind="lr"):
         raise ValueError(f"unknown {kind} schedule {name!r}: choose one of {', '.join(names)}")
     try:
         args = [float(x) for x in rest.split(",") if x.strip()]
+        if not all(math.isfinite(a) for a in args):
+            raise ValueError
     except ValueError:
-        raise ValueError(f"{kind} schedule {text!r}: arguments after ':' must be numbers") \
-            from None
+        raise ValueError(f"{kind} schedule {text!r}: arguments after ':' must be finite "
+                         "numbers") from None
     total = max(int(total), 2)
     if name == "constant":
         return constant(base)

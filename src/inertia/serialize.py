@@ -4,6 +4,7 @@ that loads without pickle, written atomically (a failed save leaves the old file
 from __future__ import annotations
 
 import json
+import re
 import os
 import tempfile
 
@@ -91,10 +92,11 @@ def load(path, engine=None):
 
             opt = OPTIMIZERS[om["type"]](**om["config"])
             if om["state"] is not None:
-                arrs = {name: [data[k] for k in sorted(
-                            (k for k in data if k.startswith(f"opt_{name}_")),
-                            key=lambda k: int(k.rsplit("_", 1)[1]))]
-                        for name in opt.STATE_LISTS}
+                arrs = {}
+                for name in opt.STATE_LISTS:
+                    idx = sorted(int(m.group(1)) for k in data
+                                 if (m := re.fullmatch(rf"opt_{name}_(\d+)", k)))
+                    arrs[name] = [data[f"opt_{name}_{i}"] for i in idx]
                 opt.restore_state(om["state"], arrs, net.e)
     except (KeyError, TypeError, ValueError) as ex:
         raise ValueError(f"{path} is not an inertia model file ({ex}): save one with "

@@ -156,8 +156,10 @@ def draw(r, path):
     ins.tick_params(labelsize=7)
     ins.grid(True, alpha=0.3)
     mark_zoom(ax, ins)
-    ax.set_title(f"A ball rolling down a bumpy valley: plain descent stops at the bump,\n"
-                 f"momentum (EMA velocity, mu = {r['momentum']:g}) rolls over it", fontsize=12)
+    plain_says = "stops at the bump" if ps < b else "rolls over the bump"
+    mom_says = "rolls over it" if ms > b else "is stopped too"
+    ax.set_title(f"A ball rolling down a bumpy valley: plain descent {plain_says},\n"
+                 f"momentum (EMA velocity, mu = {r['momentum']:g}) {mom_says}", fontsize=12)
     ax.set_xlabel("position x", fontsize=11)
     ax.set_ylabel("height y", fontsize=11)
     ax.set_ylim(min(y.min(), 0) - 0.013, y.max() + 0.004)
@@ -174,7 +176,7 @@ def draw_sweep(r, path):
     cross = stops > r["bump_at"]
     ax.plot(mus, stops, color="0.6", lw=1, zorder=1)
     ax.plot(mus[~cross], stops[~cross], "o", ms=4, color=plots.COLORS["plain"],
-            label="stopped by the bump")
+            label="stopped by the bump (as plain descent is)")
     ax.plot(mus[cross], stops[cross], "o", ms=4, color=plots.COLORS["momentum"],
             label="rolled past the bump")
     ax.axhline(r["bump_at"], color="black", ls=":", lw=1)
@@ -262,9 +264,11 @@ def describe(r):
         + (f", just before the bump: the slope ahead is +{r['plain_v'][-1]:.3g}"
            if ps == r["bump_at"] - 1 else ""),
         f"momentum mu = {r['momentum']:g} (EMA of the slopes) stops at {_where(r, ms)}"
-        + (f", past the bump: its velocity at the bump was {r['momentum_v'][r['bump_at'] - 1]:.3g}"
+        + (", past the bump: its velocity facing the bump was "
+           f"{r['momentum_v'][r['bump_at'] - 1]:.3g}"
            if ms > r["bump_at"] else "")
-        + (f"; {ms - r['bottom']} point(s) beyond the bottom" if ms > r["bottom"] else ""),
+        + (f"; {ms - r['bottom']} point(s) beyond the bottom" if ms > r["bottom"] else "")
+        + (", stopped by the bump too" if ms == r["bump_at"] - 1 else ""),
     ]
     first = r["smallest_crossing_mu"]
     mus = r["sweep_mu"]

@@ -156,6 +156,10 @@ def draw(r, path, near=50):
 
 
 # ---------------------------------------------------------------------------------- run
+def _steps(k):
+    return f"{k} step" + ("" if k == 1 else "s")
+
+
 def run(args):
     r = compute(_momenta(args.momenta), args.threshold)
     t = r["threshold"]
@@ -165,7 +169,7 @@ def run(args):
         same = row["below_measured"] == row["below_formula"]
         lines.append(
             f"  mu = {row['mu']:<5g} effective memory 1/(1 - mu) = {row['memory']:>6.3g} steps; "
-            f"the weight falls below {t:g} after {row['below_measured']} steps "
+            f"the weight falls below {t:g} after {_steps(row['below_measured'])} "
             f"(mu^{row['below_measured']} = {row['weights'][row['below_measured']]:.3g})"
             + ("" if same else f" [the formula says {row['below_formula']}]"))
     mus = [row["mu"] for row in r["rows"]]
@@ -173,7 +177,9 @@ def run(args):
         a, b = r["rows"][0], r["rows"][-1]
         lines.append(f"from mu = {a['mu']:g} to {b['mu']:g} the memory grows "
                      f"{b['memory'] / a['memory']:.3g}x: a gradient stays in the velocity "
-                     f"{b['below_measured']} steps instead of {a['below_measured']}")
+                     f"{_steps(b['below_measured'])} instead of {a['below_measured']}")
+    if getattr(args, "gif", False):
+        lines.append("(this demo draws no animation: --gif is ignored)")
     files = [draw(r, os.path.join(args.out, "decay.png"))]
     findings = {"threshold": t,
                 "below": {row["mu"]: row["below_measured"] for row in r["rows"]},

@@ -156,7 +156,7 @@ def describe(r):
     lines.append(f"momentum's zig-zag is {ratio:.3f} x plain SGD's: it ping-pongs "
                  f"{100 * abs(1 - ratio):.1f}% {verdict}")
     last = r["samples"] % r["batch_size"]
-    if last:
+    if last and r["samples"] > r["batch_size"]:
         lines.append(f"note: {r['samples']} samples in batches of {r['batch_size']} leave a last "
                      f"batch of {last}, which counts as much as a full batch in the epoch's mean "
                      "loss; which samples land in it changes every epoch")

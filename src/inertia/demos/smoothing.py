@@ -88,8 +88,10 @@ def draw(r, path):
     ins.tick_params(labelsize=7)
     ins.grid(True, alpha=0.3)
     mark_zoom(ax, ins)
-    ax.set_title("The valley as momentum sees it: the averaged slopes, integrated,\n"
-                 "leave no bump to stop at", fontsize=12)
+    ends = ("leave no bump to stop at" if not r["smooth_rise"] > 0
+            else "still climb at the bump")
+    ax.set_title("The valley as momentum sees it: the averaged slopes, integrated,\n" + ends,
+                 fontsize=12)
     ax.set_xlabel("position x", fontsize=11)
     ax.set_ylabel("height y", fontsize=11)
     lo_y = min(y.min(), ys.min())
@@ -132,6 +134,8 @@ def run(args):
     elif r["smooth_rise"] > 0:
         lines.append(f"with mu = {r['momentum']:g} the averaging is too short: an uphill step "
                      "is left where the ball stops")
+    if getattr(args, "gif", False):
+        lines.append("(this demo draws no animation: --gif is ignored)")
     files = [draw(r, os.path.join(args.out, "smoothing.png"))]
     findings = {k: r[k] for k in ("real_rise", "real_rise_at", "real_min", "smooth_rise",
                                   "smooth_rise_at", "smooth_min")}

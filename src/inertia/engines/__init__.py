@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 
 # name -> (module, class)
-ENGINES = {"numpy": ("inertia.engines.numpy", "NumpyEngine")}
+ENGINES = {"numpy": ("inertia.engines.numpy", "NumpyEngine"),
+           "torch": ("inertia.engines.torch", "TorchEngine")}
 
 
 def available() -> list[str]:

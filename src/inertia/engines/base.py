@@ -41,6 +41,10 @@ class Engine(Protocol):
     def empty(self, shape: tuple[int, ...]) -> Array:
         """A new array of this engine's dtype with undefined contents."""
 
+    def is_array(self, x: Any) -> bool:
+        """Whether ``x`` is an array of this engine, of its dtype (and on its device): one the
+        other primitives accept as it is. Anything else goes through ``from_host`` first."""
+
     def from_host(self, x: Any) -> Array:
         """A C-contiguous engine array holding a copy of host array ``x`` in the engine dtype."""
 

@@ -46,6 +46,9 @@ class NumpyEngine:
     def empty(self, shape):
         return np.empty(shape, dtype=self.dtype)
 
+    def is_array(self, x):
+        return isinstance(x, np.ndarray) and x.dtype == self.dtype
+
     def from_host(self, x):
         return np.array(x, dtype=self.dtype, order="C", copy=True)
 

@@ -100,7 +100,7 @@ class Optimizer:
             if [tuple(b.shape) for b in bufs] != want:
                 raise ValueError("the optimizer's state belongs to a network of another shape: "
                                  "call opt.reset() or use a new optimizer")
-            if any(not isinstance(b, type(e.zeros((1,)))) or b.dtype != e.dtype for b in bufs):
+            if any(not e.is_array(b) for b in bufs):
                 setattr(st, name, [e.from_host(np.asarray(b)) for b in bufs])
         return st
 

@@ -103,6 +103,9 @@ class AggMo(Optimizer):
                              f"{betas!r}")
         for b in betas:
             _number("each beta", b, 0, 1, hi_open=True)
+        if getattr(self, "state", None) is not None and len(betas) != len(self.betas):
+            raise ValueError("the number of betas cannot change while the optimizer has a "
+                             "state: call opt.reset() first")
 
     def _assign(self, h):
         self.lr, self.weight_decay = float(h["lr"]), float(h["weight_decay"])

@@ -85,7 +85,7 @@ def update_(e, conv, lr, mu, dampening, nesterov, wd, p, acc, v, g, is_bias, n, 
         return p
     if is_bias and not conv.decay_biases:
         wd = 0.0
-    elif conv.decay_per_n:
+    elif conv.decay_per_n and wd != 0:
         wd = wd / n
     coupled = wd != 0 and conv.weight_decay == "coupled"
     decoupled = wd != 0 and conv.weight_decay == "decoupled"

@@ -1,0 +1,271 @@
+"""Torch engine: the protocol on torch tensors, on the cpu or a CUDA device.
+
+Every primitive is an in-place torch operation on tensors that never require grad (all work
+runs under ``torch.no_grad()``). The arithmetic follows the NumPy engine step for step (the
+same formulas, in the same order), so the two engines agree to round-off in float64.
+
+On CUDA the hot path never waits for the device: outputs are written in place, the ones
+vector of ``sum_rows`` and the index buffer of ``take_rows`` live on the device, and the only
+host synchronisations are the Python floats that ``loss``, ``nrm2`` and ``dot`` return.
+
+This module imports torch; ``inertia.engines.get("torch")`` imports it only when asked.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .. import activations, losses
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _device(device):
+    """The torch.device for ``device`` ("cpu", "cuda", "cuda:1", a torch.device), or a
+    one-line ValueError."""
+    if device is None:
+        device = "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"unknown device {device!r}: use device='cpu' or device='cuda'") \
+            from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"CUDA is not available on this machine (device={device!r}): "
+                             "use device='cpu'")
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"no CUDA device {index} (this machine has "
+                             f"{torch.cuda.device_count()}): use device='cuda:0'")
+        return torch.device("cuda", index)
+    if dev.type != "cpu":
+        raise ValueError(f"the torch engine runs on 'cpu' or 'cuda', not {device!r}")
+    return dev
+
+
+class TorchEngine:
+    name = "torch"
+
+    def __init__(self, dtype="float32", device="cpu"):
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            dt = None
+        if dt is None or dt.name not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}: choose float32 or float64")
+        self.dtype = dt                                   # a NumPy dtype, as every engine's
+        self.tdtype = DTYPES[dt.name]
+        self.device = _device(device)
+        self._cuda = self.device.type == "cuda"
+        self._kw = {"dtype": self.tdtype, "device": self.device}
+        self._ones = torch.ones(0, **self._kw)
+        self._idx = torch.empty(0, dtype=torch.int64, device=self.device)
+
+    def __repr__(self):
+        return f"TorchEngine(dtype={self.dtype.name!r}, device={str(self.device)!r})"
+
+    # memory
+    def zeros(self, shape):
+        return torch.zeros(tuple(shape), **self._kw)
+
+    def empty(self, shape):
+        return torch.empty(tuple(shape), **self._kw)
+
+    def is_array(self, x):
+        return (isinstance(x, torch.Tensor) and x.dtype == self.tdtype
+                and x.device == self.device and not x.requires_grad)
+
+    def from_host(self, x):
+        if isinstance(x, torch.Tensor):
+            with torch.no_grad():
+                return x.detach().to(**self._kw, copy=True).contiguous()
+        h = np.array(x, dtype=self.dtype, order="C", copy=True)   # owned: from_numpy keeps it
+        t = torch.from_numpy(h)
+        return t.to(self.device) if self._cuda else t
+
+    def to_host(self, x):
+        if x.device.type == "cpu":
+            return x.detach().numpy().copy()
+        return x.detach().cpu().numpy()
+
+    def copy(self, src, dst):
+        with torch.no_grad():
+            dst.copy_(src)
+        return dst
+
+    def synchronize(self):
+        if self._cuda:
+            torch.cuda.synchronize(self.device)
+
+    # BLAS
+    @torch.no_grad()
+    def gemm(self, alpha, a, b, beta, c, trans_a=False, trans_b=False):
+        # torch.addmm ignores c when beta == 0 (NaN and inf there do not propagate)
+        c.addmm_(a.t() if trans_a else a, b.t() if trans_b else b,
+                 beta=float(beta), alpha=float(alpha))
+        return c
+
+    @torch.no_grad()
+    def gemv(self, alpha, a, x, beta, y, trans=False):
+        y.addmv_(a.t() if trans else a, x, beta=float(beta), alpha=float(alpha))
+        return y
+
+    def _ones_for(self, n):
+        if self._ones.shape[0] < n:
+            self._ones = torch.ones(n, **self._kw)
+        return self._ones[:n]
+
+    @torch.no_grad()
+    def sum_rows(self, alpha, d, beta, out):
+        out.addmv_(d.t(), self._ones_for(d.shape[0]), beta=float(beta), alpha=float(alpha))
+        return out
+
+    @torch.no_grad()
+    def add_row(self, b, z):
+        z.add_(b)
+        return z
+
+    @torch.no_grad()
+    def axpy(self, alpha, x, y):
+        y.add_(x, alpha=float(alpha))
+        return y
+
+    @torch.no_grad()
+    def axpby(self, alpha, x, beta, y):
+        if beta == 0.0:
+            torch.mul(x, float(alpha), out=y)
+            return y
+        if beta != 1.0:
+            y.mul_(float(beta))
+        y.add_(x, alpha=float(alpha))
+        return y
+
+    @torch.no_grad()
+    def scal(self, alpha, x):
+        x.mul_(float(alpha))
+        return x
+
+    @torch.no_grad()
+    def nrm2(self, x):
+        return float(torch.linalg.vector_norm(x.reshape(-1)).item())
+
+    @torch.no_grad()
+    def dot(self, x, y):
+        return float(torch.dot(x.reshape(-1), y.reshape(-1)).item())
+
+    # network
+    @torch.no_grad()
+    def activate_(self, name, z):
+        if name == "linear":
+            return z
+        if name == "sigmoid":
+            return z.sigmoid_()
+        if name == "tanh":
+            return z.tanh_()
+        if name == "relu":
+            return z.relu_()
+        if name == "softmax":
+            return self.softmax_rows_(z)
+        activations.check(name)
+        raise AssertionError(name)  # pragma: no cover
+
+    @torch.no_grad()
+    def activate_backward_(self, name, a, delta):
+        if name == "linear":
+            return delta
+        if name == "sigmoid":                   # f' = a (1 - a): delta *= a; delta -= delta a
+            delta.mul_(a)
+            delta.sub_(torch.mul(delta, a))
+            return delta
+        if name == "tanh":                      # f' = 1 - a^2: delta -= delta a a
+            t = torch.mul(delta, a)
+            t.mul_(a)
+            delta.sub_(t)
+            return delta
+        if name == "relu":                      # f' = 1 where a > 0 else 0
+            delta.masked_fill_(a <= 0, 0.0)
+            return delta
+        activations.check(name)
+        return activations.BACKWARD[name](a, delta)   # softmax: raises its ValueError
+
+    @torch.no_grad()
+    def softmax_rows_(self, z):
+        z.sub_(z.amax(dim=1, keepdim=True))
+        z.exp_()
+        z.div_(z.sum(dim=1, keepdim=True))
+        return z
+
+    @torch.no_grad()
+    def loss(self, name, z, a, y):
+        n, k = a.shape
+        if name in ("mse", "quadratic"):
+            d = (a - y).reshape(-1)
+            s = torch.dot(d, d).item()
+            return float(s) / (n * k if name == "mse" else 2 * n)
+        if name == "bce":
+            # -(y log s(z) + (1-y) log(1 - s(z))) = max(z, 0) - z y + log(1 + exp(-|z|))
+            v = z.clamp_min(0.0)
+            v.sub_(torch.mul(z, y))
+            v.add_(torch.exp(z.abs().neg_()).log1p_())
+            return float(v.sum().item()) / (n * k)
+        if name == "cross_entropy":
+            m = z.amax(dim=1, keepdim=True)
+            lse = torch.exp(z - m).sum(dim=1).log_().add_(m[:, 0])
+            s = (lse * y.sum(dim=1)).sum() - torch.dot(y.reshape(-1), z.reshape(-1))
+            return float(s.item()) / n
+        losses.check(name)
+        raise AssertionError(name)  # pragma: no cover
+
+    @torch.no_grad()
+    def loss_delta_(self, name, activation, z, a, y, delta):
+        n, k = a.shape
+        torch.sub(a, y, out=delta)
+        if name == "mse":
+            delta.mul_(2.0 / (n * k))
+        elif name == "quadratic":
+            delta.mul_(1.0 / n)
+        elif name == "bce":
+            delta.mul_(1.0 / (n * k))
+            return delta
+        elif name == "cross_entropy":
+            delta.mul_(1.0 / n)
+            return delta
+        else:
+            losses.check(name)
+        return self.activate_backward_(activation, a, delta)
+
+    @torch.no_grad()
+    def adam_step_(self, p, g, m, v, vmax, lr, beta1, beta2, eps, wd, t, decoupled):
+        if wd:
+            if decoupled:
+                p.mul_(1.0 - lr * wd)
+            else:
+                g.add_(torch.mul(p, float(wd)))            # g += wd p
+        m.add_(torch.sub(g, m).mul_(1.0 - beta1))           # m += (1 - beta1) (g - m)
+        v.mul_(float(beta2))
+        v.add_(torch.mul(g, 1.0 - beta2).mul_(g))           # v += (1 - beta2) g g
+        if vmax is not None:
+            torch.maximum(vmax, v, out=vmax)
+            v = vmax
+        step_size = lr / (1.0 - beta1 ** t)
+        denom = torch.sqrt(v).div_(math.sqrt(1.0 - beta2 ** t)).add_(float(eps))
+        p.sub_(torch.mul(m, step_size).div_(denom))         # p -= step_size m / denom
+        return p
+
+    @torch.no_grad()
+    def take_rows(self, x, idx, out):
+        h = torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
+        if self._cuda:
+            m = h.shape[0]
+            if self._idx.shape[0] < m:
+                self._idx = torch.empty(m, dtype=torch.int64, device=self.device)
+            i = self._idx[:m]
+            # from pageable memory: the host array is staged before copy_ returns
+            i.copy_(h, non_blocking=True)
+            h = i
+        torch.index_select(x, 0, h, out=out)
+        return out
