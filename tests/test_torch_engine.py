@@ -146,14 +146,18 @@ def test_validation_loss_and_gradients_equal_numpy_float64():
 
 # --------------------------------------------------------------------------- float32
 def test_float32_engines_agree_after_100_epochs():
-    """A 4-32-16-1 net on smooth_regression(1000), 100 epochs: float32 round-off apart."""
+    """A 4-32-16-1 net on smooth_regression(1000), 100 epochs: float32 round-off apart.
+
+    (A run that is sensitive to round-off, such as one that first overshoots, amplifies
+    float32 rounding differently in every engine, and in NumPy float32 against float64 too;
+    this one is smooth, so what is compared is the engines' arithmetic.)"""
     X, y = inertia.datasets.smooth_regression(1000, seed=1)
     nets = {}
     for engine in ("numpy", "torch"):
         net = inertia.Network(4, [inertia.Dense(32, "sigmoid"), inertia.Dense(16, "tanh"),
                                   inertia.Dense(1, "linear")], seed=0, dtype="float32",
                               engine=engine)
-        opt = inertia.SGD(lr=0.2, momentum=0.4, weight_decay=0.1, convention="neanderthal")
+        opt = inertia.SGD(lr=0.05, momentum=0.4, convention="neanderthal")
         hist = inertia.fit(net, X, y, "quadratic", opt, epochs=100, progress=False)
         nets[engine] = (net, hist)
     (net_t, hist_t), (net_n, hist_n) = nets["torch"], nets["numpy"]
@@ -193,7 +197,12 @@ def test_save_on_torch_load_on_numpy(tmp_path, dtype):
     inertia.save(path, net, optimizer=opt)
     back, oback = inertia.load(path, engine="numpy")
     assert back.engine == "numpy" and back.dtype == np.dtype(dtype)
-    np.testing.assert_array_equal(back.predict(X), net.predict(X))
+    for (wb, bb), (wt, bt) in zip(back.parameters(), net.parameters()):
+        np.testing.assert_array_equal(wb, wt)                # the very same numbers
+        np.testing.assert_array_equal(bb, bt)
+    # the same network; the predictions differ only by the two BLAS libraries' round-off
+    rtol = {"float32": 1e-5, "float64": 1e-13}[dtype]
+    np.testing.assert_allclose(back.predict(X), net.predict(X), rtol=rtol, atol=rtol)
     assert oback.state.step == opt.state.step
     for vb, vt in zip(oback.state.velocity, opt.state.velocity):
         assert isinstance(vb, np.ndarray)
@@ -260,6 +269,20 @@ def test_engine_dtype_is_numpy_dtype_and_tensors_need_no_grad():
             assert not p.requires_grad and p.is_contiguous()
     with pytest.raises(ValueError, match="float32 or float64"):
         inertia.engines.get("torch", "float16")
+
+
+def test_nothing_requires_grad_and_autograd_records_nothing():
+    e = inertia.engines.get("torch", "float64")
+    src = torch.ones(3, requires_grad=True)
+    a = e.from_host(src)                                    # a detached copy
+    assert not a.requires_grad and e.is_array(a) and not e.is_array(src)
+    X, y = small_data()
+    net = small_net("torch")
+    with torch.enable_grad():
+        inertia.fit(net, X, y, "mse", inertia.Adam(lr=0.01), epochs=3, batch_size=16,
+                    progress=False)
+    for p in net.params():
+        assert not p.requires_grad and p.grad_fn is None and p.grad is None
 
 
 def test_gemm_beta_zero_ignores_nan_with_transposes():

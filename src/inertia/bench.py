@@ -48,6 +48,7 @@ import json
 import math
 import os
 import platform
+import re
 import socket
 import sys
 import time
@@ -80,7 +81,7 @@ class Workload:
     check_rows: int      # rows and epochs of the agreement check
     check_epochs: int
     tiny_n: int          # rows with --tiny
-    warm_epochs: int = 1
+    quick_n: int | None = None   # rows timed with --quick (a prefix of the epoch)
     gpu: bool = False    # the GPU workload: default only with --device cuda
 
     def describe(self, n=None):
@@ -97,15 +98,16 @@ DATA_NAMES = {"smooth": "smooth_regression", "iris": "iris", "binary": "random_b
 
 WORKLOADS = {w.key: w for w in (
     Workload("W1", "full batch", (4, 32, 16, 1), ("sigmoid", "tanh", "linear"), "quadratic",
-             "smooth", 10_000, None, 0.2, 0.4, 10_000, 3, 512, warm_epochs=10),
+             "smooth", 10_000, None, 0.2, 0.4, 10_000, 3, 512),
     Workload("W2", "small batches", (4, 32, 16, 1), ("sigmoid", "tanh", "linear"), "quadratic",
-             "smooth", 10_000, 32, 0.2, 0.4, 320, 1, 256),
+             "smooth", 10_000, 32, 0.2, 0.4, 320, 1, 256, quick_n=2048),
     Workload("W3", "online", (4, 7, 3), ("tanh", "softmax"), "cross_entropy", "iris", 120, 1,
              0.2, 0.4, 20, 1, 30),
     Workload("W4", "wide", (1000, 500, 1), ("sigmoid", "sigmoid"), "bce", "binary", 1000, 64,
              0.2, 0.4, 256, 1, 128),
     Workload("W5", "large", (784, 1024, 1024, 10), ("relu", "relu", "softmax"),
-             "cross_entropy", "random10", 60_000, 512, 0.01, 0.9, 2048, 1, 1024, gpu=True),
+             "cross_entropy", "random10", 60_000, 512, 0.01, 0.9, 2048, 1, 1024,
+             quick_n=15_360, gpu=True),
 )}
 
 
@@ -122,10 +124,10 @@ def make_data(w: Workload, n=None):
         X, y = X[perm], y[perm]
     elif w.data == "iris":
         X, y = iris()
-    elif w.data == "random10":
-        r = np.random.default_rng(0)
-        X = r.standard_normal((w.n, w.sizes[0]), dtype=np.float32)
-        y = r.integers(0, w.sizes[-1], w.n)
+    elif w.data == "random10":           # row by row, so that a prefix costs only itself
+        m = w.n if n is None else min(n, w.n)
+        X = np.random.default_rng(0).standard_normal((m, w.sizes[0]), dtype=np.float32)
+        y = np.random.default_rng(1).integers(0, w.sizes[-1], w.n)[:m]
     else:
         raise ValueError(f"unknown data {w.data!r}")
     n = w.n if n is None else n
@@ -235,7 +237,7 @@ def plan(w, engines, peers, device):
                                note="the README's run: neanderthal convention, decoupled "
                                     "decay lr wd / n on weights, biases without momentum"))
     for p in peers:
-        label, mods, _ = PEERS[p]
+        label = PEERS[p][0]
         dev = device if p in ("torch", "jax") else "cpu"
         if on_gpu and p != "jax":          # jax: named after the device it finds
             label += f" ({dev})"
@@ -281,11 +283,14 @@ class Runner:
         pass
 
     def timed(self, epochs):
+        """(wall seconds, CPU seconds of all this process's threads) for ``epochs``."""
         self.sync()
+        c0 = time.process_time()
         t0 = time.perf_counter()
         self.train(epochs)
         self.sync()
-        return time.perf_counter() - t0
+        t = time.perf_counter() - t0
+        return t, time.process_time() - c0
 
     def info(self):
         return {"device": self.device}
@@ -379,9 +384,12 @@ class TorchRunner(Runner):
 
     def info(self):
         t = self.torch
-        blas = [ln.strip() for ln in t.__config__.show().splitlines()
-                if "BLAS" in ln or "LAPACK" in ln]
-        d = {"device": self.device, "threads": t.get_num_threads(), "blas": blas}
+        build = re.findall(r"\b(?:BLAS_INFO|LAPACK_INFO|USE_MKL|USE_MKLDNN|USE_OPENMP)=\w+",
+                           t.__config__.show())
+        parallel = [ln.strip() for ln in t.__config__.parallel_info().splitlines()
+                    if ln.strip() and not ln.startswith("-")][:6]
+        d = {"device": self.device, "threads": t.get_num_threads(), "build": build,
+             "parallel": parallel}
         if self.device == "cuda":
             d["gpu"] = t.cuda.get_device_name()
         return d
@@ -663,6 +671,9 @@ def _peak_bytes(method):
 # ------------------------------------------------------------------------------- worker
 def _worker(conn, system, w, n, init, check_rows):
     """One system of one workload, in its own process: builds, then serves commands."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the parent's to handle
     warnings.simplefilter("ignore")
     try:
         X, y = make_data(w, n)
@@ -675,7 +686,7 @@ def _worker(conn, system, w, n, init, check_rows):
         pre = min(64, X.shape[0])
         cls(system, w, X[:pre], y[:pre], fresh()).train(1)
         gc.collect()
-        cuda = system.device == "cuda" and "torch" in sys.modules
+        cuda = system.device == "cuda" and system.kind in ("inertia", "torch")
         if cuda:
             import torch
             torch.cuda.synchronize()
@@ -982,7 +993,7 @@ def _preload(cfg):
     for p in cfg.peers:
         mods += {"torch": ["torch"], "jax": ["jax", "jax.numpy", "optax"],
                  "sklearn": ["sklearn.neural_network", "sklearn.datasets"]}.get(p, [])
-    if installed("sklearn"):
+    if "W3" in cfg.workloads and installed("sklearn"):      # iris
         mods.append("sklearn.datasets")
     return list(dict.fromkeys(mods))
 
@@ -1000,17 +1011,23 @@ def _context(cfg):
 
 def run_workload(ctx, cfg, w, limits):
     """Run every system of one workload, round-robin. Returns the workload's record."""
-    n = w.tiny_n if cfg.tiny else w.n
+    n_full = w.tiny_n if cfg.tiny else w.n
+    n = w.quick_n if (cfg.quick and w.quick_n and not cfg.tiny) else n_full
     systems, skipped = plan(w, cfg.engines, cfg.peers, cfg.device)
-    steps = len(batches(n, w.batch))
-    rec = {"key": w.key, "title": w.title, "description": w.describe(n),
+    steps_full, steps = len(batches(n_full, w.batch)), len(batches(n, w.batch))
+    desc = w.describe(n_full)
+    if n != n_full:
+        desc += (f" (--quick: timed on the first {n:,} rows, {steps} of {steps_full} steps; "
+                 f"ms/epoch = µs/step x {steps_full})")
+    rec = {"key": w.key, "title": w.title, "description": desc,
            "sizes": list(w.sizes), "activations": list(w.acts), "loss": w.loss,
-           "data": DATA_NAMES[w.data], "n": n, "batch_size": w.batch,
-           "steps_per_epoch": steps, "lr": w.lr, "momentum": w.momentum, "weight_decay": 0.0,
+           "data": DATA_NAMES[w.data], "n": n_full, "batch_size": w.batch,
+           "steps_per_epoch": steps_full, "timed_rows": n, "timed_steps_per_epoch": steps,
+           "lr": w.lr, "momentum": w.momentum, "weight_decay": 0.0,
            "convention": "pytorch (b = mu b + g; w -= lr b); scikit-learn's v = mu v - lr g; "
                          "w += v is the same rule at a constant learning rate",
-           "gemm_flops_per_epoch": gemm_flops(w.sizes, n, w.batch),
-           "transcendentals_per_epoch": transcendentals(w.sizes, w.acts, n),
+           "gemm_flops_per_epoch": gemm_flops(w.sizes, n_full, w.batch),
+           "transcendentals_per_epoch": transcendentals(w.sizes, w.acts, n_full),
            "skipped": dict(skipped), "systems": {}, "order": []}
     for name, why in skipped.items():
         _say(f"  {w.key}: {name} skipped ({why})")
@@ -1043,8 +1060,8 @@ def run_workload(ctx, cfg, w, limits):
             pr.stop()
     _say(f"{w.key} {w.title}: {len(live)} systems ready in {time.perf_counter() - t0:.1f} s")
 
-    raw = {pr.system.name: {"warmup_s": None, "calibration_s": None, "epochs_per_rep": None,
-                            "rep_times_s": []} for pr in procs}
+    raw = {pr.system.name: {"warmup_s": None, "calibration": [], "epochs_per_rep": None,
+                            "rep_times_s": [], "rep_cpu_s": []} for pr in procs}
 
     def ask(pr, *a):
         try:
@@ -1054,21 +1071,27 @@ def run_workload(ctx, cfg, w, limits):
             _say(f"  {w.key}: {pr.system.name} failed: {ex}")
             return None
 
-    warm = 1 if cfg.tiny else w.warm_epochs
-    for pr in live:                                      # warm-up (JIT, buffers, caches)
-        r = raw[pr.system.name]
-        r["warmup_epochs"] = warm
-        r["warmup_s"] = ask(pr, "run", warm)
+    for pr in live:                                      # warm-up: JIT, buffers, caches
+        t = ask(pr, "run", 1)
+        raw[pr.system.name]["warmup_s"] = t and t[0]
     live = [pr for pr in live if pr.error is None]
-    for pr in live:                                      # calibration: epochs per repetition
+    for pr in live:         # calibration: E epochs per repetition, about rep_seconds each
         r = raw[pr.system.name]
         if cfg.tiny:
             r["epochs_per_rep"] = 1
             continue
-        t = ask(pr, "run", warm)
-        r["calibration_s"] = t
+        e = 1
+        while True:
+            t = ask(pr, "run", e)
+            if t is None:
+                break
+            t = t[0]
+            r["calibration"].append([e, t])
+            if t >= cfg.rep_seconds / 4 or e >= cfg.max_epochs:
+                break
+            e = int(min(cfg.max_epochs, e * max(2, min(16, cfg.rep_seconds / 4 / max(t, 1e-9)))))
         if t is not None:
-            per = max(t / warm, 1e-9)
+            per = max(t / e, 1e-9)
             r["epochs_per_rep"] = int(min(cfg.max_epochs, max(1, round(cfg.rep_seconds / per))))
     live = [pr for pr in live if pr.error is None]
     for k in range(cfg.reps):                            # round-robin, rotated each time
@@ -1080,7 +1103,8 @@ def run_workload(ctx, cfg, w, limits):
             r = raw[pr.system.name]
             t = ask(pr, "run", r["epochs_per_rep"])
             if t is not None:
-                r["rep_times_s"].append(t)
+                r["rep_times_s"].append(t[0])
+                r["rep_cpu_s"].append(t[1])
     mems, checks = {}, {}
     for pr in live:
         if pr.error is None:
@@ -1104,16 +1128,15 @@ def run_workload(ctx, cfg, w, limits):
         if s.name in rec["skipped"]:
             continue
         if r["rep_times_s"] and r["epochs_per_rep"]:
-            per_epoch = [t / r["epochs_per_rep"] for t in r["rep_times_s"]]
-            st = _stats(per_epoch)
-            entry["epoch_s"] = st
-            entry["step_s"] = {k: v / steps for k, v in st.items()}
-            med = st["median"]
-            entry["gemm_flops_per_s"] = rec["gemm_flops_per_epoch"] / med
+            per_step = [t / r["epochs_per_rep"] / steps for t in r["rep_times_s"]]
+            entry["step_s"] = _stats(per_step)
+            entry["epoch_s"] = _stats([t * steps_full for t in per_step])
+            timed_epoch = entry["step_s"]["median"] * steps
+            entry["gemm_flops_per_s"] = gemm_flops(w.sizes, n, w.batch) / timed_epoch
             entry["gemm_share_of_sgemm"] = (entry["gemm_flops_per_s"]
                                             / limits["sgemm"]["flops_per_s_best"])
             tr = transcendentals(w.sizes, s.acts or w.acts, n)
-            entry["transcendentals_per_s"] = tr / med
+            entry["transcendentals_per_s"] = tr / timed_epoch
             entry["exp_share"] = entry["transcendentals_per_s"] / limits["exp"][
                 "elements_per_s_best"]
         mem = mems.get(s.name)
@@ -1154,14 +1177,15 @@ def momentum_cost(results):
                 continue
             zero = rec["systems"].get(name + " · momentum 0")
             if zero and "epoch_s" in zero:
+                a, b = e["epoch_s"], zero["epoch_s"]
                 out.setdefault(key, {})[name] = {
-                    "momentum": e["momentum"], "epoch_s": e["epoch_s"]["median"],
-                    "epoch_s_momentum_0": zero["epoch_s"]["median"],
-                    "ratio": e["epoch_s"]["median"] / zero["epoch_s"]["median"]}
+                    "momentum": e["momentum"], "epoch_s": a["median"],
+                    "epoch_s_momentum_0": b["median"], "ratio": a["median"] / b["median"],
+                    "iqrs_overlap": bool(a["q1"] <= b["q3"] and b["q1"] <= a["q3"])}
     return out
 
 
-def run_bench(cfg, notes=(), argv=None):
+def run_bench(cfg, notes=(), command="inertia bench"):
     """Run the benchmark described by ``cfg``; returns (record, json path, png path)."""
     t_start = time.perf_counter()
     started = datetime.now().astimezone()
@@ -1191,11 +1215,15 @@ def run_bench(cfg, notes=(), argv=None):
             if "epoch_s" in e:
                 e["gemm_share_of_sgemm"] = e["gemm_flops_per_s"] / sg["flops_per_s_best"]
                 e["exp_share"] = e["transcendentals_per_s"] / ex["elements_per_s_best"]
+    try:
+        machine["load_average_at_end"] = os.getloadavg()
+    except OSError:
+        machine["load_average_at_end"] = None
     wall = time.perf_counter() - t_start
     record = {
         "schema": SCHEMA,
         "date": started.isoformat(timespec="seconds"),
-        "command": "inertia bench " + " ".join(argv or []),
+        "command": command,
         "wall_s": wall,
         "config": {k: v for k, v in asdict(cfg).items() if k != "out"},
         "machine": machine,
@@ -1209,7 +1237,9 @@ def run_bench(cfg, notes=(), argv=None):
     host = "".join(c if c.isalnum() or c in "-_" else "-" for c in machine["host"])[:40]
     stem = os.path.join(cfg.out, f"bench-{started:%Y%m%d-%H%M%S}-{host}")
     json_path = stem + ".json"
-    png_path = stem + ".png" if cfg.plot else None
+    drawable = any("epoch_s" in e and not e["variant"]
+                   for rec in results.values() for e in rec["systems"].values())
+    png_path = stem + ".png" if cfg.plot and drawable else None
     record["files"] = {"json": os.path.basename(json_path),
                        "png": os.path.basename(png_path) if png_path else None}
     from .serialize import atomic_write
@@ -1224,11 +1254,15 @@ def run_bench(cfg, notes=(), argv=None):
 
 METHOD = {
     "timing": "time.perf_counter around E epochs inside each system's own process, after a "
-              "synchronize where the system is on a GPU; per-epoch time = rep time / E. One "
-              "warm-up call and one calibration call (which sets E so that a repetition lasts "
-              "about rep_seconds) come first; then every repetition runs each system once, "
-              "the order rotated by one system per repetition. Median and interquartile range "
-              "over the repetitions.",
+              "synchronize where the system is on a GPU; per-step time = rep time / E / "
+              "steps, per-epoch time = per-step time x the full epoch's steps (the same as "
+              "rep time / E unless --quick times a prefix of the epoch). A warm-up call of one "
+              "epoch and a calibration (calls of growing E until one lasts a quarter of "
+              "rep_seconds, which sets E so that a repetition lasts about rep_seconds) come "
+              "first; then every repetition runs each system once, the order rotated by one "
+              "system per repetition. Median and interquartile range over the repetitions. "
+              "rep_cpu_s: time.process_time over the same calls (all of the process's threads; "
+              "rep_cpu_s / rep_times_s is the average number of busy threads).",
     "memory": "peak RSS growth: VmHWM after warm-up, calibration and the timed repetitions "
               "minus VmRSS just before the system built its model and its copy of the data, "
               "the high-water mark reset there through /proc/self/clear_refs (method "
@@ -1277,9 +1311,10 @@ def _clean(x):
 
 # ------------------------------------------------------------------------------- report
 def _num(x, digits=4):
+    """``digits`` significant digits, never in exponent form above 1e-3."""
     if x is None or not math.isfinite(x):
         return "—"
-    if abs(x) >= 10 ** digits:
+    if abs(x) >= 10 ** (digits - 1):
         return f"{x:,.0f}"
     return f"{x:.{digits}g}" if abs(x) >= 1e-3 else f"{x:.2g}"
 
@@ -1311,6 +1346,12 @@ def table(record):
                                                              if cfg["tiny"] else ""))
     for note in record["notes"]:
         lines.append(f"  {note}")
+    loads = [m.get("load_average_at_start"), m.get("load_average_at_end")]
+    busy = max((x[0] for x in loads if x), default=0.0)
+    if busy > 0.5 * (m.get("cores_usable") or m["cores"] or 1):
+        lines.append(f"  warning: the machine was busy (1-minute load average up to {busy:.1f} "
+                     f"on {m['cores']} cores): other processes took CPU time; multi-threaded "
+                     "BLAS and OpenMP suffer most")
     head = (f"  {'system':<42}{'ms/epoch':>10}{'IQR':>8}{'µs/step':>10}{'×inertia':>9}"
             f"{'RSS+MiB':>9}{'GEMM%':>7}{'exp%':>7}{'check':>9}")
     for key, rec in record["workloads"].items():
@@ -1330,15 +1371,18 @@ def table(record):
             chk = e.get("check", {}).get("max_rel_param_diff")
             chk = "—" if chk is None else ("0" if chk == 0 else f"{chk:.0e}")
             lines.append(f"  {name:<42}{_num(st['median'] * 1e3):>10}"
-                         f"{_num(st['iqr'] * 1e3, 2):>8}{_num(step['median'] * 1e6):>10}"
+                         f"{_num(st['iqr'] * 1e3, 3):>8}{_num(step['median'] * 1e6):>10}"
                          f"{_num(e['ratio_to_inertia'], 3):>9}{rss:>9}"
                          f"{_pct(e['gemm_share_of_sgemm']):>7}{_pct(e['exp_share']):>7}"
                          f"{chk:>9}")
         for name, why in rec["skipped"].items():
             lines.append(f"  {name:<42}skipped: {why}")
+        notes = {}
         for name, e in rec["systems"].items():
             if e.get("note"):
-                lines.append(f"    note · {name}: {e['note']}")
+                notes.setdefault(e["note"], []).append(name)
+        for note, names in notes.items():
+            lines.append(f"    note · {', '.join(names)}: {note}")
         if key in ("W4", "W5"):
             for name, e in rec["systems"].items():
                 if e["kind"] == "inertia" and not e["variant"] and "epoch_s" in e:
@@ -1354,7 +1398,8 @@ def table(record):
             for name, c in d.items():
                 parts.append(f"{key} {name}: {c['ratio']:.3f}× "
                              f"({_num(c['epoch_s'] * 1e3)} vs {_num(c['epoch_s_momentum_0'] * 1e3)}"
-                             " ms/epoch)")
+                             " ms/epoch" + ("; the IQRs overlap" if c["iqrs_overlap"] else "")
+                             + ")")
         lines.append("momentum's cost (epoch time with momentum / with momentum 0): "
                      + "; ".join(parts))
     lines.append("")
@@ -1394,6 +1439,7 @@ def chart(record, path):
     fig, ax = plots.new_figure(figsize=(max(8.0, 1.6 + 1.5 * len(wls)), 5.4))
     width = 0.8 / max(1, len(names))
     colors = {}
+    top, bottom = 0.0, math.inf
     for gi, rec in enumerate(wls):
         for k, name in enumerate(names):
             e = rec["systems"].get(name)
@@ -1407,8 +1453,12 @@ def chart(record, path):
                    label=name if name not in ax.get_legend_handles_labels()[1] else None)
             ax.errorbar(x, med, yerr=[[med - st["q1"] * 1e3], [st["q3"] * 1e3 - med]],
                         fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
-            if e.get("ratio_to_inertia") and e["kind"] != "inertia":
-                ax.annotate(f"{e['ratio_to_inertia']:.2g}×", (x, st["q3"] * 1e3),
+            top = max(top, st["q3"] * 1e3)
+            bottom = min(bottom, st["q1"] * 1e3)
+            if e.get("ratio_to_inertia") and e["ratio_to_inertia"] != 1.0:
+                ratio = e["ratio_to_inertia"]
+                text = f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:#.2g}×"
+                ax.annotate(text, (x, st["q3"] * 1e3),
                             xytext=(0, 2), textcoords="offset points", ha="center",
                             va="bottom", fontsize=7, rotation=90)
     ax.set_yscale("log")
@@ -1425,8 +1475,10 @@ def chart(record, path):
                  f"{record['config']['reps']} reps; labels: time / inertia's fastest engine",
                  fontsize=11)
     ax.grid(True, axis="y", which="major", alpha=0.3)
-    ax.margins(y=0.12)
-    ax.legend(fontsize=8, framealpha=0.9, loc="upper left", ncols=min(3, len(names)))
+    if top > 0:                                     # room for the ratio labels
+        ax.set_ylim(bottom / 2, top * 4)
+    fig.legend(fontsize=9, loc="outside lower center", ncols=min(4, len(names)),
+               frameon=False)
     return plots.save(fig, path)
 
 
@@ -1434,7 +1486,8 @@ def chart(record, path):
 def add_arguments(p):
     """The ``inertia bench`` options, on an argparse (sub)parser."""
     p.add_argument("--quick", action="store_true",
-                   help="3 short repetitions (about 0.1 s each): minutes, not tens of minutes")
+                   help="3 repetitions of about 0.1 s each, W2 timed on a 64-step prefix of "
+                        "its epoch: a minute or two on an idle 2-core machine")
     p.add_argument("--tiny", action="store_true",
                    help="a smoke test on reduced data, one repetition: checks the harness, "
                         "its numbers mean nothing")
@@ -1458,7 +1511,9 @@ def run(args) -> int:
     """Run ``inertia bench`` from parsed arguments; a bad argument is a ValueError."""
     cfg, notes = configure(args)
     argv = getattr(args, "argv", None)
-    record, json_path, png_path = run_bench(cfg, notes, argv)
+    command = ("inertia bench " + " ".join(argv) if argv is not None
+               else "inertia " + " ".join(sys.argv[1:]))
+    record, json_path, png_path = run_bench(cfg, notes, command.strip())
     print("\n".join(table(record)))
     print()
     print(f"wrote {json_path}" + (f" and {png_path}" if png_path else "")

@@ -84,13 +84,21 @@ def experiment(samples=1000, dim=1000, hidden=500, batch_size=64, lr=1e-5, epoch
         loss = np.asarray(hist.loss)
         runs[kind] = {"loss": loss, "seconds": time.perf_counter() - t0, "zigzag": zigzag(loss),
                       "up_fraction": float(np.mean(np.diff(loss) > 0))}
-    ratio = runs["momentum"]["zigzag"] / runs["plain"]["zigzag"]
+    zp, zm = runs["plain"]["zigzag"], runs["momentum"]["zigzag"]
+    ratio = zm / zp if zp > 0 else float("nan")
     return {"runs": runs, "ratio": ratio, "epochs": int(epochs), "samples": samples,
             "dim": dim, "hidden": hidden, "batch_size": int(batch_size), "lr": lr,
             "momentum": momentum, "seed": seed}
 
 
 # --------------------------------------------------------------------------------- draw
+def _verdict(ratio):
+    if not np.isfinite(ratio):
+        return "cannot be compared with plain SGD's (plain SGD's loss never changed)"
+    return (f"zig-zags {100 * abs(1 - ratio):.1f}% {'less' if ratio < 1 else 'more'} "
+            "than plain SGD's")
+
+
 def _labels(r):
     return {"plain": "plain SGD (momentum 0)",
             "momentum": f"momentum {r['momentum']:g} (pytorch convention)"}
@@ -99,7 +107,7 @@ def _labels(r):
 def draw(r, path):
     from .. import plots
 
-    fig, ax = plots.new_figure(figsize=(9, 6.5))
+    fig, ax = plots.new_figure(figsize=(8.5, 6))
     ax.remove()
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     labels = _labels(r)
@@ -131,8 +139,7 @@ def draw(r, path):
     size = f"{r['dim']}-{r['hidden']}-1 sigmoid network"
     fig.suptitle(f"Mini-batch ping-pong: {size} on {r['samples']} random labels, batches of "
                  f"{r['batch_size']}, lr {r['lr']:g}\n"
-                 f"momentum's loss zig-zags {100 * (1 - r['ratio']):.1f}% "
-                 f"{'less' if r['ratio'] < 1 else 'more'} than plain SGD's "
+                 f"momentum's loss {_verdict(r['ratio'])} "
                  "(same initial weights, same shuffling)", fontsize=12)
     return plots.save(fig, path)
 
@@ -152,9 +159,11 @@ def describe(r):
                      f"rose in {100 * run['up_fraction']:.0f}% of epochs; "
                      f"{1000 * run['seconds'] / r['epochs']:.1f} ms/epoch")
     ratio = r["ratio"]
-    verdict = "less" if ratio < 1 else "more"
-    lines.append(f"momentum's zig-zag is {ratio:.3f} x plain SGD's: it ping-pongs "
-                 f"{100 * abs(1 - ratio):.1f}% {verdict}")
+    if np.isfinite(ratio):
+        lines.append(f"momentum's zig-zag is {ratio:.3f} x plain SGD's: its loss "
+                     + _verdict(ratio))
+    else:
+        lines.append("plain SGD's loss did not change between epochs: no ratio to report")
     last = r["samples"] % r["batch_size"]
     if last and r["samples"] > r["batch_size"]:
         lines.append(f"note: {r['samples']} samples in batches of {r['batch_size']} leave a last "

@@ -1,8 +1,10 @@
 """Torch engine: the protocol on torch tensors, on the cpu or a CUDA device.
 
-Every primitive is an in-place torch operation on tensors that never require grad (all work
-runs under ``torch.no_grad()``). The arithmetic follows the NumPy engine step for step (the
-same formulas, in the same order), so the two engines agree to round-off in float64.
+Every primitive is an in-place torch operation on tensors that never require grad: the engine
+makes every array itself (``zeros``, ``empty``, ``from_host``, which detaches a tensor it is
+given), so autograd records nothing and no ``torch.no_grad()`` context is needed per call (it
+would double the cost of a small call). The arithmetic follows the NumPy engine step for step
+(the same formulas, in the same order), so the two engines agree to round-off in float64.
 
 On CUDA the hot path never waits for the device: outputs are written in place, the ones
 vector of ``sum_rows`` and the index buffer of ``take_rows`` live on the device, and the only
@@ -81,8 +83,7 @@ class TorchEngine:
 
     def from_host(self, x):
         if isinstance(x, torch.Tensor):
-            with torch.no_grad():
-                return x.detach().to(**self._kw, copy=True).contiguous()
+            return x.detach().to(**self._kw, copy=True).contiguous()
         h = np.array(x, dtype=self.dtype, order="C", copy=True)   # owned: from_numpy keeps it
         t = torch.from_numpy(h)
         return t.to(self.device) if self._cuda else t
@@ -93,8 +94,7 @@ class TorchEngine:
         return x.detach().cpu().numpy()
 
     def copy(self, src, dst):
-        with torch.no_grad():
-            dst.copy_(src)
+        dst.copy_(src)
         return dst
 
     def synchronize(self):
@@ -102,14 +102,12 @@ class TorchEngine:
             torch.cuda.synchronize(self.device)
 
     # BLAS
-    @torch.no_grad()
     def gemm(self, alpha, a, b, beta, c, trans_a=False, trans_b=False):
         # torch.addmm ignores c when beta == 0 (NaN and inf there do not propagate)
         c.addmm_(a.t() if trans_a else a, b.t() if trans_b else b,
                  beta=float(beta), alpha=float(alpha))
         return c
 
-    @torch.no_grad()
     def gemv(self, alpha, a, x, beta, y, trans=False):
         y.addmv_(a.t() if trans else a, x, beta=float(beta), alpha=float(alpha))
         return y
@@ -119,22 +117,18 @@ class TorchEngine:
             self._ones = torch.ones(n, **self._kw)
         return self._ones[:n]
 
-    @torch.no_grad()
     def sum_rows(self, alpha, d, beta, out):
         out.addmv_(d.t(), self._ones_for(d.shape[0]), beta=float(beta), alpha=float(alpha))
         return out
 
-    @torch.no_grad()
     def add_row(self, b, z):
         z.add_(b)
         return z
 
-    @torch.no_grad()
     def axpy(self, alpha, x, y):
         y.add_(x, alpha=float(alpha))
         return y
 
-    @torch.no_grad()
     def axpby(self, alpha, x, beta, y):
         if beta == 0.0:
             torch.mul(x, float(alpha), out=y)
@@ -144,21 +138,17 @@ class TorchEngine:
         y.add_(x, alpha=float(alpha))
         return y
 
-    @torch.no_grad()
     def scal(self, alpha, x):
         x.mul_(float(alpha))
         return x
 
-    @torch.no_grad()
     def nrm2(self, x):
         return float(torch.linalg.vector_norm(x.reshape(-1)).item())
 
-    @torch.no_grad()
     def dot(self, x, y):
         return float(torch.dot(x.reshape(-1), y.reshape(-1)).item())
 
     # network
-    @torch.no_grad()
     def activate_(self, name, z):
         if name == "linear":
             return z
@@ -173,7 +163,6 @@ class TorchEngine:
         activations.check(name)
         raise AssertionError(name)  # pragma: no cover
 
-    @torch.no_grad()
     def activate_backward_(self, name, a, delta):
         if name == "linear":
             return delta
@@ -192,14 +181,12 @@ class TorchEngine:
         activations.check(name)
         return activations.BACKWARD[name](a, delta)   # softmax: raises its ValueError
 
-    @torch.no_grad()
     def softmax_rows_(self, z):
         z.sub_(z.amax(dim=1, keepdim=True))
         z.exp_()
         z.div_(z.sum(dim=1, keepdim=True))
         return z
 
-    @torch.no_grad()
     def loss(self, name, z, a, y):
         n, k = a.shape
         if name in ("mse", "quadratic"):
@@ -220,7 +207,6 @@ class TorchEngine:
         losses.check(name)
         raise AssertionError(name)  # pragma: no cover
 
-    @torch.no_grad()
     def loss_delta_(self, name, activation, z, a, y, delta):
         n, k = a.shape
         torch.sub(a, y, out=delta)
@@ -238,7 +224,6 @@ class TorchEngine:
             losses.check(name)
         return self.activate_backward_(activation, a, delta)
 
-    @torch.no_grad()
     def adam_step_(self, p, g, m, v, vmax, lr, beta1, beta2, eps, wd, t, decoupled):
         if wd:
             if decoupled:
@@ -256,7 +241,6 @@ class TorchEngine:
         p.sub_(torch.mul(m, step_size).div_(denom))         # p -= step_size m / denom
         return p
 
-    @torch.no_grad()
     def take_rows(self, x, idx, out):
         h = torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
         if self._cuda:

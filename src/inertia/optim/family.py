@@ -103,6 +103,9 @@ class AggMo(Optimizer):
                              f"{betas!r}")
         for b in betas:
             _number("each beta", b, 0, 1, hi_open=True)
+        if len(set(float(b) for b in betas)) != len(betas):
+            raise ValueError(f"betas must be distinct, got {list(betas)}: each beta is one "
+                             "velocity, as in the reference AggMo code (keyed by beta)")
         if getattr(self, "state", None) is not None and len(betas) != len(self.betas):
             raise ValueError("the number of betas cannot change while the optimizer has a "
                              "state: call opt.reset() first")

@@ -185,6 +185,9 @@ class SGD(Optimizer):
                     h["weight_decay"])
         if not isinstance(h.get("momentum_correction", False), (bool, np.bool_)):
             raise ValueError("momentum_correction must be True or False")
+        if h.get("momentum_correction") and self.convention.previous_delta:
+            raise ValueError("the 'previous_delta' convention keeps no velocity to correct: "
+                             "set momentum_correction=False")
 
     def _assign(self, h):
         self.lr, self.momentum = float(h["lr"]), float(h["momentum"])

@@ -131,11 +131,9 @@ def _as_sgd(opt):
             "step: SGD conventions have it only for nu = 0 (plain SGD), nu = 1 (ema) or "
             "nu = momentum (Nesterov)")
     if isinstance(opt, AggMo):
-        betas = set(opt.betas)
-        if len(betas) == 1:
-            beta = betas.pop()
-            return SGD(opt.lr, beta, weight_decay=opt.weight_decay, convention="tf1"), [
-                "AggMo with one damping factor (or all equal) is tf1's heavy ball"]
+        if len(opt.betas) == 1:
+            return SGD(opt.lr, opt.betas[0], weight_decay=opt.weight_decay,
+                       convention="tf1"), ["AggMo with one damping factor is tf1's heavy ball"]
         raise NotRepresentable(
             f"AggMo averages {len(opt.betas)} velocities with different damping factors "
             f"{list(opt.betas)}: no single momentum buffer gives that trajectory")
@@ -338,9 +336,6 @@ def framework_call(opt) -> FrameworkCall:
             ["weight decay is coupled (weight_decay_type=\"grad\", the default)"])
     if isinstance(opt, AggMo):
         notes = []
-        if len(set(opt.betas)) != len(opt.betas):
-            notes.append("the reference AggMo keys its buffers by beta: repeated betas share "
-                         "one buffer there, while inertia keeps one per entry")
         return FrameworkCall(
             f"aggmo.AggMo(params, lr={_num(opt.lr)}, betas={[float(b) for b in opt.betas]}, "
             f"weight_decay={_num(opt.weight_decay)})", notes)

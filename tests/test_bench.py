@@ -1,0 +1,160 @@
+"""The benchmark harness (``inertia bench``): it runs end to end on a tiny configuration,
+writes valid JSON and PNG files, skips missing peers with a note, and every peer trains the
+same network with the same update rule as inertia. No assertion here is about a time."""
+
+import json
+
+import numpy as np
+import pytest
+
+from inertia import bench
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _tiny(tmp_path, capsys, monkeypatch, *extra, missing=()):
+    real = bench.installed
+    monkeypatch.setattr(bench, "installed", lambda m: m not in missing and real(m))
+    code = bench.main(["--tiny", "--engines", "numpy", "--out", str(tmp_path), *extra])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_tiny_run_writes_json_and_png(tmp_path, capsys, monkeypatch):
+    code, out, err = _tiny(tmp_path, capsys, monkeypatch, "--workloads", "W1,W2",
+                           "--peers", "numpy-loop,jax", missing=("jax",))
+    assert code == 0, err
+    jsons = list(tmp_path.glob("bench-*.json"))
+    pngs = list(tmp_path.glob("bench-*.png"))
+    assert len(jsons) == 1 and len(pngs) == 1
+    assert pngs[0].read_bytes()[:8] == PNG
+    assert jsons[0].stem == pngs[0].stem
+    rec = json.loads(jsons[0].read_text())
+    for key in ("schema", "date", "command", "config", "machine", "limits", "workloads",
+                "momentum_cost", "notes", "method", "files"):
+        assert key in rec
+    m = rec["machine"]
+    for key in ("cpu_model", "cores", "host", "versions", "numpy_blas"):
+        assert key in m
+    assert m["versions"]["numpy"] == np.__version__
+    assert rec["limits"]["sgemm"]["flops_per_s_best"] > 0
+    assert rec["limits"]["exp"]["elements_per_s_best"] > 0
+    assert len(rec["limits"]["sgemm"]["times_s"]) >= 2
+    # the missing peer: a note, printed and stored, and no row
+    assert any("JAX" in n and "skipped" in n for n in rec["notes"])
+    assert "JAX + optax jit: skipped" in err
+    assert set(rec["workloads"]) == {"W1", "W2"}
+    w1 = rec["workloads"]["W1"]
+    assert w1["steps_per_epoch"] == 1 and w1["gemm_flops_per_epoch"] > 0
+    systems = w1["systems"]
+    assert "inertia numpy" in systems and "NumPy loop" in systems
+    assert not any("JAX" in name for name in systems)
+    assert "inertia numpy · momentum 0" in systems
+    for name, e in systems.items():
+        assert e["error"] is None, (name, e["error"])
+        assert len(e["rep_times_s"]) == len(e["rep_cpu_s"]) == rec["config"]["reps"]
+        assert e["warmup_s"] is not None
+        for k in ("median", "q1", "q3", "iqr"):
+            assert k in e["epoch_s"] and k in e["step_s"]
+        assert e["ratio_to_inertia"] is not None
+        assert e["memory"]["rss_growth_bytes"] is not None
+        assert e["check"]["max_rel_param_diff"] < 1e-4, name
+    assert systems["inertia numpy"]["check"]["max_rel_param_diff"] == 0
+    assert "W1" in rec["momentum_cost"]
+    w2 = rec["workloads"]["W2"]
+    assert w2["batch_size"] == 32 and w2["steps_per_epoch"] == -(-w2["n"] // 32)
+    assert "momentum" in json.dumps(rec["momentum_cost"]["W2"])
+    # the printed table
+    assert "ms/epoch" in out and "µs/step" in out and "×inertia" in out
+    assert "W1 full batch" in out and "W2 small batches" in out
+    assert "momentum's cost" in out
+    assert str(jsons[0]) in out
+
+
+def test_no_plot_and_no_peers(tmp_path, capsys, monkeypatch):
+    code, out, err = _tiny(tmp_path, capsys, monkeypatch, "--workloads", "W4", "--peers",
+                           "none", "--no-plot", "--reps", "2")
+    assert code == 0, err
+    assert not list(tmp_path.glob("*.png"))
+    rec = json.loads(next(tmp_path.glob("bench-*.json")).read_text())
+    w4 = rec["workloads"]["W4"]
+    assert list(w4["systems"]) == ["inertia numpy"]
+    e = w4["systems"]["inertia numpy"]
+    assert len(e["rep_times_s"]) == 2
+    assert e["gemm_share_of_sgemm"] > 0
+    assert "3 gemms per layer per step" in out
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--workloads", "W9"], "--workloads"),
+    (["--peers", "caffe"], "--peers"),
+    (["--engines", "fortran"], "--engines"),
+    (["--reps", "0"], "--reps"),
+])
+def test_bad_arguments(tmp_path, capsys, argv, msg):
+    code = bench.main(["--tiny", "--out", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("inertia: error:") and msg in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_add_arguments_hooks_into_a_subparser():
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="inertia")
+    sub = ap.add_subparsers(dest="command")
+    p = sub.add_parser("bench")
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.run)
+    args = ap.parse_args(["bench", "--quick", "--workloads", "W1,W4", "--device", "cpu"])
+    assert args.func is bench.run and args.quick and args.workloads == "W1,W4"
+    cfg, notes = bench.configure(args)
+    assert cfg.workloads == ["W1", "W4"] and cfg.reps == 3 and cfg.quick
+
+
+def test_gemm_flop_count():
+    # 1000-500-1, batch 64 over 1000 rows: 15 batches of 64 and one of 40
+    flops = bench.gemm_flops((1000, 500, 1), 1000, 64)
+    per_row = 2 * 1000 * 500 * 2 + 2 * 500 * 1 * 3     # no backward delta into the inputs
+    assert flops == 1000 * per_row
+    assert bench.batches(1000, 64)[-1] == (960, 1000)
+    assert bench.gemm_flops((4, 32, 16, 1), 10, None) == 10 * (2 * 4 * 32 * 2 + 2 * 32 * 16 * 3
+                                                               + 2 * 16 * 3)
+
+
+def test_plan():
+    w1, w5 = bench.WORKLOADS["W1"], bench.WORKLOADS["W5"]
+    systems, skipped = bench.plan(w1, ["numpy"], list(bench.PEERS), "cpu")
+    names = [s.name for s in systems]
+    assert names[0] == "inertia numpy" and not skipped
+    assert "inertia numpy · momentum 0" in names
+    assert "inertia numpy · neanderthal wd 0.1" in names
+    sk = next(s for s in systems if s.kind == "sklearn")
+    assert sk.acts == ("sigmoid", "sigmoid", "linear") and "one hidden activation" in sk.note
+    systems, skipped = bench.plan(w5, ["numpy"], ["sklearn", "torch"], "cuda")
+    assert [s.name for s in systems] == ["PyTorch eager (cuda)"]
+    assert "inertia numpy (cpu)" in skipped and "scikit-learn MLP (cpu)" in skipped
+
+
+@pytest.mark.parametrize("kind", ["torch", "jax", "sklearn", "numpy-loop"])
+@pytest.mark.parametrize("key", ["W1", "W3", "W4", "W5"])
+def test_peer_trains_the_same_thing(kind, key):
+    """Each peer, from the shared weights, lands where inertia's NumPy engine does: full
+    batch, mini-batches with and without a last smaller batch, all three losses, and the
+    relu network of the GPU workload (here on the cpu, on a few rows)."""
+    for mod in bench.PEERS[kind][1]:
+        pytest.importorskip(mod)
+    w = bench.WORKLOADS[key]
+    system = next(s for s in bench.plan(w, [], [kind], "cpu")[0])
+    acts = system.acts or w.acts
+    rows = {"W1": 256, "W3": 12, "W4": 104, "W5": 48}[key]
+    X, y = bench.make_data(w, rows)
+    r = bench.RUNNERS[kind](system, w, X, y, bench.initial_params(w, acts))
+    r.train(2)
+    r.sync()
+    ref = bench._reference(w, rows, acts, w.momentum, "pytorch", 0.0, 2, rows)
+    diff = bench._rel_diff(r.params(), ref)
+    assert diff is not None and diff < 1e-4
+    start = bench.initial_params(w, acts)
+    assert bench._rel_diff(start, ref) > 1e-4          # training did move the weights
