@@ -94,7 +94,7 @@ def cmd_train(args):
     resumed_opt = None
     extra = {}
     if args.resume:
-        net, resumed_opt = load(args.resume, engine=args.engine)
+        net, resumed_opt = load(args.resume, engine=args.engine, device=args.device)
         extra = getattr(net, "extra", {}) or {}
         if args.layers:
             want = [(layer.units, layer.activation) for layer in parse_layers(args.layers)]
@@ -105,7 +105,7 @@ def cmd_train(args):
     else:
         layers = parse_layers(args.layers or "32:sigmoid,16:tanh,1:linear")
         net = Network(X.shape[1], layers, seed=args.seed, dtype=args.dtype or "float32",
-                      engine=args.engine or "numpy")
+                      engine=args.engine or "numpy", device=args.device)
     loss = args.loss or extra.get("loss") or default_loss(net.layers)
     losses.check(loss, net.output_activation)
     if X.shape[1] != net.n_inputs:
@@ -520,7 +520,8 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=None,
                    help="mini-batch size (default: full batch; 1: online)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and split")
-    p.add_argument("--engine", default=None, help="array engine (default numpy)")
+    p.add_argument("--engine", default=None, help="array engine: numpy (default) or torch")
+    p.add_argument("--device", default=None, help="device of the torch engine: cpu or cuda")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None)
     p.add_argument("--test-fraction", type=float, default=None,
                    help="fraction held out as a test set (default 0)")

@@ -68,8 +68,9 @@ def save(path, net, optimizer=None, extra=None):
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
-def load(path, engine=None):
-    """Read a file written by ``save``: returns (network, optimizer or None)."""
+def load(path, engine=None, device=None):
+    """Read a file written by ``save``: returns (network, optimizer or None). ``engine`` and
+    ``device`` override the ones the model was saved with."""
     path = os.fspath(path)
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -83,7 +84,8 @@ def load(path, engine=None):
         if meta.get("format") != FORMAT:
             raise KeyError("format")
         net = Network(meta["n_inputs"], [Dense(u, a) for u, a in meta["layers"]],
-                      seed=meta["seed"], dtype=meta["dtype"], engine=engine or meta["engine"])
+                      seed=meta["seed"], dtype=meta["dtype"], engine=engine or meta["engine"],
+                      device=device)
         net.set_parameters([(data[f"W{i}"], data[f"b{i}"]) for i in range(len(meta["layers"]))])
         opt = None
         om = meta["optimizer"]

@@ -101,7 +101,8 @@ class Optimizer:
                 raise ValueError("the optimizer's state belongs to a network of another shape: "
                                  "call opt.reset() or use a new optimizer")
             if any(not e.is_array(b) for b in bufs):
-                setattr(st, name, [e.from_host(np.asarray(b)) for b in bufs])
+                setattr(st, name, [e.from_host(np.asarray(b.cpu() if hasattr(b, "cpu") else b))
+                                    for b in bufs])
         return st
 
     def finish_step_(self):
