@@ -577,6 +577,14 @@ def build_parser():
         dp.set_defaults(func=cmd_demo, list=False)
     p.set_defaults(func=cmd_demo)
 
+    from . import bench
+
+    p = sub.add_parser("bench", help="time inertia against PyTorch, JAX, scikit-learn and NumPy",
+                       description="Run the benchmark workloads with every installed engine "
+                                   "and peer, side by side, and save JSON and a bar chart.")
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.run)
+
     p = sub.add_parser("predict", help="write a saved model's predictions to CSV")
     p.add_argument("model", help="a model file written by `inertia train --save`")
     p.add_argument("--data", required=True,
