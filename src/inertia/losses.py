@@ -47,27 +47,33 @@ def check(name: str, output_activation: str | None = None) -> str:
     return name
 
 
-def value(name, z, a, y) -> float:
+def value(name, z, a, y, tmp=None) -> float:
+    """The loss; ``tmp`` (shaped like a) is scratch, so that nothing is allocated."""
     n, k = a.shape
-    if name == "mse":
-        d = a - y
-        return float(np.vdot(d, d)) / (n * k)
-    if name == "quadratic":
-        d = a - y
-        return float(np.vdot(d, d)) / (2 * n)
+    if name in ("mse", "quadratic"):
+        d = np.subtract(a, y, out=tmp)
+        s = float(np.vdot(d, d))
+        return s / (n * k) if name == "mse" else s / (2 * n)
     if name == "bce":
         # -(y log s(z) + (1-y) log(1 - s(z))) = max(z, 0) - z y + log(1 + exp(-|z|))
-        v = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
-        return float(v.sum()) / (n * k)
+        t = np.abs(z, out=tmp)
+        np.negative(t, out=t)
+        np.exp(t, out=t)
+        np.log1p(t, out=t)
+        s = float(t.sum()) + float(np.maximum(z, 0, out=t).sum()) - float(np.vdot(z, y))
+        return s / (n * k)
     if name == "cross_entropy":
+        # per row: sum(y) logsumexp(z) - y . z
         m = z.max(axis=1, keepdims=True)
-        lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
-        return float((lse * y.sum(axis=1)).sum() - np.vdot(y, z)) / n
+        t = np.subtract(z, m, out=tmp)
+        np.exp(t, out=t)
+        lse = np.log(t.sum(axis=1)) + m[:, 0]
+        return float(np.dot(lse, y.sum(axis=1)) - np.vdot(y, z)) / n
     raise ValueError(f"unknown loss {name!r}")
 
 
-def delta_(name, activation, z, a, y, delta):
-    """delta := dL/dz for the output layer. Returns delta."""
+def delta_(name, activation, z, a, y, delta, tmp=None):
+    """delta := dL/dz for the output layer (``tmp``: scratch shaped like a). Returns delta."""
     n, k = a.shape
     np.subtract(a, y, out=delta)
     if name == "mse":
@@ -80,7 +86,7 @@ def delta_(name, activation, z, a, y, delta):
     elif name == "cross_entropy":
         delta *= 1.0 / n
         return delta
-    return activations.BACKWARD[activation](a, delta)
+    return activations.BACKWARD[activation](a, delta, tmp)
 
 
 def prepare_targets(name: str, y, n_outputs: int, dtype) -> np.ndarray:

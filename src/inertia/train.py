@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
@@ -175,8 +176,11 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
         bar = tqdm(total=total, unit="epoch", disable=None if sys.stderr.isatty() else True,
                    delay=2.0, leave=False, dynamic_ncols=True)
     hist = History()
+    flops = max(2.0 * bs * a * b for a, b in zip(net.sizes[:-1], net.sizes[1:]))
+    threads = net.e.threads(flops) if hasattr(net.e, "threads") else contextlib.nullcontext()
     t0 = time.perf_counter()
     try:
+        threads.__enter__()
         for ep_count, hyper in segs:
             if hyper:
                 optimizer.set(**hyper)
@@ -217,6 +221,7 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
             if schedule is not None and ep_count:
                 hist.segment_loss.append(hist.loss[-1])
     finally:
+        threads.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     e.synchronize()

@@ -34,6 +34,10 @@ class Engine(Protocol):
     name: str
     dtype: Any
 
+    def threads(self, flops: float):
+        """A context manager for a training run whose largest gemm does ``flops`` floating-point
+        operations: the engine may set its thread count for the run (a no-op context is fine)."""
+
     # ----------------------------------------------------------------- memory
     def zeros(self, shape: tuple[int, ...]) -> Array:
         """A new array of zeros of this engine's dtype."""

@@ -13,6 +13,8 @@ from scipy.linalg import blas
 from .. import activations, losses
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+# gemms smaller than this run on one BLAS thread during training (see NumpyEngine.threads)
+SHARED_GEMM_FLOPS = 2e7
 
 
 class NumpyEngine:
@@ -33,11 +35,30 @@ class NumpyEngine:
         self._gemm = getattr(blas, p + "gemm")
         self._gemv = getattr(blas, p + "gemv")
         self._axpy = getattr(blas, p + "axpy")
+        self._ger = getattr(blas, p + "ger")
         self._scal = getattr(blas, p + "scal")
         self._ones = np.ones(0, dtype=dt)
+        self._scratch = {}
 
     def __repr__(self):
         return f"NumpyEngine(dtype={self.dtype.name!r})"
+
+    def threads(self, flops):
+        """A context for a training run whose largest gemm does ``flops`` operations: BLAS
+        keeps one thread when a call is too small to share (the threads' hand-off costs more
+        than it saves, and on a busy machine a waiting BLAS thread can stall a small gemm for
+        milliseconds), its default otherwise. INERTIA_BLAS_THREADS overrides the choice."""
+        import os
+        from contextlib import nullcontext
+
+        from threadpoolctl import threadpool_limits
+
+        want = os.environ.get("INERTIA_BLAS_THREADS")
+        if want:
+            return threadpool_limits(int(want), user_api="blas")
+        if flops >= SHARED_GEMM_FLOPS:
+            return nullcontext()
+        return threadpool_limits(1, user_api="blas")
 
     # memory
     def zeros(self, shape):
@@ -87,7 +108,12 @@ class NumpyEngine:
         return self.gemv(alpha, d, self._ones_for(d.shape[0]), beta, out, trans=True)
 
     def add_row(self, b, z):
-        np.add(z, b, out=z)
+        # z.T (k, n) += b ones^T: a rank-1 update in place (NumPy's broadcast add into its own
+        # input copies z first)
+        zt = z.T
+        r = self._ger(1.0, b, self._ones_for(z.shape[0]), a=zt, overwrite_a=1)
+        if r is not zt:
+            z[...] = r.T
         return z
 
     def axpy(self, alpha, x, y):
@@ -114,24 +140,38 @@ class NumpyEngine:
         return float(np.vdot(x, y))
 
     # network
+    def tmp(self, shape, slot=0):
+        """A scratch array of ``shape`` kept by the engine: made the first time a shape is
+        asked for, then reused, so that kernels allocate nothing in a training step. Slot k
+        gives a second, distinct array of the same shape."""
+        key = (tuple(shape), slot)
+        t = self._scratch.get(key)
+        if t is None:
+            if len(self._scratch) > 64:          # many evaluation sizes: start afresh
+                self._scratch.clear()
+            t = self._scratch[key] = np.empty(shape, dtype=self.dtype)
+        return t
+
     def activate_(self, name, z):
         with np.errstate(over="ignore", under="ignore"):
+            if name == "softmax":
+                return activations.softmax_rows(z, self.tmp((z.shape[0], 1)))
             activations.FORWARD[name](z)
         return z
 
     def activate_backward_(self, name, a, delta):
-        activations.BACKWARD[name](a, delta)
+        activations.BACKWARD[name](a, delta, self.tmp(a.shape))
         return delta
 
     def softmax_rows_(self, z):
-        return activations.softmax_rows(z)
+        return activations.softmax_rows(z, self.tmp((z.shape[0], 1)))
 
     def loss(self, name, z, a, y):
         with np.errstate(over="ignore", under="ignore"):
-            return losses.value(name, z, a, y)
+            return losses.value(name, z, a, y, self.tmp(a.shape))
 
     def loss_delta_(self, name, activation, z, a, y, delta):
-        return losses.delta_(name, activation, z, a, y, delta)
+        return losses.delta_(name, activation, z, a, y, delta, self.tmp(a.shape))
 
     def adam_step_(self, p, g, m, v, vmax, lr, beta1, beta2, eps, wd, t, decoupled):
         if wd:

@@ -49,6 +49,21 @@ def _device(device):
     return dev
 
 
+class _torch_threads:
+    """Set torch's intra-op thread count for a block, then restore it."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.old = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.old)
+
+
 class TorchEngine:
     name = "torch"
 
@@ -96,6 +111,19 @@ class TorchEngine:
     def copy(self, src, dst):
         dst.copy_(src)
         return dst
+
+    def threads(self, flops):
+        """One intra-op thread on the CPU for gemms too small to share (as NumpyEngine.threads;
+        INERTIA_BLAS_THREADS overrides); the GPU is left alone."""
+        import contextlib
+        import os
+
+        from .numpy import SHARED_GEMM_FLOPS
+
+        want = os.environ.get("INERTIA_BLAS_THREADS")
+        if self._cuda or (not want and flops >= SHARED_GEMM_FLOPS):
+            return contextlib.nullcontext()
+        return _torch_threads(int(want) if want else 1)
 
     def synchronize(self):
         if self._cuda:
