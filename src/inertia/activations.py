@@ -9,7 +9,6 @@ other engines provide the same table for their arrays.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 NAMES = ("linear", "sigmoid", "tanh", "relu", "softmax")
 

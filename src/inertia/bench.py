@@ -419,7 +419,7 @@ class JaxRunner(Runner):
                 "linear": lambda z: z}
         hidden = [acts[a] for a in self.acts[:-1]]
         out_act = acts.get(self.acts[-1])
-        loss_name, n_out = w.loss, w.sizes[-1]
+        loss_name = w.loss
 
         def forward(params, x):
             for (W, b), f in zip(params[:-1], hidden):

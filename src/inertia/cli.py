@@ -155,7 +155,6 @@ def cmd_train(args):
             raise CLIError(f"--momentum-schedule needs an optimizer with momentum (sgd, qhm), "
                            f"not {opt.kind}")
         mom_sched = schedules.parse(args.momentum_schedule, opt.momentum, steps, "momentum")
-    cfg = opt.config()
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     print(f"inertia train: {describe(net)} on {label}, {len(Xtr)} training"
           + (f" / {len(Xte)} test" if len(Xte) else "") + f" samples, {loss} loss")

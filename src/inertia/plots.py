@@ -60,3 +60,20 @@ def loss_curves(curves, path, title, xlabel="epoch", ylabel="loss", colors=None,
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=9, framealpha=0.9)
     return save(fig, path)
+
+
+def canvas_frame(fig, colors=64):
+    """The figure as drawn now, as a palette image (one frame of a GIF)."""
+    from PIL import Image
+
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    return Image.fromarray(rgba[..., :3].copy()).quantize(colors=colors, method=2)
+
+
+def save_gif(frames, path, frame_ms, last_ms=1500):
+    """Write PIL frames as a looping GIF, atomically; the last frame is held ``last_ms``."""
+    durations = [frame_ms] * (len(frames) - 1) + [last_ms]
+    atomic_write(path, lambda fh: frames[0].save(fh, format="GIF", save_all=True,
+                                                 append_images=frames[1:],
+                                                 duration=durations, loop=0))
+    return path

@@ -163,8 +163,8 @@ def _steps(k):
 def run(args):
     r = compute(_momenta(args.momenta), args.threshold)
     t = r["threshold"]
-    lines = [f"weight of a gradient k steps old in the momentum velocity, measured by feeding "
-             f"the tf1 rule one unit gradient and then zeros (it is mu^k):"]
+    lines = ["weight of a gradient k steps old in the momentum velocity, measured by feeding "
+             "the tf1 rule one unit gradient and then zeros (it is mu^k):"]
     for row in r["rows"]:
         same = row["below_measured"] == row["below_formula"]
         lines.append(

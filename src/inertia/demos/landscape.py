@@ -351,9 +351,8 @@ def write_gif(exp, path, title, every, log_levels, horizon, frames=90, window=No
     the paths blitted over them."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from PIL import Image
 
-    from ..serialize import atomic_write
+    from .. import plots
 
     fig = Figure(figsize=GIF_FIGSIZE, dpi=GIF_DPI, layout="constrained")
     canvas = FigureCanvasAgg(fig)
@@ -385,13 +384,8 @@ def write_gif(exp, path, title, every, log_levels, horizon, frames=90, window=No
             ax.draw_artist(lines[nm])
         stamp.set_text(f"step {k}")
         ax.draw_artist(stamp)
-        rgba = np.asarray(canvas.buffer_rgba())
-        images.append(Image.fromarray(rgba[..., :3].copy()).quantize(colors=64, method=2))
-    durations = [80] * (len(images) - 1) + [1500]
-    atomic_write(path, lambda fh: images[0].save(fh, format="GIF", save_all=True,
-                                                 append_images=images[1:],
-                                                 duration=durations, loop=0))
-    return path
+        images.append(plots.canvas_frame(fig, colors=64))
+    return plots.save_gif(images, path, frame_ms=80)
 
 
 # ------------------------------------------------------------------------------ the command

@@ -208,9 +208,8 @@ def write_gif(path, m=1.0, kappas=None, n=150):
     frames line up): the fast region narrows towards alpha L = 4, beta = 1."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from PIL import Image
 
-    from ..serialize import atomic_write
+    from .. import plots
 
     kappas = np.geomspace(2.0, 1000.0, 28) if kappas is None else kappas
     images = []
@@ -224,13 +223,8 @@ def write_gif(path, m=1.0, kappas=None, n=150):
         _colorbar(fig, ax, cs, fontsize=9)
         ax.set_title(f"Heavy ball's rate per step, kappa = L/m = {kappa:.3g}", fontsize=10)
         fig.canvas.draw()
-        rgba = np.asarray(fig.canvas.buffer_rgba())
-        images.append(Image.fromarray(rgba[..., :3].copy()).quantize(colors=96, method=2))
-    durations = [250] * (len(images) - 1) + [1500]
-    atomic_write(path, lambda fh: images[0].save(fh, format="GIF", save_all=True,
-                                                 append_images=images[1:],
-                                                 duration=durations, loop=0))
-    return path
+        images.append(plots.canvas_frame(fig, colors=96))
+    return plots.save_gif(images, path, frame_ms=250)
 
 
 # ------------------------------------------------------------------------------ the command
