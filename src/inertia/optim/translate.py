@@ -259,7 +259,7 @@ def translation(opt, to="keras", lr_schedule=None) -> Translation:
         more.insert(0, "exact at a constant learning rate (v = -lr*b); after an lr change the "
                        f"{'lr-inside' if S.lr_inside else 'lr-outside'} {s} and "
                        f"{'lr-inside' if T.lr_inside else 'lr-outside'} {t} differ: pass "
-                       "lr_schedule= to get the schedule-exact form")
+                       "lr_schedule= (--lr-schedule) to get the schedule-exact form")
     else:
         ratio = "new/old" if T.lr_inside else "old/new"
         what = ("rescaling its velocity by " + ratio + " when the rate changes"
