@@ -40,7 +40,6 @@ raw timing), written atomically, with a bar chart beside it.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import importlib
 import importlib.util
@@ -1510,9 +1509,7 @@ def add_arguments(p):
 def run(args) -> int:
     """Run ``inertia bench`` from parsed arguments; a bad argument is a ValueError."""
     cfg, notes = configure(args)
-    argv = getattr(args, "argv", None)
-    command = ("inertia bench " + " ".join(argv) if argv is not None
-               else "inertia " + " ".join(sys.argv[1:]))
+    command = "inertia " + " ".join(getattr(args, "argv", None) or ["bench"])
     record, json_path, png_path = run_bench(cfg, notes, command.strip())
     print("\n".join(table(record)))
     print()
@@ -1521,26 +1518,13 @@ def run(args) -> int:
     return 0
 
 
-def build_parser():
-    p = argparse.ArgumentParser(
-        prog="inertia bench",
-        description="Time inertia against PyTorch, JAX + optax, scikit-learn and a NumPy loop "
-                    "on the same networks, data and update rule.")
-    return add_arguments(p)
-
-
 def main(argv=None):
+    """``inertia bench ARGS`` from Python (benchmarks/run.py): the command line's own entry,
+    with its one-line errors."""
+    from .cli import main as cli_main
+
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    try:
-        return run(args)
-    except ValueError as ex:
-        print(f"inertia: error: {ex}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("inertia: interrupted", file=sys.stderr)
-        return 130
+    return cli_main(["bench", *argv])
 
 
 if __name__ == "__main__":

@@ -619,6 +619,7 @@ def build_parser():
 def main(argv=None):
     ap = build_parser()
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)     # recorded by inertia bench
     if not getattr(args, "func", None):
         ap.print_help()
         return 2
