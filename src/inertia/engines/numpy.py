@@ -13,8 +13,17 @@ from scipy.linalg import blas
 from .. import activations, losses
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _kernels():
+    """The compiled float32 kernels, or None where numba is not installed."""
+    try:
+        from . import kernels
+    except ImportError:
+        return None
+    return kernels
 # gemms smaller than this run on one BLAS thread during training (see NumpyEngine.threads)
-SHARED_GEMM_FLOPS = 2e7
+SHARED_GEMM_FLOPS = 4e6
 
 
 class NumpyEngine:
@@ -39,6 +48,10 @@ class NumpyEngine:
         self._scal = getattr(blas, p + "scal")
         self._ones = np.ones(0, dtype=dt)
         self._scratch = {}
+        self._kbits = np.empty(0, dtype=np.int32)
+        # SIMD sigmoid/tanh and their derivatives for float32; float64 keeps NumPy's functions
+        self._k = _kernels()
+        self._k32 = self._k if dt == np.float32 else None
 
     def __repr__(self):
         return f"NumpyEngine(dtype={self.dtype.name!r})"
@@ -108,6 +121,9 @@ class NumpyEngine:
         return self.gemv(alpha, d, self._ones_for(d.shape[0]), beta, out, trans=True)
 
     def add_row(self, b, z):
+        if self._k is not None and z.flags.c_contiguous:
+            self._k.add_row_(b, z)
+            return z
         # z.T (k, n) += b ones^T: a rank-1 update in place (NumPy's broadcast add into its own
         # input copies z first)
         zt = z.T
@@ -153,6 +169,16 @@ class NumpyEngine:
         return t
 
     def activate_(self, name, z):
+        k = self._k32
+        if k is not None and name in ("sigmoid", "tanh") and z.flags.c_contiguous:
+            flat = z.reshape(-1)
+            if name == "tanh":
+                k.tanh_(flat)
+            else:
+                if self._kbits.shape[0] < flat.shape[0]:
+                    self._kbits = np.empty(flat.shape[0], dtype=np.int32)
+                k.sigmoid_(flat, self._kbits[:flat.shape[0]])
+            return z
         with np.errstate(over="ignore", under="ignore"):
             if name == "softmax":
                 return activations.softmax_rows(z, self.tmp((z.shape[0], 1)))
@@ -160,6 +186,12 @@ class NumpyEngine:
         return z
 
     def activate_backward_(self, name, a, delta):
+        k = self._k32
+        if k is not None and name in ("sigmoid", "tanh") and a.flags.c_contiguous \
+                and delta.flags.c_contiguous:
+            (k.sigmoid_backward_ if name == "sigmoid" else k.tanh_backward_)(
+                a.reshape(-1), delta.reshape(-1))
+            return delta
         activations.BACKWARD[name](a, delta, self.tmp(a.shape))
         return delta
 
