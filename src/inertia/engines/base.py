@@ -29,6 +29,20 @@ from typing import Any, Protocol, runtime_checkable
 Array = Any
 
 
+def parse_dtype(dtype):
+    """The NumPy dtype for "float32" / "float64" (or a dtype object); a one-line ValueError
+    for anything else. Every engine exposes its dtype as this NumPy dtype."""
+    import numpy as np
+
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in ("float32", "float64"):
+        raise ValueError(f"unknown dtype {dtype!r}: choose float32 or float64")
+    return dt
+
+
 @runtime_checkable
 class Engine(Protocol):
     name: str

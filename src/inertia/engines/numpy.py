@@ -11,6 +11,7 @@ import numpy as np
 from scipy.linalg import blas
 
 from .. import activations, losses
+from .base import parse_dtype
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -33,12 +34,7 @@ class NumpyEngine:
         if device not in (None, "cpu"):
             raise ValueError(f"the numpy engine runs on the cpu only, not {device!r}: use "
                              "engine='torch' for other devices")
-        try:
-            dt = np.dtype(dtype)
-        except TypeError:
-            dt = None
-        if dt is None or dt.name not in DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}: choose float32 or float64")
+        dt = parse_dtype(dtype)
         self.dtype = dt
         p = "s" if dt == np.float32 else "d"
         self._gemm = getattr(blas, p + "gemm")

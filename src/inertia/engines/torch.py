@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .. import activations, losses
+from .base import parse_dtype
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -68,12 +69,7 @@ class TorchEngine:
     name = "torch"
 
     def __init__(self, dtype="float32", device="cpu"):
-        try:
-            dt = np.dtype(dtype)
-        except TypeError:
-            dt = None
-        if dt is None or dt.name not in DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}: choose float32 or float64")
+        dt = parse_dtype(dtype)
         self.dtype = dt                                   # a NumPy dtype, as every engine's
         self.tdtype = DTYPES[dt.name]
         self.device = _device(device)
