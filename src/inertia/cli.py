@@ -180,12 +180,13 @@ def cmd_train(args):
     if args.plot:
         from . import plots
 
-        plots.loss_curves({"training loss": (np.arange(1, len(hist.loss) + 1), hist.loss)},
+        plots.loss_curves({"training set": (np.arange(1, len(hist.loss) + 1), hist.loss)},
                           args.plot,
                           f"Training loss: {describe(net)}\n{describe_optimizer(opt)}",
                           ylabel=f"{loss} loss",
-                          val_curves={"training loss": (np.arange(1, len(hist.val_loss) + 1),
-                                                        hist.val_loss)} if hist.val_loss else None)
+                          val_curves={"training set": (np.arange(1, len(hist.val_loss) + 1),
+                                                       hist.val_loss)} if hist.val_loss else None,
+                          val_label="test set")
         print(f"wrote the loss curve to {args.plot}")
     return 0
 

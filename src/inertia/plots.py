@@ -36,9 +36,10 @@ def _log_worthy(values):
 
 
 def loss_curves(curves, path, title, xlabel="epoch", ylabel="loss", colors=None, bands=None,
-                val_curves=None):
+                val_curves=None, val_label="{} (test)"):
     """Plot named curves {label: (x, y)} (optionally with {label: (lo, hi)} spread bands and
-    dashed validation curves) and save to ``path``. Log scale when the values span decades."""
+    dashed validation curves, labelled ``val_label.format(label)``) and save to ``path``.
+    Log scale when the values span decades."""
     fig, ax = new_figure()
     allv = []
     for k, (label, (x, y)) in enumerate(curves.items()):
@@ -50,7 +51,7 @@ def loss_curves(curves, path, title, xlabel="epoch", ylabel="loss", colors=None,
             ax.fill_between(x, lo, hi, color=c, alpha=0.18, lw=0)
         if val_curves and label in val_curves:
             vx, vy = val_curves[label]
-            ax.plot(vx, vy, color=c, lw=1.2, ls="--", label=f"{label} (test)")
+            ax.plot(vx, vy, color=c, lw=1.2, ls="--", label=val_label.format(label))
     if _log_worthy(allv):
         ax.set_yscale("log")
         ylabel += " (log scale)"
