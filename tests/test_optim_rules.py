@@ -138,11 +138,11 @@ def _count_fit(conv, mu, wd, batch_size, layers, X, y):
     net.e = CountingEngine(net.e)
     opt = SGD(0.01, momentum=mu, weight_decay=wd, convention=conv)
     inertia.fit(net, X, y, "mse", opt, epochs=1, batch_size=batch_size, progress=False,
-                seed=0)
+                seed=0, compiled=False)
     first = Counter(net.e.counts)                      # includes one-off allocations
     net.e.counts.clear()
     inertia.fit(net, X, y, "mse", opt, epochs=1, batch_size=batch_size, progress=False,
-                seed=0)
+                seed=0, compiled=False)
     return first, Counter(net.e.counts)
 
 

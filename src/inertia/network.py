@@ -73,15 +73,23 @@ class Network:
         self.seed = seed
         self.acts = [layer.activation for layer in layers]
         rng = np.random.default_rng(seed)
+        # every parameter lives in one flat array, layer by layer (W row-major, then b): the
+        # compiled training loop reads them as one buffer; W and b are views into it
+        self.flat = self.e.zeros((sum(o * i + o for i, o in zip(self.sizes, self.sizes[1:])),))
         self.W, self.b = [], []
+        off = 0
         for n_in, layer in zip(self.sizes[:-1], layers):
             if layer.activation == "relu":
                 w = rng.normal(0.0, np.sqrt(2.0 / n_in), (layer.units, n_in))
             else:
                 lim = np.sqrt(6.0 / (n_in + layer.units))
                 w = rng.uniform(-lim, lim, (layer.units, n_in))
-            self.W.append(self.e.from_host(w))
-            self.b.append(self.e.zeros((layer.units,)))
+            size = layer.units * n_in
+            self.W.append(self.e.copy(self.e.from_host(w),
+                                      self.flat[off:off + size].reshape(layer.units, n_in)))
+            off += size
+            self.b.append(self.flat[off:off + layer.units])
+            off += layer.units
         self._bufs: dict[int, _Buffers] = {}
         self._gbufs = None
 

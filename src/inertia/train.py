@@ -101,7 +101,7 @@ def _check_step_schedules(opt, lr_schedule, momentum_schedule):
 
 def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, seed=None,
         schedule=None, validation_data=None, progress=True, lr_schedule=None,
-        momentum_schedule=None):
+        momentum_schedule=None, compiled=None):
     """Train ``net`` on (X, y) and return a History.
 
     loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.losses``)
@@ -117,6 +117,9 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     lr_schedule, momentum_schedule
                 callables from the optimizer's step counter to a value (``inertia.schedules``),
                 applied before every update; they share the optimizer's step count
+    compiled    None: run whole epochs as one compiled call (``inertia.compiled``) where the
+                engine, optimizer and network allow it; False: always the engine-call loop;
+                True: the compiled loop or a ValueError saying why it cannot run
 
     Everything is checked before the first step; a bad argument raises a one-line ValueError.
     """
@@ -150,7 +153,18 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
             raise ValueError("validation_data must be a pair (X_val, y_val)")
         Xv, yv = _check_data(net, validation_data[0], validation_data[1], loss, name="X_val")
     step_schedules = _check_step_schedules(optimizer, lr_schedule, momentum_schedule)
+    if compiled not in (None, True, False):
+        raise ValueError(f"compiled must be None, True or False, got {compiled!r}")
     net.bind(optimizer)
+    runner = None
+    if compiled is not False:
+        from . import compiled as compiled_mod
+
+        why = compiled_mod.unsupported(net, optimizer)
+        if why is None:
+            runner = compiled_mod.CompiledSteps(net, optimizer, loss, X, y)
+        elif compiled:
+            raise ValueError(f"compiled=True cannot run here: {why}; leave compiled unset")
 
     e = net.e
     Xe, ye = e.from_host(X), e.from_host(y)
@@ -184,6 +198,13 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
         for ep_count, hyper in segs:
             if hyper:
                 optimizer.set(**hyper)
+            if runner is not None:
+                _compiled_segment(runner, optimizer, ep_count, n, bs, shuffle, rng, order,
+                                  lr_schedule, momentum_schedule, hist, t0, bar, Xv, yv,
+                                  net, loss)
+                if schedule is not None and ep_count:
+                    hist.segment_loss.append(hist.loss[-1])
+                continue
             for _ in range(ep_count):
                 if full:
                     if step_schedules:
@@ -226,3 +247,74 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
             bar.close()
     e.synchronize()
     return hist
+
+
+# epochs per compiled call: enough work to hide the call, few enough to show progress
+_CHUNK_SECONDS = 0.05
+
+
+def _compiled_segment(runner, opt, epochs, n, bs, shuffle, rng, order, lr_schedule,
+                      momentum_schedule, hist, t0, bar, Xv, yv, net, loss):
+    """``epochs`` epochs on the compiled path (see ``inertia.compiled``), recording the History
+    as the engine loop does: the same shuffles, the same per-step schedule values."""
+    starts1 = np.arange(0, n, bs, dtype=np.int64)
+    counts1 = np.minimum(bs, n - starts1)
+    per = starts1.shape[0]
+    done = 0
+    chunk = 1
+    while done < epochs:
+        k = min(chunk, epochs - done) if Xv is None else 1
+        if shuffle and bs < n:
+            orders = []
+            for _ in range(k):
+                rng.shuffle(order)
+                orders.append(order.copy())
+            run_order = np.concatenate(orders) if k > 1 else orders[0]
+            starts = (starts1[None, :] + n * np.arange(k)[:, None]).reshape(-1)
+        else:
+            run_order = order
+            starts = np.tile(starts1, k)
+        counts = np.tile(counts1, k)
+        lr, mu = opt.lr, getattr(opt, "momentum", 0.0)
+        if lr_schedule is not None or momentum_schedule is not None:
+            t = opt.state.step + np.arange(k * per)
+            lr = np.array([lr_schedule(int(i)) for i in t], dtype=np.float64) \
+                if lr_schedule is not None else np.full(t.shape, lr)
+            mu = np.array([momentum_schedule(int(i)) for i in t], dtype=np.float64) \
+                if momentum_schedule is not None else np.full(t.shape, mu)
+            _check_values(opt, lr, mu)
+        c0 = time.perf_counter()
+        losses_ = runner.run(run_order, starts, counts, lr, mu)
+        c1 = time.perf_counter()
+        if np.ndim(lr):
+            opt.set(lr=float(lr[-1]), **({"momentum": float(mu[-1])}
+                                         if momentum_schedule is not None else {}))
+        ep_loss = losses_.reshape(k, per).mean(axis=1)
+        for j in range(k):
+            hist.loss.append(float(ep_loss[j]))
+            hist.time.append(c0 - t0 + (c1 - c0) * (j + 1) / k)
+        if Xv is not None:
+            hist.val_loss.append(float(net.loss(Xv, yv, loss)))
+            hist.time[-1] = time.perf_counter() - t0
+        done += k
+        if bar is not None:
+            bar.update(k)
+            bar.set_postfix(loss=f"{hist.loss[-1]:.4g}", refresh=False)
+        per_epoch = (c1 - c0) / k
+        chunk = max(1, min(1000, int(_CHUNK_SECONDS / max(per_epoch, 1e-7)),
+                           max(1, 1_000_000 // n)))
+
+
+def _check_values(opt, lr, mu):
+    """Raise the optimizer's own one-line error for the first impossible scheduled value."""
+    ok = np.isfinite(lr) & (lr > 0) & np.isfinite(mu) & (mu >= 0) & (mu < 1)
+    if getattr(opt, "nesterov", False):
+        ok &= mu > 0
+    if not ok.all():
+        i = int(np.argmin(ok))
+        changes = {"lr": float(lr[i])}
+        if "momentum" in opt.HYPER:
+            changes["momentum"] = float(mu[i])
+        opt.check(**changes)
+        raise ValueError(f"scheduled values at step {opt.state.step + i} are impossible: lr "
+                         f"{lr[i]}, momentum {mu[i]}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .base import Optimizer
 
 
@@ -69,6 +71,23 @@ class QHM(Optimizer):
         e.axpy(-lr * nu, buf, p)
         e.axpy(-lr * (1.0 - nu), g, p)
         return p
+
+
+    # compiled training loops (see SGD.step_coefficients)
+    def step_coefficients(self, lr, mu, n):
+        """buf' = beta buf + (1 - beta) g';  w' = w - lr nu buf' - lr (1 - nu) g', with
+        g' = g + wd w: the rows (A, B, C, D, E, F, H, look) of ``sgd.coefficients``."""
+        lr, beta = np.asarray(lr, dtype=np.float64), np.asarray(mu, dtype=np.float64)
+        nu, wd = self.nu, self.weight_decay
+        zero = np.zeros(np.broadcast(lr, beta, n).shape)
+        lr, beta = zero + lr, zero + beta
+        rows = (beta, 1.0 - beta, (1.0 - beta) * wd, 1.0 - lr * (1.0 - nu) * wd, -lr * nu,
+                -lr * (1.0 - nu), zero, zero)
+        out = np.stack(rows, axis=-1)
+        return out, out.copy()
+
+    def advance_(self, steps, lr, mu):
+        self.state.step += int(steps)
 
 
 @dataclass

@@ -142,6 +142,62 @@ def update_(e, conv, lr, mu, dampening, nesterov, wd, p, acc, v, g, is_bias, n, 
     return p
 
 
+def coefficients(conv, lr, mu, dampening, nesterov, wd, is_bias, n, first, scale=1.0):
+    """``update_`` in closed form, for compiled training loops: the eight numbers
+    (A, B, C, D, E, F, H, look) with
+
+        v' = A v + B g + C w;   w' = D w + E v' + F g + H v;   look: the look-ahead shift
+
+    (v the velocity before the step, g the gradient, look the multiple of v added to the
+    weights before the gradient is taken). ``scale`` is the momentum correction's factor on v.
+    lr, mu, n, first and scale may be NumPy arrays of one length (one row a step); the result
+    then has shape (len, 8). A test checks it against ``update_`` for every convention."""
+    lr, mu, n, scale = (np.asarray(x, dtype=np.float64) for x in (lr, mu, n, scale))
+    first = np.asarray(first, dtype=bool)
+    shape = np.broadcast(lr, mu, n, first, scale).shape
+    zero = np.zeros(shape)
+    one = zero + 1.0
+    lr, mu, n, scale = (zero + x for x in (lr, mu, n, scale))
+    look = zero if is_bias or conv.nesterov != "lookahead" or not nesterov else mu
+    if is_bias and not conv.momentum_biases:          # b -= lr g
+        rows = (one, zero, zero, one, zero, -lr, zero, zero)
+    elif conv.previous_delta:                          # v' = lr g;  w' = w - v' - mu v
+        rows = (zero, lr, zero, one, -one, zero, -mu, zero)
+    else:
+        if is_bias and not conv.decay_biases:
+            wd = 0.0
+        wd = zero + wd
+        if conv.decay_per_n:
+            wd = wd / n
+        wc = wd if conv.weight_decay == "coupled" else zero
+        wdec = wd if conv.weight_decay == "decoupled" else zero
+        reparam = nesterov and conv.nesterov == "reparam"
+        if conv.lr_inside:
+            if not reparam:                            # v' = mu v - lr (g + wc w); w' = .. + v'
+                rows = (mu, -lr, -lr * wc, 1.0 - lr * wdec, one, zero, zero, look)
+            else:                                      # w' = (1 - lr wdec) w + mu v' - lr g'
+                rows = (mu, -lr, -lr * wc, (1.0 - lr * wdec) - lr * wc, mu, -lr, zero, look)
+        else:
+            if conv.grad_coef == "dampening":
+                c = 1.0 - dampening
+            elif conv.grad_coef == "ema":
+                c = 1.0 - mu
+            else:
+                c = 1.0
+            c = zero + c
+            copy = first & conv.first_step_copy
+            a = np.where(copy, 0.0, mu)                # PyTorch's first buffer is g + wc w
+            b = np.where(copy, 1.0, c)
+            if not reparam:                            # w' = w - lr v'
+                rows = (a, b, b * wc, one, -lr, zero, zero, look)
+            else:                                      # w' = w - lr c g' - lr mu v'
+                rows = (a, b, b * wc, 1.0 - lr * c * wc, -lr * mu, -lr * c, zero, look)
+    out = np.stack(np.broadcast_arrays(*rows), axis=-1)
+    out[..., 0] *= scale
+    out[..., 6] *= scale
+    return out
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, in any framework's convention.
 
@@ -239,6 +295,32 @@ class SGD(Optimizer):
         st.step += 1
         st.started = st.started or self.momentum != 0
         st.last_lr = self.lr
+
+    # compiled training loops ------------------------------------------------------------
+    def step_coefficients(self, lr, mu, n):
+        """For a run of steps with learning rates ``lr``, momenta ``mu`` and batch sizes ``n``
+        (arrays, one entry a step, the other hyperparameters as now), starting from the
+        current state: the closed-form update of every step, ``(weights, biases)`` each of
+        shape (steps, 8) (see ``coefficients``)."""
+        st = self.state
+        lr, mu = np.asarray(lr, dtype=np.float64), np.asarray(mu, dtype=np.float64)
+        moved = np.logical_or.accumulate(mu != 0)
+        first = ~np.concatenate(([st.started], st.started | moved[:-1]))
+        scale = np.ones_like(lr)
+        if self.momentum_correction:
+            prev = np.concatenate(([lr[0] if st.last_lr is None else st.last_lr], lr[:-1]))
+            ratio = lr / prev if self.convention.lr_inside else prev / lr
+            scale = np.where(prev != lr, ratio, 1.0)
+        args = (self.convention, lr, mu, self.dampening, self.nesterov, self.weight_decay)
+        return (coefficients(*args, False, n, first, scale),
+                coefficients(*args, True, n, first, scale))
+
+    def advance_(self, steps, lr, mu):
+        """Record ``steps`` steps taken by a compiled loop (lr, mu: their values)."""
+        st = self.state
+        st.step += int(steps)
+        st.started = bool(st.started or np.any(np.asarray(mu) != 0))
+        st.last_lr = float(np.asarray(lr).reshape(-1)[-1])
 
     def lookahead_point(self, params, state: SGDState):
         """Copies of params shifted to w + mu v (weights only): where the look-ahead Nesterov

@@ -1,0 +1,134 @@
+"""fit's compiled path: whole training steps in one numba call (``engines/steps.py``).
+
+Used by ``fit`` for the NumPy engine when the optimizer has a closed-form update
+(``step_coefficients``: SGD in every convention, QHM) and the network is small enough that a
+step is dominated by call overhead and skinny memory-bound gemms rather than by large gemms
+(which BLAS does better). ``fit(..., compiled=False)`` keeps the engine-call loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# a network is "small" when its widest layer has at most this many units: above it the
+# engine's BLAS gemms win (W4's 1000-500-1 runs faster on sgemm)
+MAX_WIDTH = 256
+
+
+def unsupported(net, opt):
+    """Why the compiled path cannot run this network and optimizer (None: it can)."""
+    if net.e.name != "numpy":
+        return f"the {net.e.name} engine has its own path"
+    if not hasattr(opt, "step_coefficients"):
+        return f"{type(opt).__name__} has no closed-form update"
+    if max(net.sizes) > MAX_WIDTH:
+        return f"layers wider than {MAX_WIDTH} units run faster on BLAS"
+    try:
+        from .engines import steps  # noqa: F401
+    except ImportError:
+        return "numba is not installed"
+    return None
+
+
+def _flat(arrays):
+    """The 1-D array that ``arrays`` are consecutive views of, in order, or None."""
+    base = arrays[0].base if arrays else None
+    if not isinstance(base, np.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    ptr = base.__array_interface__["data"][0]
+    for a in arrays:
+        if a.base is not base or not a.flags.c_contiguous \
+                or a.__array_interface__["data"][0] != ptr:
+            return None
+        ptr += a.nbytes
+    return base if ptr == base.__array_interface__["data"][0] + base.nbytes else None
+
+
+class CompiledSteps:
+    """The flat buffers and tile scratch of one (network, optimizer, loss, data) in ``fit``."""
+
+    def __init__(self, net, opt, loss, X, y):
+        from .engines import steps
+
+        self.k = steps
+        self.net, self.opt = net, opt
+        dt = net.dtype
+        self.X, self.y = X, y
+        self.P = net.flat
+        name = opt.STATE_LISTS[0]
+        vel = getattr(opt.state, name)
+        V = _flat(vel)
+        if V is None:                  # a restored or functional state: make it one buffer
+            V = np.concatenate([v.reshape(-1) for v in vel]).astype(dt, copy=False)
+            views, off = [], 0
+            for v in vel:
+                views.append(V[off:off + v.size].reshape(v.shape))
+                off += v.size
+            setattr(opt.state, name, views)
+        self.V = V
+        self.G = np.zeros_like(self.P)
+        T = steps.TILE
+        width = sum(net.sizes[1:])
+        self.Z = np.zeros(T * width, dtype=dt)
+        self.D = np.zeros(T * width, dtype=dt)
+        self.xt = np.zeros(T * net.sizes[0], dtype=dt)
+        self.yt = np.zeros(T * net.sizes[-1], dtype=dt)
+        self.kbits = np.zeros(T * max(net.sizes), dtype=np.int32)
+        self.kscale = self.kbits.view(np.float32)
+        self.scale = np.zeros(1, dtype=dt)
+        self.sizes = np.array(net.sizes, dtype=np.int64)
+        self.acts = np.array([steps.ACT_CODES[a] for a in net.acts], dtype=np.int64)
+        self.loss = steps.LOSS_CODES[loss]
+        self.fast = dt == np.float32
+        self._rows = {}
+        self._ones = np.ones(4096, dtype=np.int64)
+
+    def _coef(self, w, b):
+        """The (rows, 2 L, 8) table of the kernel: weights' and biases' rows per layer."""
+        L = len(self.net.W)
+        coef = np.empty((w.shape[0], 2 * L, self.k.N_COEF), dtype=self.net.dtype)
+        coef[:, 0::2] = w[:, None, :]
+        coef[:, 1::2] = b[:, None, :]
+        return coef
+
+    def run(self, order, starts, counts, lr, mu):
+        """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all
+        steps (floats) or one a step (arrays). Returns the loss of every step."""
+        opt = self.opt
+        S = starts.shape[0]
+        if np.ndim(lr) == 0 and np.ndim(mu) == 0:
+            # constant hyperparameters: row 0 the first step, 1 the later full batches,
+            # 2 a later smaller (last) batch; the rows depend on the optimizer's settings and
+            # its state's scalars only, so they are made once for a run of equal calls
+            full = int(counts.max())
+            last = int(counts.min())
+            meta = {k: v for k, v in opt.state_meta().items() if k != "step"}
+            key = (lr, mu, int(counts[0]), full, last, repr(opt.config()), repr(meta))
+            hit = self._rows.get(key)
+            if hit is None:
+                w, b = opt.step_coefficients(np.full(2, lr), np.full(2, mu),
+                                             np.array([counts[0], full]))
+                w3, b3 = opt.step_coefficients(np.full(2, lr), np.full(2, mu),
+                                               np.array([last, last]))
+                coef = self._coef(np.concatenate([w, w3[1:]]), np.concatenate([b, b3[1:]]))
+                if len(self._rows) > 8:
+                    self._rows.clear()
+                hit = self._rows[key] = coef
+            coef = hit
+            if full == last:
+                kinds = self._ones[:S] if S <= self._ones.shape[0] else np.ones(S, np.int64)
+            else:
+                kinds = np.where(counts == full, 1, 2).astype(np.int64)
+            kinds = kinds.copy() if kinds.base is self._ones else kinds
+            kinds[0] = 0
+        else:
+            lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (S,))
+            mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (S,))
+            coef = self._coef(*opt.step_coefficients(lr, mu, counts))
+            kinds = np.arange(S, dtype=np.int64)
+        out = np.empty(S, dtype=np.float64)
+        self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef, self.sizes,
+                           self.acts, self.loss, self.fast, self.P, self.V, self.G, self.Z,
+                           self.D, self.xt, self.yt, self.kbits, self.kscale, self.scale, out)
+        opt.advance_(S, lr, mu)
+        return out
