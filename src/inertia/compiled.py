@@ -15,6 +15,26 @@ import numpy as np
 MAX_WIDTH = 256
 
 
+def threads():
+    """Threads a large batch is shared among: INERTIA_THREADS, else numba's count (the
+    machine's cores). Batches of fewer than two tiles a thread run on one."""
+    import os
+
+    want = os.environ.get("INERTIA_THREADS")
+    if want:
+        try:
+            n = int(want)
+        except ValueError:
+            raise ValueError(f"INERTIA_THREADS must be a positive integer, got {want!r}") \
+                from None
+        if n < 1:
+            raise ValueError(f"INERTIA_THREADS must be a positive integer, got {want!r}")
+        return n
+    import numba
+
+    return int(numba.get_num_threads())
+
+
 def unsupported(net, opt):
     """Why the compiled path cannot run this network and optimizer (None: it can)."""
     if net.e.name != "numpy":
@@ -68,14 +88,16 @@ class CompiledSteps:
         self.V = V
         self.G = np.zeros_like(self.P)
         T = steps.TILE
+        nth = threads()
         width = sum(net.sizes[1:])
-        self.Z = np.zeros(T * width, dtype=dt)
-        self.D = np.zeros(T * width, dtype=dt)
-        self.xt = np.zeros(T * net.sizes[0], dtype=dt)
-        self.yt = np.zeros(T * net.sizes[-1], dtype=dt)
-        self.kbits = np.zeros(T * max(net.sizes), dtype=np.int32)
-        self.kscale = self.kbits.view(np.float32)
-        self.scale = np.zeros(1, dtype=dt)
+        self.Gs = np.zeros((nth, self.P.shape[0]), dtype=dt)
+        self.Zs = np.zeros((nth, T * width), dtype=dt)
+        self.Ds = np.zeros((nth, T * width), dtype=dt)
+        self.xts = np.zeros((nth, T * net.sizes[0]), dtype=dt)
+        self.yts = np.zeros((nth, T * net.sizes[-1]), dtype=dt)
+        self.kbitss = np.zeros((nth, T * max(net.sizes)), dtype=np.int32)
+        self.kscales = self.kbitss.view(np.float32)
+        self.scales = np.zeros((nth, 1), dtype=dt)
         self.sizes = np.array(net.sizes, dtype=np.int64)
         self.acts = np.array([steps.ACT_CODES[a] for a in net.acts], dtype=np.int64)
         self.loss = steps.LOSS_CODES[loss]
@@ -128,7 +150,8 @@ class CompiledSteps:
             kinds = np.arange(S, dtype=np.int64)
         out = np.empty(S, dtype=np.float64)
         self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef, self.sizes,
-                           self.acts, self.loss, self.fast, self.P, self.V, self.G, self.Z,
-                           self.D, self.xt, self.yt, self.kbits, self.kscale, self.scale, out)
+                           self.acts, self.loss, self.fast, self.P, self.V, self.G, self.Gs,
+                           self.Zs, self.Ds, self.xts, self.yts, self.kbitss, self.kscales,
+                           self.scales, out)
         opt.advance_(S, lr, mu)
         return out

@@ -20,12 +20,12 @@ Activation codes: 0 linear, 1 sigmoid, 2 tanh, 3 relu, 4 softmax. Loss codes: 0 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .kernels import (E0, E1, E2, E3, E4, E5, EXP_HI, EXP_LO, LN2_HI, LN2_LO, LOG2E,
                       TANH_CLAMP, T1, T3, T5, T7, T9, T11, T13, U0, U2, U4, U6)
 
-TILE = 64
+TILE = 256
 ACT_CODES = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "softmax": 4}
 LOSS_CODES = {"mse": 0, "quadratic": 1, "bce": 2, "cross_entropy": 3}
 N_COEF = 8     # A B C D E F H look: v' = A v + B g + C w; w' = D w + E v' + F g + H v
@@ -36,15 +36,13 @@ _JIT = dict(fastmath={"nsz", "arcp", "contract", "afn", "reassoc"}, error_model=
 
 
 @njit(**_JIT)
-def _activate(code, z, a, n, fast, kbits, kscale):
-    """a[:n] = f(z[:n]) element-wise (a may be z). Softmax is done by the caller."""
-    if code == 0:
-        for i in range(n):
-            a[i] = z[i]
-    elif code == 1:
+def _activate(code, a, n, fast, kbits, kscale):
+    """a[:n] = f(a[:n]) in place (one array: a second one that might overlap would keep
+    LLVM from vectorising). Softmax is done by the caller."""
+    if code == 1:
         if fast:                       # Cephes expf, 2^k from exponent bits (kernels.py)
             for i in range(n):
-                v = -z[i]
+                v = -a[i]
                 v = EXP_HI if v > EXP_HI else v
                 v = EXP_LO if v < EXP_LO else v
                 k = np.floor(v * LOG2E + np.float32(0.5))
@@ -60,11 +58,11 @@ def _activate(code, z, a, n, fast, kbits, kscale):
                 a[i] = np.float32(1.0) / (np.float32(1.0) + a[i] * kscale[i])
         else:
             for i in range(n):
-                a[i] = 1.0 / (1.0 + np.exp(-z[i]))
+                a[i] = 1.0 / (1.0 + np.exp(-a[i]))
     elif code == 2:
         if fast:                       # Eigen's rational tanh (kernels.py)
             for i in range(n):
-                x = z[i]
+                x = a[i]
                 x = TANH_CLAMP if x > TANH_CLAMP else x
                 x = -TANH_CLAMP if x < -TANH_CLAMP else x
                 x2 = x * x
@@ -80,25 +78,28 @@ def _activate(code, z, a, n, fast, kbits, kscale):
                 a[i] = x * p / q
         else:
             for i in range(n):
-                a[i] = np.tanh(z[i])
+                a[i] = np.tanh(a[i])
     elif code == 3:
+        zero = a.dtype.type(0)
         for i in range(n):
-            v = z[i]
-            a[i] = v if v > 0 else v * 0
+            v = a[i]
+            a[i] = v if v > zero else zero
 
 
 @njit(**_JIT)
 def _derivative(code, a, d, n):
     """d[:n] *= f'(z) written from the output a."""
+    zero = a.dtype.type(0)
+    one = a.dtype.type(1)
     if code == 1:
         for i in range(n):
-            d[i] *= a[i] * (1 - a[i])
+            d[i] *= a[i] * (one - a[i])
     elif code == 2:
         for i in range(n):
-            d[i] *= 1 - a[i] * a[i]
+            d[i] *= one - a[i] * a[i]
     elif code == 3:
         for i in range(n):
-            d[i] = d[i] if a[i] > 0 else d[i] * 0
+            d[i] = d[i] if a[i] > zero else zero
 
 
 @njit(**_JIT)
@@ -108,7 +109,7 @@ def _softmax(z, a, k, t):
         m = z[r]
         for o in range(1, k):
             m = max(m, z[o * t + r])
-        s = z[r] * 0
+        s = z.dtype.type(0)
         for o in range(k):
             e = np.exp(z[o * t + r] - m)
             a[o * t + r] = e
@@ -122,128 +123,338 @@ def _softmax(z, a, k, t):
 # vectorise the loop.
 
 @njit(**_JIT)
-def _dense(P, wo, bo, x, z, zo, nin, nout, t):
-    """z (nout, t) = W x + b for the tile x (nin, t); W = P[wo:] (nout, nin), b = P[bo:];
-    four inputs a pass."""
-    for o in range(nout):
-        zz = z[zo + o * t:zo + (o + 1) * t]
-        wr = wo + o * nin
-        bv = P[bo + o]
+def _axpy4(y, x, xo, t, set_, c, w0, w1, w2, w3):
+    """y[:t] (= c or +=) w0 x_0 + w1 x_1 + w2 x_2 + w3 x_3, x_j = x[xo + j t:][:t]."""
+    x0 = x[xo:xo + t]
+    x1 = x[xo + t:xo + 2 * t]
+    x2 = x[xo + 2 * t:xo + 3 * t]
+    x3 = x[xo + 3 * t:xo + 4 * t]
+    if set_:
         for r in range(t):
-            zz[r] = bv
-        k = 0
-        while k + 4 <= nin:
-            w0, w1, w2, w3 = P[wr + k], P[wr + k + 1], P[wr + k + 2], P[wr + k + 3]
-            x0 = x[k * t:(k + 1) * t]
-            x1 = x[(k + 1) * t:(k + 2) * t]
-            x2 = x[(k + 2) * t:(k + 3) * t]
-            x3 = x[(k + 3) * t:(k + 4) * t]
+            y[r] = c + w0 * x0[r] + w1 * x1[r] + w2 * x2[r] + w3 * x3[r]
+    else:
+        for r in range(t):
+            y[r] += w0 * x0[r] + w1 * x1[r] + w2 * x2[r] + w3 * x3[r]
+
+
+@njit(**_JIT)
+def _axpy4x2(y0, y1, x, xo, t, set_, c0, c1, w0, w1, w2, w3, v0, v1, v2, v3):
+    """y0 (= c0 or +=) sum_j w_j x_j and y1 (= c1 or +=) sum_j v_j x_j over four rows x_j
+    of x: one load of each x_j for eight multiply-adds."""
+    x0 = x[xo:xo + t]
+    x1 = x[xo + t:xo + 2 * t]
+    x2 = x[xo + 2 * t:xo + 3 * t]
+    x3 = x[xo + 3 * t:xo + 4 * t]
+    if set_:
+        for r in range(t):
+            a0 = x0[r]
+            a1 = x1[r]
+            a2 = x2[r]
+            a3 = x3[r]
+            y0[r] = c0 + w0 * a0 + w1 * a1 + w2 * a2 + w3 * a3
+            y1[r] = c1 + v0 * a0 + v1 * a1 + v2 * a2 + v3 * a3
+    else:
+        for r in range(t):
+            a0 = x0[r]
+            a1 = x1[r]
+            a2 = x2[r]
+            a3 = x3[r]
+            y0[r] += w0 * a0 + w1 * a1 + w2 * a2 + w3 * a3
+            y1[r] += v0 * a0 + v1 * a1 + v2 * a2 + v3 * a3
+
+
+@njit(**_JIT)
+def _matmul(y, yo, ny, x, xo, nx, t, P, po, rs, cs, bo):
+    """y[yo:] (ny, t) = M x + c for x[xo:] (nx, t), M[i, j] = P[po + i rs + j cs], c = P[bo:]
+    (bo < 0: c = 0): two rows of y and four of x a pass, the first pass writing y (the
+    forward pass takes M = W, the backward pass M = W^T)."""
+    zero = P.dtype.type(0)
+    i = 0
+    while i < ny:
+        two = i + 1 < ny
+        y0 = y[yo + i * t:yo + (i + 1) * t]
+        y1 = y[yo + (i + 1) * t:yo + (i + 2) * t] if two else y0
+        c0 = P[bo + i] if bo >= 0 else zero
+        c1 = P[bo + i + 1] if bo >= 0 and two else zero
+        m0 = po + i * rs
+        m1 = m0 + rs
+        if nx < 4:
             for r in range(t):
-                zz[r] += w0 * x0[r] + w1 * x1[r] + w2 * x2[r] + w3 * x3[r]
-            k += 4
-        while k < nin:
-            wk = P[wr + k]
-            xk = x[k * t:(k + 1) * t]
+                y0[r] = c0
+            if two:
+                for r in range(t):
+                    y1[r] = c1
+        j = 0
+        while j + 4 <= nx:
+            a = m0 + j * cs
+            if two:
+                b = m1 + j * cs
+                _axpy4x2(y0, y1, x, xo + j * t, t, j == 0, c0, c1,
+                         P[a], P[a + cs], P[a + 2 * cs], P[a + 3 * cs],
+                         P[b], P[b + cs], P[b + 2 * cs], P[b + 3 * cs])
+            else:
+                _axpy4(y0, x, xo + j * t, t, j == 0, c0,
+                       P[a], P[a + cs], P[a + 2 * cs], P[a + 3 * cs])
+            j += 4
+        while j < nx:
+            xj = x[xo + j * t:xo + (j + 1) * t]
+            w0 = P[m0 + j * cs]
             for r in range(t):
-                zz[r] += wk * xk[r]
-            k += 1
+                y0[r] += w0 * xj[r]
+            if two:
+                w1 = P[m1 + j * cs]
+                for r in range(t):
+                    y1[r] += w1 * xj[r]
+            j += 1
+        i += 2
+
+
+@njit(**_JIT)
+def _dense(P, wo, bo, x, z, zo, nin, nout, t):
+    """z (nout, t) = W x + b for the tile x (nin, t); W = P[wo:] (nout, nin), b = P[bo:]."""
+    _matmul(z, zo, nout, x, 0, nin, t, P, wo, nin, 1, bo)
 
 
 @njit(**_JIT)
 def _back(P, wo, d, do, dp, po, nin, nout, t):
-    """dp (nin, t) = W^T d for the tile d (nout, t); four outputs a pass."""
-    for k in range(nin):
-        pp = dp[po + k * t:po + (k + 1) * t]
-        for r in range(t):
-            pp[r] = 0
-        o = 0
-        while o + 4 <= nout:
-            w0 = P[wo + o * nin + k]
-            w1 = P[wo + (o + 1) * nin + k]
-            w2 = P[wo + (o + 2) * nin + k]
-            w3 = P[wo + (o + 3) * nin + k]
-            d0 = d[do + o * t:do + (o + 1) * t]
-            d1 = d[do + (o + 1) * t:do + (o + 2) * t]
-            d2 = d[do + (o + 2) * t:do + (o + 3) * t]
-            d3 = d[do + (o + 3) * t:do + (o + 4) * t]
-            for r in range(t):
-                pp[r] += w0 * d0[r] + w1 * d1[r] + w2 * d2[r] + w3 * d3[r]
-            o += 4
-        while o < nout:
-            wv = P[wo + o * nin + k]
-            dq = d[do + o * t:do + (o + 1) * t]
-            for r in range(t):
-                pp[r] += wv * dq[r]
-            o += 1
+    """dp (nin, t) = W^T d for the tile d (nout, t)."""
+    _matmul(dp, po, nin, d, do, nout, t, P, wo, 1, nin, -1)
+
+
+@njit(**_JIT)
+def _dot4x2(d0, d1, x, xo, t):
+    """The eight dot products of d0, d1 with four rows of x."""
+    x0 = x[xo:xo + t]
+    x1 = x[xo + t:xo + 2 * t]
+    x2 = x[xo + 2 * t:xo + 3 * t]
+    x3 = x[xo + 3 * t:xo + 4 * t]
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = d0.dtype.type(0)
+    for r in range(t):
+        a = d0[r]
+        b = d1[r]
+        s00 += a * x0[r]
+        s01 += a * x1[r]
+        s02 += a * x2[r]
+        s03 += a * x3[r]
+        s10 += b * x0[r]
+        s11 += b * x1[r]
+        s12 += b * x2[r]
+        s13 += b * x3[r]
+    return s00, s01, s02, s03, s10, s11, s12, s13
 
 
 @njit(**_JIT)
 def _grad(G, wo, bo, d, do, x, xo, nin, nout, t):
-    """G[wo:] (nout, nin) += d x^T and G[bo:] += the row sums of d, over the tile's t rows."""
+    """G[wo:] (nout, nin) += d x^T and G[bo:] += the row sums of d, over the tile's t rows:
+    two rows of d and four of x a pass."""
     for o in range(nout):
         dd = d[do + o * t:do + (o + 1) * t]
-        s = G[bo] * 0
+        s = d.dtype.type(0)
         for r in range(t):
             s += dd[r]
         G[bo + o] += s
-        gr = wo + o * nin
+    o = 0
+    while o < nout:
+        two = o + 1 < nout
+        d0 = d[do + o * t:do + (o + 1) * t]
+        d1 = d[do + (o + 1) * t:do + (o + 2) * t] if two else d0
+        g0 = wo + o * nin
+        g1 = g0 + nin
         k = 0
         while k + 4 <= nin:
-            x0 = x[xo + k * t:xo + (k + 1) * t]
-            x1 = x[xo + (k + 1) * t:xo + (k + 2) * t]
-            x2 = x[xo + (k + 2) * t:xo + (k + 3) * t]
-            x3 = x[xo + (k + 3) * t:xo + (k + 4) * t]
-            s0 = s * 0
-            s1 = s * 0
-            s2 = s * 0
-            s3 = s * 0
-            for r in range(t):
-                dv = dd[r]
-                s0 += dv * x0[r]
-                s1 += dv * x1[r]
-                s2 += dv * x2[r]
-                s3 += dv * x3[r]
-            G[gr + k] += s0
-            G[gr + k + 1] += s1
-            G[gr + k + 2] += s2
-            G[gr + k + 3] += s3
+            s00, s01, s02, s03, s10, s11, s12, s13 = _dot4x2(d0, d1, x, xo + k * t, t)
+            G[g0 + k] += s00
+            G[g0 + k + 1] += s01
+            G[g0 + k + 2] += s02
+            G[g0 + k + 3] += s03
+            if two:
+                G[g1 + k] += s10
+                G[g1 + k + 1] += s11
+                G[g1 + k + 2] += s12
+                G[g1 + k + 3] += s13
             k += 4
         while k < nin:
             xk = x[xo + k * t:xo + (k + 1) * t]
-            s0 = s * 0
+            s0 = d.dtype.type(0)
+            s1 = s0
             for r in range(t):
-                s0 += dd[r] * xk[r]
-            G[gr + k] += s0
+                s0 += d0[r] * xk[r]
+                s1 += d1[r] * xk[r]
+            G[g0 + k] += s0
+            if two:
+                G[g1 + k] += s1
             k += 1
+        o += 2
 
 
 @njit(**_JIT)
 def _update(P, V, G, lo, hi, c):
     """v' = A v + B g + C w;  w' = D w + E v' + F g + H v, element-wise over P[lo:hi]."""
     A, B, C, D, E, F, H = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
-    for i in range(lo, hi):
-        vo = V[i]
-        w = P[i]
-        gi = G[i]
+    p = P[lo:hi]
+    v = V[lo:hi]
+    g = G[lo:hi]
+    for i in range(hi - lo):
+        vo = v[i]
+        w = p[i]
+        gi = g[i]
         vn = A * vo + B * gi + C * w
-        P[i] = D * w + E * vn + F * gi + H * vo
-        V[i] = vn
+        p[i] = D * w + E * vn + F * gi + H * vo
+        v[i] = vn
+
+
+@njit(**_JIT)
+def _shift(P, V, lo, hi, mu):
+    """P[lo:hi] += mu V[lo:hi] (the look-ahead point and back)."""
+    p = P[lo:hi]
+    v = V[lo:hi]
+    for i in range(hi - lo):
+        p[i] += mu * v[i]
+
+
+@njit(**_JIT)
+def _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, G, Z, D, xt, yt,
+           kbits, kscale, scale, wofs, bofs, zrow):
+    """Rows lo:hi of the batch order[base:base + m], tile by tile: forward, loss, backward,
+    the gradient added into G. Returns the sum of the rows' loss terms."""
+    L = sizes.shape[0] - 1
+    zero = P.dtype.type(0)
+    one = P.dtype.type(1)
+    nin0 = X.shape[1]
+    k_out = Y.shape[1]
+    total = 0.0
+    for t0 in range(lo, hi, TILE):
+        t = min(TILE, hi - t0)
+        for r in range(t):                      # gather and transpose the tile
+            row = order[base + t0 + r]
+            for k in range(nin0):
+                xt[k * t + r] = X[row, k]
+            for k in range(k_out):
+                yt[k * t + r] = Y[row, k]
+        # forward: layer l's tile is Z[zrow[l] * t:] (hidden: activated in place)
+        for l in range(L):
+            nin = sizes[l]
+            nout = sizes[l + 1]
+            zo = zrow[l] * t
+            if l == 0:
+                _dense(P, wofs[l], bofs[l], xt, Z, zo, nin, nout, t)
+            else:
+                _dense(P, wofs[l], bofs[l], Z[zrow[l - 1] * t:], Z, zo, nin, nout, t)
+            if l < L - 1:
+                _activate(acts[l], Z[zo:zo + nout * t], nout * t, fast, kbits, kscale)
+        # loss and output delta: z keeps the logits, d receives a, then the delta
+        zo = zrow[L - 1] * t
+        n_el = k_out * t
+        z = Z[zo:zo + n_el]
+        d = D[zo:zo + n_el]
+        code = acts[L - 1]
+        if code == 4:
+            _softmax(z, d, k_out, t)
+        else:
+            d[:] = z
+            _activate(code, d, n_el, fast, kbits, kscale)
+        if loss_code == 0 or loss_code == 1:
+            scale[0] = (2.0 / (m * k_out)) if loss_code == 0 else (1.0 / m)
+            sc = scale[0]
+            acc = zero
+            for i in range(n_el):
+                e = d[i] - yt[i]
+                acc += e * e
+            if code == 0:
+                for i in range(n_el):
+                    d[i] = (d[i] - yt[i]) * sc
+            elif code == 1:
+                for i in range(n_el):
+                    ai = d[i]
+                    d[i] = ((ai - yt[i]) * sc) * (ai * (one - ai))
+            elif code == 2:
+                for i in range(n_el):
+                    ai = d[i]
+                    d[i] = ((ai - yt[i]) * sc) * (one - ai * ai)
+            else:
+                for i in range(n_el):
+                    ai = d[i]
+                    e = (ai - yt[i]) * sc
+                    d[i] = e if ai > zero else zero
+            total += acc
+        elif loss_code == 2:
+            scale[0] = 1.0 / (m * k_out)
+            sc = scale[0]
+            acc = zero
+            for i in range(n_el):
+                zi = z[i]
+                yi = yt[i]
+                acc += max(zi, zero) - zi * yi + np.log1p(np.exp(-abs(zi)))
+                d[i] = (d[i] - yi) * sc
+            total += acc
+        else:
+            scale[0] = 1.0 / m
+            sc = scale[0]
+            for r in range(t):
+                mx = z[r]
+                for o in range(1, k_out):
+                    mx = max(mx, z[o * t + r])
+                se = zero
+                sy = se
+                yz = se
+                for o in range(k_out):
+                    se += np.exp(z[o * t + r] - mx)
+                    sy += yt[o * t + r]
+                    yz += yt[o * t + r] * z[o * t + r]
+                total += (np.log(se) + mx) * sy - yz
+            for i in range(n_el):
+                d[i] = (d[i] - yt[i]) * sc
+        # backward
+        for l in range(L - 1, -1, -1):
+            nin = sizes[l]
+            nout = sizes[l + 1]
+            do = zrow[l] * t
+            if l == 0:
+                _grad(G, wofs[l], bofs[l], D, do, xt, 0, nin, nout, t)
+            else:
+                po = zrow[l - 1] * t
+                _grad(G, wofs[l], bofs[l], D, do, Z, po, nin, nout, t)
+                _back(P, wofs[l], D, do, D, po, nin, nout, t)
+                _derivative(acts[l - 1], Z[po:po + nin * t], D[po:po + nin * t], nin * t)
+    return total
+
+
+@njit(parallel=True, **_JIT)
+def _tiles_parallel(X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds, xts,
+                    yts, kbitss, kscales, scales, wofs, bofs, zrow):
+    """The batch's tiles shared among len(Gs) threads, each with its own scratch and
+    gradient Gs[j] (contiguous runs of tiles: the sums do not depend on the schedule)."""
+    nth = Gs.shape[0]
+    nt = (m + TILE - 1) // TILE
+    totals = np.zeros(nth)
+    for j in prange(nth):
+        lo = min((j * nt // nth) * TILE, m)
+        hi = min(((j + 1) * nt // nth) * TILE, m)
+        g = Gs[j]
+        for i in range(g.shape[0]):
+            g[i] = 0
+        totals[j] = _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, g,
+                           Zs[j], Ds[j], xts[j], yts[j], kbitss[j], kscales[j], scales[j],
+                           wofs, bofs, zrow)
+    return totals
 
 
 @njit(**_JIT)
 def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code, fast,
-                P, V, G, Z, D, xt, yt, kbits, kscale, scale, out):
+                P, V, G, Gs, Zs, Ds, xts, yts, kbitss, kscales, scales, out):
     """Run len(starts) training steps; step s trains on rows order[starts[s]:...+counts[s]]
     with the coefficients coef[kinds[s]] (shape (2 L, N_COEF): weights and biases of each
     layer) and writes its batch loss to out[s].
 
     P, V, G: every parameter, its velocity and its gradient, flat: layer l's W (sizes[l+1],
-    sizes[l]) row-major, then its b. Z, D: tile scratch (activations, deltas) of
-    TILE * sum(sizes[1:]); xt, yt: the tile's inputs and targets; kbits/kscale: int32/float32
-    views of one scratch; scale: a 1-element array of the dtype."""
+    sizes[l]) row-major, then its b. Per thread j (the first axis; one row: no threads):
+    Gs[j] a gradient, Zs[j], Ds[j] tile scratch (activations, deltas) of
+    TILE * sum(sizes[1:]), xts[j], yts[j] the tile's inputs and targets, kbitss[j]/kscales[j]
+    int32/float32 views of one scratch, scales[j] a 1-element array of the dtype. A batch of
+    at least two tiles a thread is shared among the threads."""
     L = sizes.shape[0] - 1
-    nin0 = X.shape[1]
     k_out = Y.shape[1]
+    nth = Gs.shape[0]
     # offsets of each layer's W and b in P, and of its tile in Z and D (per TILE)
     wofs = np.empty(L, dtype=np.int64)
     bofs = np.empty(L, dtype=np.int64)
@@ -264,104 +475,26 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
         for l in range(L):                          # the look-ahead point w + mu v
             mu_l = c[2 * l, 7]
             if mu_l != 0:
-                for i in range(wofs[l], bofs[l]):
-                    P[i] += mu_l * V[i]
-        for i in range(p):
-            G[i] = 0
-        total = 0.0
-        for t0 in range(0, m, TILE):
-            t = min(TILE, m - t0)
-            for r in range(t):                      # gather and transpose the tile
-                row = order[base + t0 + r]
-                for k in range(nin0):
-                    xt[k * t + r] = X[row, k]
-                for k in range(k_out):
-                    yt[k * t + r] = Y[row, k]
-            # forward: layer l's tile is Z[zrow[l] * t:] (hidden: activated in place)
-            for l in range(L):
-                nin = sizes[l]
-                nout = sizes[l + 1]
-                zo = zrow[l] * t
-                if l == 0:
-                    _dense(P, wofs[l], bofs[l], xt, Z, zo, nin, nout, t)
-                else:
-                    _dense(P, wofs[l], bofs[l], Z[zrow[l - 1] * t:], Z, zo, nin, nout, t)
-                if l < L - 1:
-                    zl = Z[zo:zo + nout * t]
-                    _activate(acts[l], zl, zl, nout * t, fast, kbits, kscale)
-            # loss and output delta: z keeps the logits, d receives a, then the delta
-            zo = zrow[L - 1] * t
-            n_el = k_out * t
-            z = Z[zo:zo + n_el]
-            d = D[zo:zo + n_el]
-            code = acts[L - 1]
-            if code == 4:
-                _softmax(z, d, k_out, t)
-            else:
-                _activate(code, z, d, n_el, fast, kbits, kscale)
-            if loss_code == 0 or loss_code == 1:
-                scale[0] = (2.0 / (m * k_out)) if loss_code == 0 else (1.0 / m)
-                sc = scale[0]
-                acc = sc * 0
-                for i in range(n_el):
-                    e = d[i] - yt[i]
-                    acc += e * e
-                if code == 0:
-                    for i in range(n_el):
-                        d[i] = (d[i] - yt[i]) * sc
-                elif code == 1:
-                    for i in range(n_el):
-                        ai = d[i]
-                        d[i] = ((ai - yt[i]) * sc) * (ai * (1 - ai))
-                elif code == 2:
-                    for i in range(n_el):
-                        ai = d[i]
-                        d[i] = ((ai - yt[i]) * sc) * (1 - ai * ai)
-                else:
-                    for i in range(n_el):
-                        ai = d[i]
-                        e = (ai - yt[i]) * sc
-                        d[i] = e if ai > 0 else e * 0
-                total += acc
-            elif loss_code == 2:
-                scale[0] = 1.0 / (m * k_out)
-                sc = scale[0]
-                acc = sc * 0
-                for i in range(n_el):
-                    zi = z[i]
-                    yi = yt[i]
-                    acc += max(zi, zi * 0) - zi * yi + np.log1p(np.exp(-abs(zi)))
-                    d[i] = (d[i] - yi) * sc
-                total += acc
-            else:
-                scale[0] = 1.0 / m
-                sc = scale[0]
-                for r in range(t):
-                    mx = z[r]
-                    for o in range(1, k_out):
-                        mx = max(mx, z[o * t + r])
-                    se = sc * 0
-                    sy = se
-                    yz = se
-                    for o in range(k_out):
-                        se += np.exp(z[o * t + r] - mx)
-                        sy += yt[o * t + r]
-                        yz += yt[o * t + r] * z[o * t + r]
-                    total += (np.log(se) + mx) * sy - yz
-                for i in range(n_el):
-                    d[i] = (d[i] - yt[i]) * sc
-            # backward
-            for l in range(L - 1, -1, -1):
-                nin = sizes[l]
-                nout = sizes[l + 1]
-                do = zrow[l] * t
-                if l == 0:
-                    _grad(G, wofs[l], bofs[l], D, do, xt, 0, nin, nout, t)
-                else:
-                    po = zrow[l - 1] * t
-                    _grad(G, wofs[l], bofs[l], D, do, Z, po, nin, nout, t)
-                    _back(P, wofs[l], D, do, D, po, nin, nout, t)
-                    _derivative(acts[l - 1], Z[po:po + nin * t], D[po:po + nin * t], nin * t)
+                _shift(P, V, wofs[l], bofs[l], mu_l)
+        if nth > 1 and m >= 2 * nth * TILE:
+            totals = _tiles_parallel(X, Y, order, base, m, sizes, acts, loss_code, fast, P,
+                                     Gs, Zs, Ds, xts, yts, kbitss, kscales, scales, wofs,
+                                     bofs, zrow)
+            total = 0.0
+            for j in range(nth):
+                total += totals[j]
+            for i in range(p):
+                G[i] = Gs[0, i]
+            for j in range(1, nth):
+                g = Gs[j]
+                for i in range(p):
+                    G[i] += g[i]
+        else:
+            for i in range(p):
+                G[i] = 0
+            total = _tiles(X, Y, order, base, 0, m, m, sizes, acts, loss_code, fast, P, G,
+                           Zs[0], Ds[0], xts[0], yts[0], kbitss[0], kscales[0], scales[0],
+                           wofs, bofs, zrow)
         if loss_code == 0 or loss_code == 2:
             out[s] = total / (m * k_out)
         elif loss_code == 1:
@@ -371,7 +504,6 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
         for l in range(L):
             mu_l = c[2 * l, 7]
             if mu_l != 0:
-                for i in range(wofs[l], bofs[l]):
-                    P[i] -= mu_l * V[i]
+                _shift(P, V, wofs[l], bofs[l], -mu_l)
             _update(P, V, G, wofs[l], bofs[l], c[2 * l])
             _update(P, V, G, bofs[l], bofs[l] + sizes[l + 1], c[2 * l + 1])
