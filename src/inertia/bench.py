@@ -189,6 +189,7 @@ class System:
     convention: str = "pytorch"
     weight_decay: float = 0.0
     variant: bool = False      # an inertia variant: not a ratio base, not in the chart
+    compiled: bool | None = None   # inertia: fit's compiled= (None: its default)
     acts: tuple | None = None  # the architecture this system runs, when it cannot run the
     note: str = ""             # workload's own (scikit-learn: one hidden activation)
 
@@ -214,6 +215,8 @@ def installed(module):
 
 def plan(w, engines, peers, device):
     """The systems of workload ``w``, and {name: why skipped}."""
+    from . import compiled as compiled_mod
+
     out, skipped = [], {}
     on_gpu = device == "cuda"
     for e in engines:
@@ -230,6 +233,11 @@ def plan(w, engines, peers, device):
         if w.key in ("W1", "W2"):
             out.append(replace(base, name=base.name + " · momentum 0", momentum=0.0,
                                variant=True))
+        if e == "numpy" and max(w.sizes) <= compiled_mod.MAX_WIDTH:
+            out.append(replace(base, name=base.name + " · engine calls", compiled=False,
+                               variant=True,
+                               note="fit(compiled=False): one engine call a primitive, "
+                                    "BLAS gemms, instead of the compiled loop"))
         if w.key == "W1":
             out.append(replace(base, name=base.name + " · neanderthal wd 0.1",
                                convention="neanderthal", weight_decay=0.1, variant=True,
@@ -311,7 +319,8 @@ class InertiaRunner(Runner):
 
     def train(self, epochs):
         self.inertia.fit(self.net, self.X, self.y, loss=self.w.loss, optimizer=self.opt,
-                         epochs=epochs, batch_size=self.batch, shuffle=False, progress=False)
+                         epochs=epochs, batch_size=self.batch, shuffle=False, progress=False,
+                         compiled=self.s.compiled)
 
     def sync(self):
         self.net.e.synchronize()

@@ -8,7 +8,13 @@ step is dominated by call overhead and skinny memory-bound gemms rather than by 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
+
+# a large batch is cut into this many chunks of whole tiles, summed in order: the same
+# numbers whatever the number of threads
+CHUNKS = 8
 
 # a network is "small" when its widest layer has at most this many units: above it the
 # engine's BLAS gemms win (W4's 1000-500-1 runs faster on sgemm)
@@ -16,8 +22,8 @@ MAX_WIDTH = 256
 
 
 def threads():
-    """Threads a large batch is shared among: INERTIA_THREADS, else numba's count (the
-    machine's cores). Batches of fewer than two tiles a thread run on one."""
+    """Threads a large batch may be shared among: INERTIA_THREADS, else numba's count (the
+    machine's cores)."""
     import os
 
     want = os.environ.get("INERTIA_THREADS")
@@ -88,16 +94,20 @@ class CompiledSteps:
         self.V = V
         self.G = np.zeros_like(self.P)
         T = steps.TILE
-        nth = threads()
+        C = CHUNKS
         width = sum(net.sizes[1:])
-        self.Gs = np.zeros((nth, self.P.shape[0]), dtype=dt)
-        self.Zs = np.zeros((nth, T * width), dtype=dt)
-        self.Ds = np.zeros((nth, T * width), dtype=dt)
-        self.xts = np.zeros((nth, T * net.sizes[0]), dtype=dt)
-        self.yts = np.zeros((nth, T * net.sizes[-1]), dtype=dt)
-        self.kbitss = np.zeros((nth, T * max(net.sizes)), dtype=np.int32)
+        self.Gs = np.zeros((C, self.P.shape[0]), dtype=dt)
+        self.Zs = np.zeros((C, T * width), dtype=dt)
+        self.Ds = np.zeros((C, T * width), dtype=dt)
+        self.xts = np.zeros((C, T * net.sizes[0]), dtype=dt)
+        self.yts = np.zeros((C, T * net.sizes[-1]), dtype=dt)
+        self.kbitss = np.zeros((C, T * max(net.sizes)), dtype=np.int32)
         self.kscales = self.kbitss.view(np.float32)
-        self.scales = np.zeros((nth, 1), dtype=dt)
+        self.scales = np.zeros((C, 1), dtype=dt)
+        self.totals = np.zeros(C)
+        self.threads = min(threads(), C)
+        self._seconds = {False: [], True: []}    # per row, recent calls of each mode
+        self._calls = 0
         self.sizes = np.array(net.sizes, dtype=np.int64)
         self.acts = np.array([steps.ACT_CODES[a] for a in net.acts], dtype=np.int64)
         self.loss = steps.LOSS_CODES[loss]
@@ -112,6 +122,24 @@ class CompiledSteps:
         coef[:, 0::2] = w[:, None, :]
         coef[:, 1::2] = b[:, None, :]
         return coef
+
+    def _parallel(self, counts):
+        """Whether this call's batches are shared among threads: None when they are too
+        small to be (or there is one thread), else chosen by measurement. The first calls
+        try both ways, then the faster is kept and the other retried every 32nd call, so a
+        machine busy with other work (where a paused thread stalls the rest) falls back to
+        one thread. Both ways give the same numbers (see steps.train_steps)."""
+        if self.threads < 2 or int(counts.max()) < 2 * self.k.TILE:
+            return None
+        import numba
+
+        numba.set_num_threads(self.threads)
+        self._calls += 1
+        par, ser = self._seconds[True], self._seconds[False]
+        if len(par) < 2 or len(ser) < 2:
+            return len(par) <= len(ser)
+        best = float(np.median(par)) <= float(np.median(ser))
+        return (not best) if self._calls % 32 == 0 else best
 
     def run(self, order, starts, counts, lr, mu):
         """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all
@@ -149,9 +177,15 @@ class CompiledSteps:
             coef = self._coef(*opt.step_coefficients(lr, mu, counts))
             kinds = np.arange(S, dtype=np.int64)
         out = np.empty(S, dtype=np.float64)
+        parallel = self._parallel(counts)
+        t0 = time.perf_counter()
         self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef, self.sizes,
                            self.acts, self.loss, self.fast, self.P, self.V, self.G, self.Gs,
                            self.Zs, self.Ds, self.xts, self.yts, self.kbitss, self.kscales,
-                           self.scales, out)
+                           self.scales, self.totals, bool(parallel), out)
+        if parallel is not None:
+            rec = self._seconds[parallel]
+            rec.append((time.perf_counter() - t0) / int(counts.sum()))
+            del rec[:-3]
         opt.advance_(S, lr, mu)
         return out

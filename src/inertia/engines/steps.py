@@ -20,7 +20,7 @@ Activation codes: 0 linear, 1 sigmoid, 2 tanh, 3 relu, 4 softmax. Loss codes: 0 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, set_parallel_chunksize
 
 from .kernels import (E0, E1, E2, E3, E4, E5, EXP_HI, EXP_LO, LN2_HI, LN2_LO, LOG2E,
                       TANH_CLAMP, T1, T3, T5, T7, T9, T11, T13, U0, U2, U4, U6)
@@ -52,10 +52,9 @@ def _activate(code, a, n, fast, kbits, kscale):
                 p = p * r + E3
                 p = p * r + E4
                 p = p * r + E5
-                a[i] = p * r * r + r + np.float32(1.0)
-                kbits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
-            for i in range(n):
-                a[i] = np.float32(1.0) / (np.float32(1.0) + a[i] * kscale[i])
+                e = p * r * r + r + np.float32(1.0)
+                two_k = np.int32((np.int32(k) + np.int32(127)) << np.int32(23)).view(np.float32)
+                a[i] = np.float32(1.0) / (np.float32(1.0) + e * two_k)
         else:
             for i in range(n):
                 a[i] = 1.0 / (1.0 + np.exp(-a[i]))
@@ -419,42 +418,48 @@ def _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, G, Z, 
     return total
 
 
-@njit(parallel=True, **_JIT)
-def _tiles_parallel(X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds, xts,
-                    yts, kbitss, kscales, scales, wofs, bofs, zrow):
-    """The batch's tiles shared among len(Gs) threads, each with its own scratch and
-    gradient Gs[j] (contiguous runs of tiles: the sums do not depend on the schedule)."""
-    nth = Gs.shape[0]
+@njit(**_JIT)
+def _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds, xts, yts,
+           kbitss, kscales, scales, wofs, bofs, zrow, totals):
+    """Chunk j of nc: a contiguous run of the batch's tiles into its own gradient Gs[j]."""
     nt = (m + TILE - 1) // TILE
-    totals = np.zeros(nth)
-    for j in prange(nth):
-        lo = min((j * nt // nth) * TILE, m)
-        hi = min(((j + 1) * nt // nth) * TILE, m)
-        g = Gs[j]
-        for i in range(g.shape[0]):
-            g[i] = 0
-        totals[j] = _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, g,
-                           Zs[j], Ds[j], xts[j], yts[j], kbitss[j], kscales[j], scales[j],
-                           wofs, bofs, zrow)
-    return totals
+    lo = min((j * nt // nc) * TILE, m)
+    hi = min(((j + 1) * nt // nc) * TILE, m)
+    g = Gs[j]
+    for i in range(g.shape[0]):
+        g[i] = 0
+    totals[j] = _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, g,
+                       Zs[j], Ds[j], xts[j], yts[j], kbitss[j], kscales[j], scales[j], wofs,
+                       bofs, zrow)
+
+
+@njit(parallel=True, **_JIT)
+def _chunks_parallel(nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds,
+                     xts, yts, kbitss, kscales, scales, wofs, bofs, zrow, totals):
+    """The chunks handed out one at a time to the threads (a thread that the system
+    pauses holds up one chunk, not a fixed share)."""
+    old = set_parallel_chunksize(1)
+    for j in prange(nc):
+        _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds, xts,
+               yts, kbitss, kscales, scales, wofs, bofs, zrow, totals)
+    set_parallel_chunksize(old)
 
 
 @njit(**_JIT)
 def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code, fast,
-                P, V, G, Gs, Zs, Ds, xts, yts, kbitss, kscales, scales, out):
+                P, V, G, Gs, Zs, Ds, xts, yts, kbitss, kscales, scales, totals, parallel, out):
     """Run len(starts) training steps; step s trains on rows order[starts[s]:...+counts[s]]
     with the coefficients coef[kinds[s]] (shape (2 L, N_COEF): weights and biases of each
     layer) and writes its batch loss to out[s].
 
     P, V, G: every parameter, its velocity and its gradient, flat: layer l's W (sizes[l+1],
-    sizes[l]) row-major, then its b. Per thread j (the first axis; one row: no threads):
-    Gs[j] a gradient, Zs[j], Ds[j] tile scratch (activations, deltas) of
-    TILE * sum(sizes[1:]), xts[j], yts[j] the tile's inputs and targets, kbitss[j]/kscales[j]
-    int32/float32 views of one scratch, scales[j] a 1-element array of the dtype. A batch of
-    at least two tiles a thread is shared among the threads."""
+    sizes[l]) row-major, then its b. Per chunk j (the first axis): Gs[j] a gradient,
+    Zs[j], Ds[j] tile scratch (activations, deltas) of TILE * sum(sizes[1:]), xts[j], yts[j]
+    the tile's inputs and targets, kbitss[j]/kscales[j] int32/float32 views of one scratch,
+    scales[j] a 1-element array of the dtype, totals[j] its loss sum. ``parallel``: the
+    chunks of a batch run on numba's threads."""
     L = sizes.shape[0] - 1
     k_out = Y.shape[1]
-    nth = Gs.shape[0]
     # offsets of each layer's W and b in P, and of its tile in Z and D (per TILE)
     wofs = np.empty(L, dtype=np.int64)
     bofs = np.empty(L, dtype=np.int64)
@@ -476,25 +481,34 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
             mu_l = c[2 * l, 7]
             if mu_l != 0:
                 _shift(P, V, wofs[l], bofs[l], mu_l)
-        if nth > 1 and m >= 2 * nth * TILE:
-            totals = _tiles_parallel(X, Y, order, base, m, sizes, acts, loss_code, fast, P,
-                                     Gs, Zs, Ds, xts, yts, kbitss, kscales, scales, wofs,
-                                     bofs, zrow)
-            total = 0.0
-            for j in range(nth):
-                total += totals[j]
-            for i in range(p):
-                G[i] = Gs[0, i]
-            for j in range(1, nth):
-                g = Gs[j]
-                for i in range(p):
-                    G[i] += g[i]
-        else:
+        # a batch of several tiles is cut into up to Gs.shape[0] chunks of whole tiles,
+        # each summed on its own and then in chunk order: the same numbers on one thread
+        # or many
+        nc = min(Gs.shape[0], (m + TILE - 1) // TILE)
+        if nc == 1:
             for i in range(p):
                 G[i] = 0
             total = _tiles(X, Y, order, base, 0, m, m, sizes, acts, loss_code, fast, P, G,
                            Zs[0], Ds[0], xts[0], yts[0], kbitss[0], kscales[0], scales[0],
                            wofs, bofs, zrow)
+        else:
+            if parallel:
+                _chunks_parallel(nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs,
+                                 Zs, Ds, xts, yts, kbitss, kscales, scales, wofs, bofs, zrow,
+                                 totals)
+            else:
+                for j in range(nc):
+                    _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs,
+                           Zs, Ds, xts, yts, kbitss, kscales, scales, wofs, bofs, zrow, totals)
+            total = 0.0
+            for j in range(nc):
+                total += totals[j]
+            for i in range(p):
+                G[i] = Gs[0, i]
+            for j in range(1, nc):
+                g = Gs[j]
+                for i in range(p):
+                    G[i] += g[i]
         if loss_code == 0 or loss_code == 2:
             out[s] = total / (m * k_out)
         elif loss_code == 1:
