@@ -131,9 +131,6 @@ class CompiledSteps:
         one thread. Both ways give the same numbers (see steps.train_steps)."""
         if self.threads < 2 or int(counts.max()) < 2 * self.k.TILE:
             return None
-        import numba
-
-        numba.set_num_threads(self.threads)
         self._calls += 1
         par, ser = self._seconds[True], self._seconds[False]
         if len(par) < 2 or len(ser) < 2:
@@ -179,10 +176,19 @@ class CompiledSteps:
         out = np.empty(S, dtype=np.float64)
         parallel = self._parallel(counts)
         t0 = time.perf_counter()
-        self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef, self.sizes,
-                           self.acts, self.loss, self.fast, self.P, self.V, self.G, self.Gs,
-                           self.Zs, self.Ds, self.xts, self.yts, self.kbitss, self.kscales,
-                           self.scales, self.totals, bool(parallel), out)
+        if parallel:
+            import numba
+
+            numba.set_num_threads(self.threads)
+            old_chunk = numba.set_parallel_chunksize(1)
+        try:
+            self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef, self.sizes,
+                               self.acts, self.loss, self.fast, self.P, self.V, self.G,
+                               self.Gs, self.Zs, self.Ds, self.xts, self.yts, self.kbitss,
+                               self.kscales, self.scales, self.totals, bool(parallel), out)
+        finally:
+            if parallel:
+                numba.set_parallel_chunksize(old_chunk)
         if parallel is not None:
             rec = self._seconds[parallel]
             rec.append((time.perf_counter() - t0) / int(counts.sum()))

@@ -20,7 +20,7 @@ Activation codes: 0 linear, 1 sigmoid, 2 tanh, 3 relu, 4 softmax. Loss codes: 0 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, set_parallel_chunksize
+from numba import njit, prange
 
 from .kernels import (E0, E1, E2, E3, E4, E5, EXP_HI, EXP_LO, LN2_HI, LN2_LO, LOG2E,
                       TANH_CLAMP, T1, T3, T5, T7, T9, T11, T13, U0, U2, U4, U6)
@@ -436,13 +436,12 @@ def _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs,
 @njit(parallel=True, **_JIT)
 def _chunks_parallel(nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds,
                      xts, yts, kbitss, kscales, scales, wofs, bofs, zrow, totals):
-    """The chunks handed out one at a time to the threads (a thread that the system
-    pauses holds up one chunk, not a fixed share)."""
-    old = set_parallel_chunksize(1)
+    """The chunks on numba's threads (the caller sets numba's chunk size to 1, so that they
+    are handed out one at a time and a thread the system pauses holds up one chunk, not a
+    fixed share; set inside, it would keep numba from caching this function)."""
     for j in prange(nc):
         _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds, xts,
                yts, kbitss, kscales, scales, wofs, bofs, zrow, totals)
-    set_parallel_chunksize(old)
 
 
 @njit(**_JIT)
