@@ -8,6 +8,8 @@ step is dominated by call overhead and skinny memory-bound gemms rather than by 
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 
 import numpy as np
@@ -68,6 +70,15 @@ def _flat(arrays):
             return None
         ptr += a.nbytes
     return base if ptr == base.__array_interface__["data"][0] + base.nbytes else None
+
+
+_RAN = set()      # dtypes whose kernel has run in this process
+
+
+def _compiling_notice(dtype):
+    if sys.stderr.isatty():
+        print(f"inertia: compiling the {dtype} training loop (once: numba caches it on disk, "
+              "about 20 s)...", file=sys.stderr, flush=True)
 
 
 class CompiledSteps:
@@ -181,6 +192,11 @@ class CompiledSteps:
 
             numba.set_num_threads(self.threads)
             old_chunk = numba.set_parallel_chunksize(1)
+        notice = None
+        if self.net.dtype not in _RAN:            # numba compiles (or loads) on the first call
+            notice = threading.Timer(1.0, _compiling_notice, (self.net.dtype.name,))
+            notice.daemon = True
+            notice.start()
         try:
             self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef, self.sizes,
                                self.acts, self.loss, self.fast, self.P, self.V, self.G,
@@ -189,6 +205,9 @@ class CompiledSteps:
         finally:
             if parallel:
                 numba.set_parallel_chunksize(old_chunk)
+            if notice is not None:
+                notice.cancel()
+        _RAN.add(self.net.dtype)
         if parallel is not None:
             rec = self._seconds[parallel]
             rec.append((time.perf_counter() - t0) / int(counts.sum()))
