@@ -73,6 +73,8 @@ def _flat(arrays):
 
 
 _RAN = set()      # dtypes whose kernel has run in this process
+_SPEED = {}       # (sizes, dtype, rows, threads) -> the measured speed of each way
+_ROWS = {}        # the coefficient rows of constant hyperparameters (see CompiledSteps.run)
 
 
 def _compiling_notice(dtype):
@@ -117,13 +119,13 @@ class CompiledSteps:
         self.scales = np.zeros((C, 1), dtype=dt)
         self.totals = np.zeros(C)
         self.threads = min(threads(), C)
-        self._seconds = {False: [], True: []}    # per row, recent calls of each mode
-        self._calls = 0
+        # seconds per row of recent calls each way, shared by every fit of this shape
+        self._seconds = _SPEED.setdefault((tuple(net.sizes), dt.name, len(X), self.threads),
+                                          {False: [], True: [], "calls": 0})
         self.sizes = np.array(net.sizes, dtype=np.int64)
         self.acts = np.array([steps.ACT_CODES[a] for a in net.acts], dtype=np.int64)
         self.loss = steps.LOSS_CODES[loss]
         self.fast = dt == np.float32
-        self._rows = {}
         self._ones = np.ones(4096, dtype=np.int64)
 
     def _coef(self, w, b):
@@ -142,12 +144,13 @@ class CompiledSteps:
         one thread. Both ways give the same numbers (see steps.train_steps)."""
         if self.threads < 2 or int(counts.max()) < 2 * self.k.TILE:
             return None
-        self._calls += 1
-        par, ser = self._seconds[True], self._seconds[False]
+        rec = self._seconds
+        rec["calls"] += 1
+        par, ser = rec[True], rec[False]
         if len(par) < 2 or len(ser) < 2:
             return len(par) <= len(ser)
         best = float(np.median(par)) <= float(np.median(ser))
-        return (not best) if self._calls % 32 == 0 else best
+        return (not best) if rec["calls"] % 32 == 0 else best
 
     def run(self, order, starts, counts, lr, mu):
         """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all
@@ -162,16 +165,17 @@ class CompiledSteps:
             last = int(counts.min())
             meta = {k: v for k, v in opt.state_meta().items() if k != "step"}
             key = (lr, mu, int(counts[0]), full, last, repr(opt.config()), repr(meta))
-            hit = self._rows.get(key)
+            key += (type(opt).__name__, self.net.dtype.name, len(self.net.W))
+            hit = _ROWS.get(key)
             if hit is None:
                 w, b = opt.step_coefficients(np.full(2, lr), np.full(2, mu),
                                              np.array([counts[0], full]))
                 w3, b3 = opt.step_coefficients(np.full(2, lr), np.full(2, mu),
                                                np.array([last, last]))
                 coef = self._coef(np.concatenate([w, w3[1:]]), np.concatenate([b, b3[1:]]))
-                if len(self._rows) > 8:
-                    self._rows.clear()
-                hit = self._rows[key] = coef
+                if len(_ROWS) > 64:
+                    _ROWS.clear()
+                hit = _ROWS[key] = coef
             coef = hit
             if full == last:
                 kinds = self._ones[:S] if S <= self._ones.shape[0] else np.ones(S, np.int64)

@@ -173,11 +173,9 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     order = np.arange(n)
     starts = list(range(0, n, bs))
     bufs = {}
-    for s in starts:
-        m = min(bs, n - s)
-        if m not in bufs:
-            bufs[m] = net.buffers(m)
-    if full:
+    for m in {bs, n - starts[-1]} if runner is None else ():
+        bufs[m] = net.buffers(m)
+    if full and runner is None:
         e.copy(Xe, bufs[n].x)
         e.copy(ye, bufs[n].y)
     if Xv is not None:
@@ -191,7 +189,8 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
                    delay=2.0, leave=False, dynamic_ncols=True)
     hist = History()
     flops = max(2.0 * bs * a * b for a, b in zip(net.sizes[:-1], net.sizes[1:]))
-    threads = net.e.threads(flops) if hasattr(net.e, "threads") else contextlib.nullcontext()
+    threads = net.e.threads(flops) if hasattr(net.e, "threads") and runner is None \
+        else contextlib.nullcontext()
     t0 = time.perf_counter()
     try:
         threads.__enter__()

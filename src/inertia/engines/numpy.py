@@ -23,6 +23,19 @@ def _kernels():
     except ImportError:
         return None
     return kernels
+_CONTROLLER = []
+
+
+def _blas_controller():
+    """One threadpoolctl controller for the process: making one scans the loaded libraries
+    (milliseconds), limiting threads through it does not."""
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 # gemms smaller than this run on one BLAS thread during training (see NumpyEngine.threads)
 SHARED_GEMM_FLOPS = 4e6
 
@@ -60,14 +73,12 @@ class NumpyEngine:
         import os
         from contextlib import nullcontext
 
-        from threadpoolctl import threadpool_limits
-
         want = os.environ.get("INERTIA_BLAS_THREADS")
         if want:
-            return threadpool_limits(int(want), user_api="blas")
+            return _blas_controller().limit(limits=int(want), user_api="blas")
         if flops >= SHARED_GEMM_FLOPS:
             return nullcontext()
-        return threadpool_limits(1, user_api="blas")
+        return _blas_controller().limit(limits=1, user_api="blas")
 
     # memory
     def zeros(self, shape):

@@ -1,0 +1,92 @@
+"""The compiled loop on batches of many tiles: chunked sums that match the engine loop, the
+same bits on one thread or several, and the thread setting's errors."""
+
+import numpy as np
+import pytest
+
+import inertia
+from inertia import Dense, Network, SGD
+from inertia import compiled
+from inertia.engines import steps
+
+ROWS = 5 * steps.TILE + 37            # six tiles, the last one short: six chunks
+
+
+def _data(dtype="float64"):
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((ROWS, 5)).astype(dtype)
+    y = rng.standard_normal((ROWS, 2)).astype(dtype)
+    return X, y
+
+
+def _net(dtype="float64"):
+    return Network(5, [Dense(9, "tanh"), Dense(7, "sigmoid"), Dense(2, "linear")], seed=3,
+                   dtype=dtype)
+
+
+def _fit(net, X, y, opt, monkeypatch=None, parallel=None, **kw):
+    if monkeypatch is not None:
+        monkeypatch.setattr(compiled.CompiledSteps, "_parallel",
+                            lambda self, counts: parallel)
+    return inertia.fit(net, X, y, "mse", opt, progress=False, **kw)
+
+
+@pytest.mark.parametrize("batch_size", [None, 3 * steps.TILE])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_chunked_batches_match_engine_loop(monkeypatch, parallel, batch_size):
+    X, y = _data()
+    a, b = _net(), _net()
+    ha = _fit(a, X, y, SGD(0.1, momentum=0.9, nesterov=True), monkeypatch, parallel,
+              epochs=6, batch_size=batch_size, seed=0, compiled=True)
+    hb = _fit(b, X, y, SGD(0.1, momentum=0.9, nesterov=True), epochs=6,
+              batch_size=batch_size, seed=0, compiled=False)
+    np.testing.assert_allclose(a.flat, b.flat, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(ha.loss, hb.loss, rtol=1e-11)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_thread_and_several_give_the_same_bits(monkeypatch, dtype):
+    X, y = _data(dtype)
+    out = []
+    for parallel in (False, True, None):
+        net = _net(dtype)
+        h = _fit(net, X, y, SGD(0.05, momentum=0.9), monkeypatch, parallel, epochs=4,
+                 batch_size=2 * steps.TILE + 1, shuffle=True, seed=1)
+        out.append((net.flat.copy(), list(h.loss)))
+    for flat, loss in out[1:]:
+        assert np.array_equal(flat, out[0][0])
+        assert loss == out[0][1]
+
+
+def test_the_measured_choice_tries_both_ways(monkeypatch):
+    monkeypatch.setenv("INERTIA_THREADS", "2")
+    X, y = _data("float32")
+    net = _net("float32")
+    opt = SGD(0.05, momentum=0.9)
+    net.bind(opt)
+    X, y = inertia.train._check_data(net, X, y, "mse")
+    run = compiled.CompiledSteps(net, opt, "mse", X, y)
+    order = np.arange(ROWS)
+    starts = np.zeros(1, dtype=np.int64)
+    counts = np.full(1, ROWS, dtype=np.int64)
+    for _ in range(6):
+        run.run(order, starts, counts, 0.05, 0.9)
+    assert len(run._seconds[True]) >= 2 and len(run._seconds[False]) >= 2
+    # a batch of one tile never asks
+    assert run._parallel(np.full(1, steps.TILE, dtype=np.int64)) is None
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_bad_thread_setting_is_one_line(monkeypatch, value):
+    monkeypatch.setenv("INERTIA_THREADS", value)
+    X, y = _data()
+    with pytest.raises(ValueError) as ei:
+        _fit(_net(), X, y, SGD(0.1), epochs=1)
+    assert "INERTIA_THREADS" in str(ei.value) and "\n" not in str(ei.value)
+
+
+def test_thread_setting_is_read(monkeypatch):
+    monkeypatch.setenv("INERTIA_THREADS", "1")
+    assert compiled.threads() == 1
+    monkeypatch.delenv("INERTIA_THREADS")
+    assert compiled.threads() >= 1
