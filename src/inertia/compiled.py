@@ -24,8 +24,8 @@ MAX_WIDTH = 256
 
 
 def threads():
-    """Threads a large batch may be shared among: INERTIA_THREADS, else numba's count (the
-    machine's cores)."""
+    """Threads a large batch may be shared among: INERTIA_THREADS (at most numba's thread
+    count, the machine's cores), else numba's current count."""
     import os
 
     want = os.environ.get("INERTIA_THREADS")
@@ -37,10 +37,10 @@ def threads():
                 from None
         if n < 1:
             raise ValueError(f"INERTIA_THREADS must be a positive integer, got {want!r}")
-        return n
     import numba
 
-    return int(numba.get_num_threads())
+    most = int(numba.config.NUMBA_NUM_THREADS)
+    return min(n, most) if want else int(numba.get_num_threads())
 
 
 def unsupported(net, opt):
@@ -194,6 +194,7 @@ class CompiledSteps:
         if parallel:
             import numba
 
+            old_threads = numba.get_num_threads()
             numba.set_num_threads(self.threads)
             old_chunk = numba.set_parallel_chunksize(1)
         notice = None
@@ -209,6 +210,7 @@ class CompiledSteps:
         finally:
             if parallel:
                 numba.set_parallel_chunksize(old_chunk)
+                numba.set_num_threads(old_threads)
             if notice is not None:
                 notice.cancel()
         _RAN.add(self.net.dtype)

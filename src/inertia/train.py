@@ -153,18 +153,21 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
             raise ValueError("validation_data must be a pair (X_val, y_val)")
         Xv, yv = _check_data(net, validation_data[0], validation_data[1], loss, name="X_val")
     step_schedules = _check_step_schedules(optimizer, lr_schedule, momentum_schedule)
-    if compiled not in (None, True, False):
+    if compiled is not None and not isinstance(compiled, bool):
         raise ValueError(f"compiled must be None, True or False, got {compiled!r}")
-    net.bind(optimizer)
-    runner = None
+    if step_schedules is not None:
+        _check_scheduled_values(optimizer, segs, -(-n // bs), lr_schedule, momentum_schedule)
+    why = None
     if compiled is not False:
         from . import compiled as compiled_mod
 
         why = compiled_mod.unsupported(net, optimizer)
-        if why is None:
-            runner = compiled_mod.CompiledSteps(net, optimizer, loss, X, y)
-        elif compiled:
+        if why is not None and compiled:
             raise ValueError(f"compiled=True cannot run here: {why}; leave compiled unset")
+    net.bind(optimizer)
+    runner = None
+    if compiled is not False and why is None:
+        runner = compiled_mod.CompiledSteps(net, optimizer, loss, X, y)
 
     e = net.e
     Xe, ye = e.from_host(X), e.from_host(y)
@@ -304,16 +307,37 @@ def _compiled_segment(runner, opt, epochs, n, bs, shuffle, rng, order, lr_schedu
                            max(1, 1_000_000 // n)))
 
 
-def _check_values(opt, lr, mu):
+def _check_scheduled_values(opt, segs, per_epoch, lr_schedule, momentum_schedule):
+    """Every value the per-step schedules will give in this fit, checked before the first
+    step (with each segment's hyperparameters)."""
+    t = opt.state.step if opt.state is not None else 0
+    cur = {k: v for k, v in opt.config().items() if k in opt.HYPER}
+    for ep, hyper in segs:
+        cur.update(hyper)
+        h = opt.check(**cur)
+        steps = t + np.arange(ep * per_epoch)
+        lr = np.array([lr_schedule(int(i)) for i in steps], dtype=np.float64) \
+            if lr_schedule is not None else np.full(steps.shape, float(h["lr"]))
+        mu = np.array([momentum_schedule(int(i)) for i in steps], dtype=np.float64) \
+            if momentum_schedule is not None else np.full(steps.shape,
+                                                          float(h.get("momentum", 0.0)))
+        _check_values(opt, lr, mu, h, t)
+        t += steps.shape[0]
+
+
+def _check_values(opt, lr, mu, h=None, t0=None):
     """Raise the optimizer's own one-line error for the first impossible scheduled value."""
+    h = opt.config() if h is None else h
+    t0 = opt.state.step if t0 is None else t0
     ok = np.isfinite(lr) & (lr > 0) & np.isfinite(mu) & (mu >= 0) & (mu < 1)
-    if getattr(opt, "nesterov", False):
+    if h.get("nesterov", False):
         ok &= mu > 0
     if not ok.all():
         i = int(np.argmin(ok))
-        changes = {"lr": float(lr[i])}
+        changes = {k: v for k, v in h.items() if k in opt.HYPER}
+        changes["lr"] = float(lr[i])
         if "momentum" in opt.HYPER:
             changes["momentum"] = float(mu[i])
         opt.check(**changes)
-        raise ValueError(f"scheduled values at step {opt.state.step + i} are impossible: lr "
+        raise ValueError(f"the schedules give impossible values at step {t0 + i}: lr "
                          f"{lr[i]}, momentum {mu[i]}")
