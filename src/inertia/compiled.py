@@ -74,6 +74,7 @@ def _flat(arrays):
 
 _RAN = set()      # dtypes whose kernel has run in this process
 _SPEED = {}       # (sizes, dtype, rows, threads) -> the measured speed of each way
+_POOL = []        # whether numba's thread pool has started in this process
 _ROWS = {}        # the coefficient rows of constant hyperparameters (see CompiledSteps.run)
 
 
@@ -214,7 +215,9 @@ class CompiledSteps:
             if notice is not None:
                 notice.cancel()
         _RAN.add(self.net.dtype)
-        if parallel is not None:
+        if parallel and not _POOL:        # the first parallel call starts numba's threads
+            _POOL.append(True)
+        elif parallel is not None:
             rec = self._seconds[parallel]
             rec.append((time.perf_counter() - t0) / int(counts.sum()))
             del rec[:-3]
