@@ -140,9 +140,11 @@ class CompiledSteps:
     def _parallel(self, counts):
         """Whether this call's batches are shared among threads: None when they are too
         small to be (or there is one thread), else chosen by measurement. The first calls
-        try both ways, then the faster is kept and the other retried every 32nd call, so a
-        machine busy with other work (where a paused thread stalls the rest) falls back to
-        one thread. Both ways give the same numbers (see steps.train_steps)."""
+        try both ways; then the way with the best of its last five times (other work only
+        ever slows a call down) is kept and the other retried every 16th call, so a machine
+        busy with other work (where a paused thread stalls the rest) falls back to one
+        thread and comes back when it is free. Both ways give the same numbers (see
+        steps.train_steps)."""
         if self.threads < 2 or int(counts.max()) < 2 * self.k.TILE:
             return None
         rec = self._seconds
@@ -150,8 +152,8 @@ class CompiledSteps:
         par, ser = rec[True], rec[False]
         if len(par) < 2 or len(ser) < 2:
             return len(par) <= len(ser)
-        best = float(np.median(par)) <= float(np.median(ser))
-        return (not best) if rec["calls"] % 32 == 0 else best
+        best = min(par) <= min(ser)
+        return (not best) if rec["calls"] % 16 == 0 else best
 
     def run(self, order, starts, counts, lr, mu):
         """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all
@@ -220,6 +222,6 @@ class CompiledSteps:
         elif parallel is not None:
             rec = self._seconds[parallel]
             rec.append((time.perf_counter() - t0) / int(counts.sum()))
-            del rec[:-3]
+            del rec[:-5]
         opt.advance_(S, lr, mu)
         return out
