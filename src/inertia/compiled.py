@@ -141,9 +141,10 @@ class CompiledSteps:
         """Whether this call's batches are shared among threads: None when they are too
         small to be (or there is one thread), else chosen by measurement. The first calls
         try both ways; then the way with the best of its last five times (other work only
-        ever slows a call down) is kept and the other retried every 16th call, so a machine
-        busy with other work (where a paused thread stalls the rest) falls back to one
-        thread and comes back when it is free. Both ways give the same numbers (see
+        ever slows a call down) is kept, and the other is retried every 64th call and
+        whenever the kept way's last call took half as long again as its best. So a machine
+        busy with other work (where a paused thread stalls the rest) falls back to one thread
+        and comes back when it is free. Both ways give the same numbers (see
         steps.train_steps)."""
         if self.threads < 2 or int(counts.max()) < 2 * self.k.TILE:
             return None
@@ -153,7 +154,10 @@ class CompiledSteps:
         if len(par) < 2 or len(ser) < 2:
             return len(par) <= len(ser)
         best = min(par) <= min(ser)
-        return (not best) if rec["calls"] % 16 == 0 else best
+        mine = par if best else ser
+        # retry the other way now and then, and once when this way's last call was slow
+        slowed = rec.get("last") == best and mine[-1] > 1.5 * min(mine)
+        return (not best) if rec["calls"] % 64 == 0 or slowed else best
 
     def run(self, order, starts, counts, lr, mu):
         """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all
@@ -223,5 +227,6 @@ class CompiledSteps:
             rec = self._seconds[parallel]
             rec.append((time.perf_counter() - t0) / int(counts.sum()))
             del rec[:-5]
+            self._seconds["last"] = parallel
         opt.advance_(S, lr, mu)
         return out
