@@ -90,3 +90,35 @@ def test_thread_setting_is_read(monkeypatch):
     assert compiled.threads() == 1
     monkeypatch.delenv("INERTIA_THREADS")
     assert compiled.threads() >= 1
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork()")
+def test_a_forked_child_trains_after_the_parent_used_threads():
+    # GNU OpenMP terminates a forked child that starts threads its parent had started; the
+    # child must train on one thread, to the same numbers
+    import os
+
+    X, y = _data("float32")
+    X, y = np.concatenate([X] * 3), np.concatenate([y] * 3)   # 18 tiles: threads are tried
+
+    def train():
+        net = _net("float32")
+        inertia.fit(net, X, y, "mse", SGD(0.05, momentum=0.9), epochs=3, progress=False)
+        return net.flat.copy()
+
+    parent = train()
+    r, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                   # the child: report and leave at once
+        code = 1
+        try:
+            code = 0 if np.array_equal(train(), parent) else 3
+        finally:
+            os.write(wfd, bytes([code]))
+            os._exit(code)
+    os.close(wfd)
+    _, status = os.waitpid(pid, 0)
+    got = os.read(r, 1)
+    os.close(r)
+    assert os.WIFEXITED(status), f"the child was killed (status {status})"
+    assert got == b"\x00" and os.WEXITSTATUS(status) == 0

@@ -8,6 +8,7 @@ step is dominated by call overhead and skinny memory-bound gemms rather than by 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -23,11 +24,22 @@ CHUNKS = 8
 MAX_WIDTH = 256
 
 
+_FORKED = []      # set in a child made by fork(): numba's OpenMP threads do not survive it
+
+
+def _after_fork():
+    if _POOL:     # the parent has started numba's threads
+        _FORKED.append(True)
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def threads():
     """Threads a large batch may be shared among: INERTIA_THREADS (at most numba's thread
-    count, the machine's cores), else numba's current count."""
-    import os
-
+    count, the machine's cores), else numba's current count; 1 in a process made by fork()
+    (GNU OpenMP, numba's threading layer here, terminates a forked child of a process that
+    used it as soon as the child starts threads)."""
     want = os.environ.get("INERTIA_THREADS")
     if want:
         try:
@@ -37,6 +49,8 @@ def threads():
                 from None
         if n < 1:
             raise ValueError(f"INERTIA_THREADS must be a positive integer, got {want!r}")
+    if _FORKED:       # GNU OpenMP stops a forked child that starts threads its parent had
+        return 1
     import numba
 
     most = int(numba.config.NUMBA_NUM_THREADS)
