@@ -96,7 +96,9 @@ def _closed(c, v, g, w):
     v1 = A * v + B * g + C * w
     w1 = D * w + E * v1 + F * g + H * v
     mv = abs(A * v) + abs(B * g) + abs(C * w)
-    mw = abs(D * w) + abs(E * v1) + abs(F * g) + abs(H * v)
+    # D = 1 - lr (...) wd can cancel to about 0 while the rule itself subtracts terms of the
+    # size of w: its rounding is on the scale of |w| too
+    mw = abs(D * w) + abs(E * v1) + abs(F * g) + abs(H * v) + abs(w)
     return v1, w1, mv, mw
 
 

@@ -13,6 +13,16 @@ import numpy as np
 from . import activations, engines, losses
 
 
+def all_finite(a, block=1 << 16):
+    """Whether every element of ``a`` is finite, checked in blocks of rows so that the
+    temporary stays small (np.isfinite on the whole array makes a copy of its size)."""
+    a = np.asarray(a)
+    if a.ndim == 0 or a.size <= block:
+        return bool(np.all(np.isfinite(a)))
+    rows = max(1, block // max(1, a[0].size))
+    return all(bool(np.all(np.isfinite(a[i:i + rows]))) for i in range(0, a.shape[0], rows))
+
+
 @dataclass(frozen=True)
 class Dense:
     """A fully-connected layer: ``units`` outputs, activation linear, sigmoid, tanh, relu or
@@ -164,7 +174,7 @@ class Network:
                              f"(n_samples, {self.n_inputs})")
         if X.shape[0] == 0:
             raise ValueError(f"{name} has no rows")
-        if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
+        if not np.issubdtype(X.dtype, np.number) or not all_finite(X):
             raise ValueError(f"{name} contains NaN, inf or non-numbers: clean or drop those "
                              "rows first")
         return X

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import losses
+from .network import all_finite
 from .optim.base import Optimizer
 
 
@@ -41,7 +42,7 @@ def _check_data(net, X, y, loss, name="X"):
     if y.shape[:1] != X.shape[:1]:
         raise ValueError(f"{name} has {X.shape[0]} rows but {yname} has "
                          f"{y.shape[0] if y.ndim else 0}: pass one target per sample")
-    if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)):
+    if not np.issubdtype(y.dtype, np.number) or not all_finite(y):
         raise ValueError(f"{yname} contains NaN, inf or non-numbers: clean or drop those rows "
                          "first")
     y = losses.prepare_targets(loss, y, net.n_outputs, net.dtype)
@@ -170,7 +171,10 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
         runner = compiled_mod.CompiledSteps(net, optimizer, loss, X, y)
 
     e = net.e
-    Xe, ye = e.from_host(X), e.from_host(y)
+    if runner is not None or e.is_array(X) and e.is_array(y):
+        Xe, ye = X, y          # host arrays of the engine's kind already: no copy
+    else:
+        Xe, ye = e.from_host(X), e.from_host(y)
     full = bs == n
     rng = np.random.default_rng(seed)
     order = np.arange(n)
@@ -304,7 +308,7 @@ def _compiled_segment(runner, opt, epochs, n, bs, shuffle, rng, order, lr_schedu
             bar.set_postfix(loss=f"{hist.loss[-1]:.4g}", refresh=False)
         per_epoch = (c1 - c0) / k
         chunk = max(1, min(1000, int(_CHUNK_SECONDS / max(per_epoch, 1e-7)),
-                           max(1, 1_000_000 // n)))
+                           1_000_000 // n, 8192 // per))
 
 
 def _check_scheduled_values(opt, segs, per_epoch, lr_schedule, momentum_schedule):
