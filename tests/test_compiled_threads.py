@@ -26,8 +26,8 @@ def _net(dtype="float64"):
 
 def _fit(net, X, y, opt, monkeypatch=None, parallel=None, **kw):
     if monkeypatch is not None:
-        monkeypatch.setattr(compiled.CompiledSteps, "_parallel",
-                            lambda self, counts: parallel)
+        monkeypatch.setattr(compiled.CompiledSteps, "_plan",
+                            lambda self, counts: [(0, counts.shape[0], parallel)])
     return inertia.fit(net, X, y, "mse", opt, progress=False, **kw)
 
 
@@ -73,7 +73,12 @@ def test_the_measured_choice_tries_both_ways(monkeypatch):
         run.run(order, starts, counts, 0.05, 0.9)
     assert len(run._seconds[True]) >= 2 and len(run._seconds[False]) >= 2
     # a batch of one tile never asks
-    assert run._parallel(np.full(1, steps.TILE, dtype=np.int64)) is None
+    assert run._plan(np.full(1, steps.TILE, dtype=np.int64)) == [(0, 1, None)]
+    # every fourth call runs its first step the other way
+    plans = [run._plan(np.full(5, ROWS, dtype=np.int64)) for _ in range(8)]
+    split = [p for p in plans if len(p) == 2]
+    assert len(split) == 2 and all(p[0][:2] == (0, 1) and p[1][:2] == (1, 5) and
+                                   p[0][2] != p[1][2] for p in split)
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two"])

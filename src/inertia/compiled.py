@@ -151,27 +151,52 @@ class CompiledSteps:
         coef[:, 1::2] = b[:, None, :]
         return coef
 
-    def _parallel(self, counts):
-        """Whether this call's batches are shared among threads: None when they are too
-        small to be (or there is one thread), else chosen by measurement. The first calls
-        try both ways; then the way with the best of its last five times (other work only
-        ever slows a call down) is kept, and the other is retried every 64th call and
-        whenever the kept way's last call took half as long again as its best. So a machine
-        busy with other work (where a paused thread stalls the rest) falls back to one thread
-        and comes back when it is free. Both ways give the same numbers (see
+    def _plan(self, counts):
+        """How this call's steps run: [(first step, end, shared among threads?)]. None for
+        batches too small to share (or one thread). Otherwise chosen by measurement: the
+        first calls try both ways; then the way with the best of its last five times a row
+        (other work only ever slows a call down) runs the call, and every fourth call its
+        first step runs the other way, so that a machine busy with other work (where a
+        paused thread stalls the rest) falls back to one thread within a few calls, and
+        comes back as soon as it is free. Both ways give the same numbers (see
         steps.train_steps)."""
+        S = counts.shape[0]
         if self.threads < 2 or int(counts.max()) < 2 * self.k.TILE:
-            return None
+            return [(0, S, None)]
         rec = self._seconds
         rec["calls"] += 1
         par, ser = rec[True], rec[False]
         if len(par) < 2 or len(ser) < 2:
-            return len(par) <= len(ser)
+            return [(0, S, len(par) <= len(ser))]
         best = min(par) <= min(ser)
-        mine = par if best else ser
-        # retry the other way now and then, and once when this way's last call was slow
-        slowed = rec.get("last") == best and mine[-1] > 1.5 * min(mine)
-        return (not best) if rec["calls"] % 64 == 0 or slowed else best
+        if rec["calls"] % 4 == 0:
+            return [(0, 1, not best)] + ([(1, S, best)] if S > 1 else [])
+        return [(0, S, best)]
+
+    def _call(self, order, starts, counts, kinds, coef, parallel, out):
+        """One kernel call, timed for the measurement when ``parallel`` is not None."""
+        if parallel:
+            import numba
+
+            old_threads = numba.get_num_threads()
+            numba.set_num_threads(self.threads)
+            old_chunk = numba.set_parallel_chunksize(1)
+        t0 = time.perf_counter()
+        try:
+            self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef, self.sizes,
+                               self.acts, self.loss, self.fast, self.P, self.V, self.G,
+                               self.Gs, self.Zs, self.Ds, self.xts, self.yts, self.kbitss,
+                               self.kscales, self.scales, self.totals, bool(parallel), out)
+        finally:
+            if parallel:
+                numba.set_parallel_chunksize(old_chunk)
+                numba.set_num_threads(old_threads)
+        if parallel and not _POOL:        # the first parallel call starts numba's threads
+            _POOL.append(True)
+        elif parallel is not None:
+            rec = self._seconds[parallel]
+            rec.append((time.perf_counter() - t0) / int(counts.sum()))
+            del rec[:-5]
 
     def run(self, order, starts, counts, lr, mu):
         """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all
@@ -210,37 +235,18 @@ class CompiledSteps:
             coef = self._coef(*opt.step_coefficients(lr, mu, counts))
             kinds = np.arange(S, dtype=np.int64)
         out = np.empty(S, dtype=np.float64)
-        parallel = self._parallel(counts)
-        t0 = time.perf_counter()
-        if parallel:
-            import numba
-
-            old_threads = numba.get_num_threads()
-            numba.set_num_threads(self.threads)
-            old_chunk = numba.set_parallel_chunksize(1)
         notice = None
         if self.net.dtype not in _RAN:            # numba compiles (or loads) on the first call
             notice = threading.Timer(1.0, _compiling_notice, (self.net.dtype.name,))
             notice.daemon = True
             notice.start()
         try:
-            self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef, self.sizes,
-                               self.acts, self.loss, self.fast, self.P, self.V, self.G,
-                               self.Gs, self.Zs, self.Ds, self.xts, self.yts, self.kbitss,
-                               self.kscales, self.scales, self.totals, bool(parallel), out)
+            for lo, hi, parallel in self._plan(counts):
+                self._call(order, starts[lo:hi], counts[lo:hi], kinds[lo:hi], coef, parallel,
+                           out[lo:hi])
         finally:
-            if parallel:
-                numba.set_parallel_chunksize(old_chunk)
-                numba.set_num_threads(old_threads)
             if notice is not None:
                 notice.cancel()
         _RAN.add(self.net.dtype)
-        if parallel and not _POOL:        # the first parallel call starts numba's threads
-            _POOL.append(True)
-        elif parallel is not None:
-            rec = self._seconds[parallel]
-            rec.append((time.perf_counter() - t0) / int(counts.sum()))
-            del rec[:-5]
-            self._seconds["last"] = parallel
         opt.advance_(S, lr, mu)
         return out
