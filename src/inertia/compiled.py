@@ -129,8 +129,6 @@ class CompiledSteps:
         self.Ds = np.zeros((C, T * width), dtype=dt)
         self.xts = np.zeros((C, T * net.sizes[0]), dtype=dt)
         self.yts = np.zeros((C, T * net.sizes[-1]), dtype=dt)
-        self.kbitss = np.zeros((C, T * max(net.sizes)), dtype=np.int32)
-        self.kscales = self.kbitss.view(np.float32)
         self.scales = np.zeros((C, 1), dtype=dt)
         self.totals = np.zeros(C)
         self.threads = min(threads(), C)
@@ -185,8 +183,8 @@ class CompiledSteps:
         try:
             self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef, self.sizes,
                                self.acts, self.loss, self.fast, self.P, self.V, self.G,
-                               self.Gs, self.Zs, self.Ds, self.xts, self.yts, self.kbitss,
-                               self.kscales, self.scales, self.totals, bool(parallel), out)
+                               self.Gs, self.Zs, self.Ds, self.xts, self.yts, self.scales,
+                               self.totals, bool(parallel), out)
         finally:
             if parallel:
                 numba.set_parallel_chunksize(old_chunk)

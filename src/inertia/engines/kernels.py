@@ -2,12 +2,13 @@
 
 NumPy's float32 exp and tanh cost 2 to 4 ns an element here, and a sigmoid written with
 ufuncs takes four passes; the activations dominate small networks. These loops compile to
-vector code (``fastmath`` with ``error_model="numpy"``: the default error model's division
-checks keep a loop scalar) and run at well under 1 ns an element:
+vector code (``fastmath`` without its no-NaN licence, and ``error_model="numpy"``: the
+default error model's division checks keep a loop scalar) and run at well under 1 ns an
+element. The compiled training loop (``steps.py``) calls the same kernels:
 
     exp      Cephes' expf: 2^k e^r with |r| <= ln 2 / 2, a degree-7 polynomial; 2^k is built from
-             its exponent bits in an int32 scratch array (a second pass multiplies), so that the
-             whole loop stays branch-free. Relative error about 2e-7.
+             its exponent bits, so that the whole loop stays branch-free. Relative error about
+             2e-7.
     tanh     Eigen's rational float32 approximation (degree 13 / 6, clamped at +-7.9053),
              absolute error about 3e-7.
 
@@ -21,7 +22,10 @@ import numpy as np
 from numba import njit
 
 f32 = np.float32
-_JIT = dict(fastmath=True, error_model="numpy", cache=True)
+# every fast-math licence but "no NaN / no inf": NaN in must give NaN out, so that a
+# diverging run shows its NaN loss
+_JIT = dict(fastmath={"nsz", "arcp", "contract", "afn", "reassoc"}, error_model="numpy",
+            cache=True)
 
 LOG2E = f32(1.44269504088896341)
 LN2_HI, LN2_LO = f32(0.693359375), f32(-2.12194440e-4)
@@ -40,8 +44,9 @@ ONE = f32(1.0)
 
 
 @njit(**_JIT)
-def _exp_neg_parts(z, kbits):
-    """z := e^r for -z = k ln 2 + r; kbits := the float32 bits of 2^k."""
+def sigmoid_(z):
+    """z := 1 / (1 + exp(-z)) in place, one pass: e^-z = 2^k e^r with 2^k made from its
+    exponent bits (a scalar bit view, which numba vectorises)."""
     for i in range(z.shape[0]):
         v = -z[i]
         v = EXP_HI if v > EXP_HI else v
@@ -53,20 +58,9 @@ def _exp_neg_parts(z, kbits):
         p = p * r + E3
         p = p * r + E4
         p = p * r + E5
-        z[i] = p * r * r + r + ONE
-        kbits[i] = (np.int32(k) + np.int32(127)) << np.int32(23)
-
-
-@njit(**_JIT)
-def _sigmoid_finish(z, scale):
-    for i in range(z.shape[0]):
-        z[i] = ONE / (ONE + z[i] * scale[i])
-
-
-def sigmoid_(z, kbits):
-    """z := 1 / (1 + exp(-z)) in place; kbits: an int32 scratch array of z's size."""
-    _exp_neg_parts(z, kbits)
-    _sigmoid_finish(z, kbits.view(np.float32))
+        e = p * r * r + r + ONE
+        two_k = np.int32((np.int32(k) + np.int32(127)) << np.int32(23)).view(np.float32)
+        z[i] = ONE / (ONE + e * two_k)
     return z
 
 

@@ -57,7 +57,6 @@ class NumpyEngine:
         self._scal = getattr(blas, p + "scal")
         self._ones = np.ones(0, dtype=dt)
         self._scratch = {}
-        self._kbits = np.empty(0, dtype=np.int32)
         # SIMD sigmoid/tanh and their derivatives for float32; float64 keeps NumPy's functions
         self._k = _kernels()
         self._k32 = self._k if dt == np.float32 else None
@@ -182,9 +181,7 @@ class NumpyEngine:
             if name == "tanh":
                 k.tanh_(flat)
             else:
-                if self._kbits.shape[0] < flat.shape[0]:
-                    self._kbits = np.empty(flat.shape[0], dtype=np.int32)
-                k.sigmoid_(flat, self._kbits[:flat.shape[0]])
+                k.sigmoid_(flat)
             return z
         with np.errstate(over="ignore", under="ignore"):
             if name == "softmax":

@@ -22,8 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .kernels import (E0, E1, E2, E3, E4, E5, EXP_HI, EXP_LO, LN2_HI, LN2_LO, LOG2E,
-                      TANH_CLAMP, T1, T3, T5, T7, T9, T11, T13, U0, U2, U4, U6)
+from .kernels import sigmoid_, tanh_
 
 TILE = 256
 ACT_CODES = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "softmax": 4}
@@ -36,45 +35,19 @@ _JIT = dict(fastmath={"nsz", "arcp", "contract", "afn", "reassoc"}, error_model=
 
 
 @njit(**_JIT)
-def _activate(code, a, n, fast, kbits, kscale):
+def _activate(code, a, n, fast):
     """a[:n] = f(a[:n]) in place (one array: a second one that might overlap would keep
-    LLVM from vectorising). Softmax is done by the caller."""
+    LLVM from vectorising). float32 takes the SIMD kernels of ``kernels``. Softmax is done
+    by the caller."""
     if code == 1:
-        if fast:                       # Cephes expf, 2^k from exponent bits (kernels.py)
-            for i in range(n):
-                v = -a[i]
-                v = EXP_HI if v > EXP_HI else v
-                v = EXP_LO if v < EXP_LO else v
-                k = np.floor(v * LOG2E + np.float32(0.5))
-                r = v - k * LN2_HI - k * LN2_LO
-                p = E0 * r + E1
-                p = p * r + E2
-                p = p * r + E3
-                p = p * r + E4
-                p = p * r + E5
-                e = p * r * r + r + np.float32(1.0)
-                two_k = np.int32((np.int32(k) + np.int32(127)) << np.int32(23)).view(np.float32)
-                a[i] = np.float32(1.0) / (np.float32(1.0) + e * two_k)
+        if fast:
+            sigmoid_(a[:n])
         else:
             for i in range(n):
                 a[i] = 1.0 / (1.0 + np.exp(-a[i]))
     elif code == 2:
-        if fast:                       # Eigen's rational tanh (kernels.py)
-            for i in range(n):
-                x = a[i]
-                x = TANH_CLAMP if x > TANH_CLAMP else x
-                x = -TANH_CLAMP if x < -TANH_CLAMP else x
-                x2 = x * x
-                p = x2 * T13 + T11
-                p = x2 * p + T9
-                p = x2 * p + T7
-                p = x2 * p + T5
-                p = x2 * p + T3
-                p = x2 * p + T1
-                q = x2 * U6 + U4
-                q = x2 * q + U2
-                q = x2 * q + U0
-                a[i] = x * p / q
+        if fast:
+            tanh_(a[:n])
         else:
             for i in range(n):
                 a[i] = np.tanh(a[i])
@@ -313,7 +286,7 @@ def _shift(P, V, lo, hi, mu):
 
 @njit(**_JIT)
 def _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, G, Z, D, xt, yt,
-           kbits, kscale, scale, wofs, bofs, zrow):
+           scale, wofs, bofs, zrow):
     """Rows lo:hi of the batch order[base:base + m], tile by tile: forward, loss, backward,
     the gradient added into G. Returns the sum of the rows' loss terms."""
     L = sizes.shape[0] - 1
@@ -340,7 +313,7 @@ def _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, G, Z, 
             else:
                 _dense(P, wofs[l], bofs[l], Z[zrow[l - 1] * t:], Z, zo, nin, nout, t)
             if l < L - 1:
-                _activate(acts[l], Z[zo:zo + nout * t], nout * t, fast, kbits, kscale)
+                _activate(acts[l], Z[zo:zo + nout * t], nout * t, fast)
         # loss and output delta: z keeps the logits, d receives a, then the delta
         zo = zrow[L - 1] * t
         n_el = k_out * t
@@ -351,7 +324,7 @@ def _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, G, Z, 
             _softmax(z, d, k_out, t)
         else:
             d[:] = z
-            _activate(code, d, n_el, fast, kbits, kscale)
+            _activate(code, d, n_el, fast)
         if loss_code == 0 or loss_code == 1:
             scale[0] = (2.0 / (m * k_out)) if loss_code == 0 else (1.0 / m)
             sc = scale[0]
@@ -420,7 +393,7 @@ def _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, G, Z, 
 
 @njit(**_JIT)
 def _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds, xts, yts,
-           kbitss, kscales, scales, wofs, bofs, zrow, totals):
+           scales, wofs, bofs, zrow, totals):
     """Chunk j of nc: a contiguous run of the batch's tiles into its own gradient Gs[j]."""
     nt = (m + TILE - 1) // TILE
     lo = min((j * nt // nc) * TILE, m)
@@ -429,24 +402,24 @@ def _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs,
     for i in range(g.shape[0]):
         g[i] = 0
     totals[j] = _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, g,
-                       Zs[j], Ds[j], xts[j], yts[j], kbitss[j], kscales[j], scales[j], wofs,
+                       Zs[j], Ds[j], xts[j], yts[j], scales[j], wofs,
                        bofs, zrow)
 
 
 @njit(parallel=True, **_JIT)
 def _chunks_parallel(nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds,
-                     xts, yts, kbitss, kscales, scales, wofs, bofs, zrow, totals):
+                     xts, yts, scales, wofs, bofs, zrow, totals):
     """The chunks on numba's threads (the caller sets numba's chunk size to 1, so that they
     are handed out one at a time and a thread the system pauses holds up one chunk, not a
     fixed share; set inside, it would keep numba from caching this function)."""
     for j in prange(nc):
         _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds, xts,
-               yts, kbitss, kscales, scales, wofs, bofs, zrow, totals)
+               yts, scales, wofs, bofs, zrow, totals)
 
 
 @njit(**_JIT)
 def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code, fast,
-                P, V, G, Gs, Zs, Ds, xts, yts, kbitss, kscales, scales, totals, parallel, out):
+                P, V, G, Gs, Zs, Ds, xts, yts, scales, totals, parallel, out):
     """Run len(starts) training steps; step s trains on rows order[starts[s]:...+counts[s]]
     with the coefficients coef[kinds[s]] (shape (2 L, N_COEF): weights and biases of each
     layer) and writes its batch loss to out[s].
@@ -454,9 +427,8 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
     P, V, G: every parameter, its velocity and its gradient, flat: layer l's W (sizes[l+1],
     sizes[l]) row-major, then its b. Per chunk j (the first axis): Gs[j] a gradient,
     Zs[j], Ds[j] tile scratch (activations, deltas) of TILE * sum(sizes[1:]), xts[j], yts[j]
-    the tile's inputs and targets, kbitss[j]/kscales[j] int32/float32 views of one scratch,
-    scales[j] a 1-element array of the dtype, totals[j] its loss sum. ``parallel``: the
-    chunks of a batch run on numba's threads."""
+    the tile's inputs and targets, scales[j] a 1-element array of the dtype, totals[j] its
+    loss sum. ``parallel``: the chunks of a batch run on numba's threads."""
     L = sizes.shape[0] - 1
     k_out = Y.shape[1]
     # offsets of each layer's W and b in P, and of its tile in Z and D (per TILE)
@@ -488,17 +460,17 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
             for i in range(p):
                 G[i] = 0
             total = _tiles(X, Y, order, base, 0, m, m, sizes, acts, loss_code, fast, P, G,
-                           Zs[0], Ds[0], xts[0], yts[0], kbitss[0], kscales[0], scales[0],
+                           Zs[0], Ds[0], xts[0], yts[0], scales[0],
                            wofs, bofs, zrow)
         else:
             if parallel:
                 _chunks_parallel(nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs,
-                                 Zs, Ds, xts, yts, kbitss, kscales, scales, wofs, bofs, zrow,
+                                 Zs, Ds, xts, yts, scales, wofs, bofs, zrow,
                                  totals)
             else:
                 for j in range(nc):
                     _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs,
-                           Zs, Ds, xts, yts, kbitss, kscales, scales, wofs, bofs, zrow, totals)
+                           Zs, Ds, xts, yts, scales, wofs, bofs, zrow, totals)
             total = 0.0
             for j in range(nc):
                 total += totals[j]
