@@ -156,8 +156,10 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     step_schedules = _check_step_schedules(optimizer, lr_schedule, momentum_schedule)
     if compiled is not None and not isinstance(compiled, bool):
         raise ValueError(f"compiled must be None, True or False, got {compiled!r}")
+    planned = None
     if step_schedules is not None:
-        _check_scheduled_values(optimizer, segs, -(-n // bs), lr_schedule, momentum_schedule)
+        planned = _scheduled_values(optimizer, segs, -(-n // bs), lr_schedule,
+                                    momentum_schedule)
     why = None
     if compiled is not False:
         from . import compiled as compiled_mod
@@ -201,13 +203,14 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     t0 = time.perf_counter()
     try:
         threads.__enter__()
-        for ep_count, hyper in segs:
+        for k_seg, (ep_count, hyper) in enumerate(segs):
             if hyper:
                 optimizer.set(**hyper)
             if runner is not None:
                 _compiled_segment(runner, optimizer, ep_count, n, bs, shuffle, rng, order,
-                                  lr_schedule, momentum_schedule, hist, t0, bar, Xv, yv,
-                                  net, loss)
+                                  planned[k_seg] if planned else None,
+                                  momentum_schedule is not None, hist, t0, bar, Xv, yv, net,
+                                  loss)
                 if schedule is not None and ep_count:
                     hist.segment_loss.append(hist.loss[-1])
                 continue
@@ -259,10 +262,11 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
 _CHUNK_SECONDS = 0.05
 
 
-def _compiled_segment(runner, opt, epochs, n, bs, shuffle, rng, order, lr_schedule,
-                      momentum_schedule, hist, t0, bar, Xv, yv, net, loss):
+def _compiled_segment(runner, opt, epochs, n, bs, shuffle, rng, order, planned,
+                      momentum_scheduled, hist, t0, bar, Xv, yv, net, loss):
     """``epochs`` epochs on the compiled path (see ``inertia.compiled``), recording the History
-    as the engine loop does: the same shuffles, the same per-step schedule values."""
+    as the engine loop does: the same shuffles, the same per-step schedule values (``planned``:
+    the segment's (lr, momentum) arrays, one entry a step, or None)."""
     starts1 = np.arange(0, n, bs, dtype=np.int64)
     counts1 = np.minimum(bs, n - starts1)
     per = starts1.shape[0]
@@ -282,19 +286,14 @@ def _compiled_segment(runner, opt, epochs, n, bs, shuffle, rng, order, lr_schedu
             starts = np.tile(starts1, k)
         counts = np.tile(counts1, k)
         lr, mu = opt.lr, getattr(opt, "momentum", 0.0)
-        if lr_schedule is not None or momentum_schedule is not None:
-            t = opt.state.step + np.arange(k * per)
-            lr = np.array([lr_schedule(int(i)) for i in t], dtype=np.float64) \
-                if lr_schedule is not None else np.full(t.shape, lr)
-            mu = np.array([momentum_schedule(int(i)) for i in t], dtype=np.float64) \
-                if momentum_schedule is not None else np.full(t.shape, mu)
-            _check_values(opt, lr, mu)
+        if planned is not None:
+            lr, mu = (a[done * per:(done + k) * per] for a in planned)
         c0 = time.perf_counter()
         losses_ = runner.run(run_order, starts, counts, lr, mu)
         c1 = time.perf_counter()
         if np.ndim(lr):
             opt.set(lr=float(lr[-1]), **({"momentum": float(mu[-1])}
-                                         if momentum_schedule is not None else {}))
+                                         if momentum_scheduled else {}))
         ep_loss = losses_.reshape(k, per).mean(axis=1)
         for j in range(k):
             hist.loss.append(float(ep_loss[j]))
@@ -311,11 +310,12 @@ def _compiled_segment(runner, opt, epochs, n, bs, shuffle, rng, order, lr_schedu
                            1_000_000 // n, 8192 // per))
 
 
-def _check_scheduled_values(opt, segs, per_epoch, lr_schedule, momentum_schedule):
+def _scheduled_values(opt, segs, per_epoch, lr_schedule, momentum_schedule):
     """Every value the per-step schedules will give in this fit, checked before the first
-    step (with each segment's hyperparameters)."""
+    step (with each segment's hyperparameters): [(lr, momentum) arrays of each segment]."""
     t = opt.state.step if opt.state is not None else 0
     cur = {k: v for k, v in opt.config().items() if k in opt.HYPER}
+    out = []
     for ep, hyper in segs:
         cur.update(hyper)
         h = opt.check(**cur)
@@ -326,13 +326,13 @@ def _check_scheduled_values(opt, segs, per_epoch, lr_schedule, momentum_schedule
             if momentum_schedule is not None else np.full(steps.shape,
                                                           float(h.get("momentum", 0.0)))
         _check_values(opt, lr, mu, h, t)
+        out.append((lr, mu))
         t += steps.shape[0]
+    return out
 
 
-def _check_values(opt, lr, mu, h=None, t0=None):
+def _check_values(opt, lr, mu, h, t0):
     """Raise the optimizer's own one-line error for the first impossible scheduled value."""
-    h = opt.config() if h is None else h
-    t0 = opt.state.step if t0 is None else t0
     ok = np.isfinite(lr) & (lr > 0) & np.isfinite(mu) & (mu >= 0) & (mu < 1)
     if h.get("nesterov", False):
         ok &= mu > 0
