@@ -139,7 +139,6 @@ class CompiledSteps:
         self.acts = np.array([steps.ACT_CODES[a] for a in net.acts], dtype=np.int64)
         self.loss = steps.LOSS_CODES[loss]
         self.fast = dt == np.float32
-        self._ones = np.ones(4096, dtype=np.int64)
 
     def _coef(self, w, b):
         """The (rows, 2 L, 8) table of the kernel: weights' and biases' rows per layer."""
@@ -221,11 +220,7 @@ class CompiledSteps:
                     _ROWS.clear()
                 hit = _ROWS[key] = coef
             coef = hit
-            if full == last:
-                kinds = self._ones[:S] if S <= self._ones.shape[0] else np.ones(S, np.int64)
-            else:
-                kinds = np.where(counts == full, 1, 2).astype(np.int64)
-            kinds = kinds.copy() if kinds.base is self._ones else kinds
+            kinds = np.where(counts == full, 1, 2).astype(np.int64)
             kinds[0] = 0
         else:
             lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (S,))
