@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from inertia import bench
+from inertia.bench import processes, report, run, runners, workloads
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _tiny(tmp_path, capsys, monkeypatch, *extra, missing=()):
-    real = bench.installed
-    monkeypatch.setattr(bench, "installed", lambda m: m not in missing and real(m))
+    real = run.installed
+    monkeypatch.setattr(run, "installed", lambda m: m not in missing and real(m))
     code = bench.main(["--tiny", "--engines", "numpy", "--out", str(tmp_path), *extra])
     out, err = capsys.readouterr()
     return code, out, err
@@ -99,40 +100,41 @@ def test_bad_arguments(tmp_path, capsys, argv, msg):
     assert not list(tmp_path.iterdir())
 
 
-def test_add_arguments_hooks_into_a_subparser():
+def test_add_arguments_hooks_into_a_subparser(tmp_path):
     import argparse
 
     ap = argparse.ArgumentParser(prog="inertia")
     sub = ap.add_subparsers(dest="command")
     p = sub.add_parser("bench")
-    bench.add_arguments(p)
-    p.set_defaults(func=bench.run)
-    args = ap.parse_args(["bench", "--quick", "--workloads", "W1,W4", "--device", "cpu"])
-    assert args.func is bench.run and args.quick and args.workloads == "W1,W4"
-    cfg, notes = bench.configure(args)
+    run.add_arguments(p)
+    p.set_defaults(func=run.run_command)
+    args = ap.parse_args(["bench", "--quick", "--workloads", "W1,W4", "--device", "cpu",
+                          "--out", str(tmp_path)])
+    assert args.func is run.run_command and args.quick and args.workloads == "W1,W4"
+    cfg, notes = run.configure(args)
     assert cfg.workloads == ["W1", "W4"] and cfg.reps == 3 and cfg.quick
 
 
 def test_gemm_flop_count():
     # 1000-500-1, batch 64 over 1000 rows: 15 batches of 64 and one of 40
-    flops = bench.gemm_flops((1000, 500, 1), 1000, 64)
+    flops = workloads.gemm_flops((1000, 500, 1), 1000, 64)
     per_row = 2 * 1000 * 500 * 2 + 2 * 500 * 1 * 3     # no backward delta into the inputs
     assert flops == 1000 * per_row
-    assert bench.batches(1000, 64)[-1] == (960, 1000)
-    assert bench.gemm_flops((4, 32, 16, 1), 10, None) == 10 * (2 * 4 * 32 * 2 + 2 * 32 * 16 * 3
+    assert workloads.batches(1000, 64)[-1] == (960, 1000)
+    assert workloads.gemm_flops((4, 32, 16, 1), 10, None) == 10 * (2 * 4 * 32 * 2 + 2 * 32 * 16 * 3
                                                                + 2 * 16 * 3)
 
 
 def test_plan():
-    w1, w5 = bench.WORKLOADS["W1"], bench.WORKLOADS["W5"]
-    systems, skipped = bench.plan(w1, ["numpy"], list(bench.PEERS), "cpu")
+    w1, w5 = workloads.WORKLOADS["W1"], workloads.WORKLOADS["W5"]
+    systems, skipped = runners.plan(w1, ["numpy"], list(runners.PEERS), "cpu")
     names = [s.name for s in systems]
     assert names[0] == "inertia numpy" and not skipped
     assert "inertia numpy · momentum 0" in names
     assert "inertia numpy · neanderthal wd 0.1" in names
     sk = next(s for s in systems if s.kind == "sklearn")
     assert sk.acts == ("sigmoid", "sigmoid", "linear") and "one hidden activation" in sk.note
-    systems, skipped = bench.plan(w5, ["numpy"], ["sklearn", "torch"], "cuda")
+    systems, skipped = runners.plan(w5, ["numpy"], ["sklearn", "torch"], "cuda")
     assert [s.name for s in systems] == ["PyTorch eager (cuda)"]
     assert "inertia numpy (cpu)" in skipped and "scikit-learn MLP (cpu)" in skipped
 
@@ -143,18 +145,18 @@ def test_peer_trains_the_same_thing(kind, key):
     """Each peer, from the shared weights, lands where inertia's NumPy engine does: full
     batch, mini-batches with and without a last smaller batch, all three losses, and the
     relu network of the GPU workload (here on the cpu, on a few rows)."""
-    for mod in bench.PEERS[kind][1]:
+    for mod in runners.PEERS[kind][1]:
         pytest.importorskip(mod)
-    w = bench.WORKLOADS[key]
-    system = next(s for s in bench.plan(w, [], [kind], "cpu")[0])
+    w = workloads.WORKLOADS[key]
+    system = next(s for s in runners.plan(w, [], [kind], "cpu")[0])
     acts = system.acts or w.acts
     rows = {"W1": 256, "W3": 12, "W4": 104, "W5": 48}[key]
-    X, y = bench.make_data(w, rows)
-    r = bench.RUNNERS[kind](system, w, X, y, bench.initial_params(w, acts))
+    X, y = workloads.make_data(w, rows)
+    r = runners.RUNNERS[kind](system, w, X, y, runners.initial_params(w, acts))
     r.train(2)
     r.sync()
-    ref = bench._reference(w, rows, acts, w.momentum, "pytorch", 0.0, 2, rows)
-    diff = bench._rel_diff(r.params(), ref)
+    ref = runners.reference_params(w, rows, acts, w.momentum, "pytorch", 0.0, 2, rows)
+    diff = runners.max_rel_param_diff(r.params(), ref)
     assert diff is not None and diff < 1e-4
-    start = bench.initial_params(w, acts)
-    assert bench._rel_diff(start, ref) > 1e-4          # training did move the weights
+    start = runners.initial_params(w, acts)
+    assert runners.max_rel_param_diff(start, ref) > 1e-4          # training did move the weights
