@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from inertia import bench
-from inertia.bench import processes, report, run, runners, workloads
+from inertia.bench import report, run, runners, workloads
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -160,3 +160,114 @@ def test_peer_trains_the_same_thing(kind, key):
     assert diff is not None and diff < 1e-4
     start = runners.initial_params(w, acts)
     assert runners.max_rel_param_diff(start, ref) > 1e-4          # training did move the weights
+
+
+def _written_results():
+    """The newest stored run of benchmarks/results (the JSON format users compare with)."""
+    import os
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks", "results")
+    if not os.path.isdir(folder):
+        pytest.skip("no benchmarks/results folder")
+    files = sorted(f for f in os.listdir(folder) if f.startswith("bench-") and
+                   f.endswith(".json"))
+    if not files:
+        pytest.skip("no stored benchmark run")
+    with open(os.path.join(folder, files[-1])) as f:
+        return json.load(f)
+
+
+def test_json_keeps_the_stored_format(tmp_path, capsys, monkeypatch):
+    """A new run's JSON has the keys of the stored runs, at every level the README lists,
+    and the stored run's record prints as a table."""
+    stored = _written_results()
+    code, out, err = _tiny(tmp_path, capsys, monkeypatch, "--workloads", "W1",
+                           "--peers", "numpy-loop")
+    assert code == 0, err
+    rec = json.loads(next(tmp_path.glob("bench-*.json")).read_text())
+    assert set(rec) == set(stored)
+    assert set(rec["machine"]) == set(stored["machine"])
+    assert set(rec["limits"]["sgemm"]) == set(stored["limits"]["sgemm"])
+    assert set(rec["limits"]["exp"]) == set(stored["limits"]["exp"])
+    assert set(rec["workloads"]["W1"]) == set(stored["workloads"]["W1"])
+    for name in ("inertia numpy", "NumPy loop"):
+        assert set(rec["workloads"]["W1"]["systems"][name]) == \
+            set(stored["workloads"]["W1"]["systems"][name]), name
+    assert rec["method"] == report.METHOD and rec["schema"] == report.SCHEMA
+    lines = report.table(stored)
+    assert stored["workloads"]["W1"]["description"] in lines
+
+
+@pytest.mark.parametrize("where", ["file", "proc"])
+def test_unwritable_out_is_one_line_before_any_work(tmp_path, capsys, where):
+    """--out where no folder can be made: a one-line error, through the command line too,
+    before any benchmark work (nothing is written, no traceback)."""
+    from inertia import cli
+
+    if where == "file":
+        (tmp_path / "a-file").write_text("")
+        out = str(tmp_path / "a-file" / "results")
+    else:
+        import os
+        if not os.path.isdir("/proc/self"):
+            pytest.skip("no /proc")
+        out = "/proc/inertia-bench-results"
+    code = cli.main(["bench", "--tiny", "--out", out])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.startswith("inertia: error: --out") and captured.err.count("\n") == 1
+    assert "Traceback" not in captured.err and "machine limits" not in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["a-file"] if where == "file" else [])
+
+
+def test_out_check_makes_nothing_and_refuses_a_file(tmp_path):
+    deep = tmp_path / "a" / "b"
+    run.check_output_folder(str(deep))
+    assert not (tmp_path / "a").exists()             # the folders made to try are removed
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ValueError, match="not a folder"):
+        run.check_output_folder(str(tmp_path / "f"))
+
+
+def test_cli_hands_bench_its_arguments(capsys):
+    """``inertia bench --help`` is the benchmark's own help (its parser, its options)."""
+    from inertia import cli
+
+    with pytest.raises(SystemExit) as ex:
+        cli.main(["bench", "--help"])
+    assert ex.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: inertia bench") and "--workloads" in out and "--out" in out
+
+
+def test_no_import_cycle_between_bench_and_cli():
+    """The benchmark never imports the command line, and the command line imports the
+    benchmark only when ``inertia bench`` runs."""
+    import os
+    import subprocess
+    import sys
+
+    import inertia
+
+    code = ("import sys, inertia.bench, inertia.bench.processes, inertia.bench.report; "
+            "assert 'inertia.cli' not in sys.modules, 'bench imports cli'; "
+            "[sys.modules.pop(m) for m in list(sys.modules) if m.startswith('inertia')]; "
+            "import inertia.cli; inertia.cli.build_parser(); "
+            "assert 'inertia.bench' not in sys.modules, 'cli imports bench'")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(inertia.__file__)))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "linear"])
+def test_numpy_loop_activation_derivative_from_the_output(name):
+    """The NumPy loop's derivative, computed from the output, equals the forward pass's
+    central difference in float64 (error O(h^2) ~ 1e-10 for h = 1e-5; relu away from 0)."""
+    forward, derivative = runners.numpy_activation(name)
+    z = np.random.default_rng(0).uniform(-3, 3, (5, 7))
+    z[np.abs(z) < 0.1] = 0.5                           # relu's kink
+    h = 1e-5
+    numeric = (forward(z + h) - forward(z - h)) / (2 * h)
+    exact = np.ones_like(z) if derivative is None else derivative(forward(z))
+    np.testing.assert_allclose(exact, numeric, rtol=0, atol=1e-9)
