@@ -19,7 +19,8 @@ import time
 import numpy as np
 
 import inertia
-from inertia.bench import WORKLOADS, initial_params, make_data
+from inertia.bench.runners import initial_params
+from inertia.bench.workloads import WORKLOADS, make_data
 from inertia.serialize import atomic_write
 
 

@@ -466,6 +466,13 @@ def cmd_translate(args):
     return 0
 
 
+def cmd_bench(args):
+    """``inertia bench ARGS``: the benchmark's own main (inertia.bench.run), imported here."""
+    from .bench import main as bench_main
+
+    return bench_main(args.bench_args)
+
+
 # ------------------------------------------------------------------------------- parser
 def _data_args(p, default="smooth-regression"):
     p.add_argument("--data", default=default,
@@ -577,13 +584,13 @@ def build_parser():
         dp.set_defaults(func=cmd_demo, list=False)
     p.set_defaults(func=cmd_demo)
 
-    from . import bench
-
+    # inertia.bench parses its own options (inertia bench --help): everything after "bench"
+    # goes to it untouched (no prefix character can occur in an argument, so nothing there
+    # is taken for an option of this parser), and the benchmark is imported only when run.
     p = sub.add_parser("bench", help="time inertia against PyTorch, JAX, scikit-learn and NumPy",
-                       description="Run the benchmark workloads with every installed engine "
-                                   "and peer, side by side, and save JSON and a bar chart.")
-    bench.add_arguments(p)
-    p.set_defaults(func=bench.run)
+                       add_help=False, prefix_chars="\0")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("predict", help="write a saved model's predictions to CSV")
     p.add_argument("model", help="a model file written by `inertia train --save`")
