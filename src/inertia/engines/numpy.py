@@ -141,8 +141,9 @@ class NumpyEngine:
     def _blas_pair(self, x, y):
         """Flat views of x and y in one memory order for a level-1 BLAS call that writes y in
         place, or None when y is not a contiguous array of the engine dtype (reshape(-1)
-        would give a copy, and BLAS would write into the copy). x may be copied."""
-        if y.dtype != self.dtype:
+        would give a copy, and BLAS would write into the copy) or has no elements (BLAS
+        refuses length 0; NumPy's in-place operators do nothing). x may be copied."""
+        if y.dtype != self.dtype or y.size == 0:
             return None
         if y.flags.c_contiguous:
             return (None if x is None else x.reshape(-1)), y.reshape(-1)
