@@ -151,7 +151,8 @@ def prepare_targets(name: str, y, n_outputs: int, dtype) -> np.ndarray:
     y = np.ascontiguousarray(y, dtype=dtype)
     if name == "bce" and (y.min(initial=0) < 0 or y.max(initial=0) > 1):
         raise ValueError("bce targets must lie in [0, 1]")
-    if name == "cross_entropy" and not np.allclose(y.sum(axis=1), 1, atol=1e-5):
+    if name == "cross_entropy" and (y.min(initial=0) < 0
+                                    or not np.allclose(y.sum(axis=1), 1, atol=1e-5)):
         raise ValueError("cross_entropy targets must be one-hot (or probability) rows summing "
                          "to 1, or integer class labels")
     return y
