@@ -15,7 +15,9 @@ cross_entropy   mean over rows of -sum y log softmax  softmax                   
 ``mse`` is ``torch.nn.MSELoss()``; ``quadratic`` is the cost ``||y - a||^2 / (2n)`` of the
 Neanderthal deep-learning series; ``bce`` is ``torch.nn.BCELoss()`` evaluated from the logits so
 that it stays finite when the sigmoid saturates; ``cross_entropy`` is
-``torch.nn.CrossEntropyLoss()`` applied to the softmax layer's logits.
+``torch.nn.CrossEntropyLoss()`` applied to the softmax layer's logits. Every value is a mean of
+per-row values, each a sum of terms >= 0 (``value``), so that large logits cannot cancel it
+away; the engines' and the compiled loop's own loss code use the same forms.
 """
 
 from __future__ import annotations
@@ -53,23 +55,23 @@ def value(name, z, a, y, tmp=None, tmp2=None, rows=None) -> float:
     Computed row by row: each row's loss is a sum of terms that are all >= 0 (for targets
     in the loss's range), and the mean is taken of the row values; nothing is subtracted
     across the batch, so no cancellation loses the value on large logits. ``tmp`` and
-    ``tmp2`` (shaped like a, distinct) and ``rows`` ((n, 3)) are scratch, so that nothing
+    ``tmp2`` (shaped like a, distinct) and ``rows`` ((3, n)) are scratch, so that nothing
     array-sized is allocated; any left as None is allocated here. z, a, y are not changed.
     """
     n, k = a.shape
     if tmp is None:
         tmp = np.empty_like(a)
     if rows is None:
-        rows = np.empty((n, 3), dtype=a.dtype)
+        rows = np.empty((3, n), dtype=a.dtype)
     if name in ("mse", "quadratic"):
         d = np.subtract(a, y, out=tmp)
-        per_row = np.einsum("ij,ij->i", d, d, out=rows[:, 0])
+        per_row = np.einsum("ij,ij->i", d, d, out=rows[0])
         s = float(per_row.sum())
         return s / (n * k) if name == "mse" else s / (2 * n)
     if name == "bce":
         if tmp2 is None:
             tmp2 = np.empty_like(a)
-        return _bce_rows(z, y, tmp, tmp2, rows[:, 0]) / (n * k)
+        return _bce_rows(z, y, tmp, tmp2, rows[0]) / (n * k)
     if name == "cross_entropy":
         return _cross_entropy_rows(z, y, tmp, rows) / n
     raise ValueError(f"unknown loss {name!r}")
@@ -95,14 +97,14 @@ def _bce_rows(z, y, t, u, per_row) -> float:
 def _cross_entropy_rows(z, y, t, rows) -> float:
     """Sum over the batch of the rows' cross-entropies -sum_j y_j log softmax(z)_j, each as
     sum(y) log(sum_j exp(z_j - m)) + sum_j y_j (m - z_j) with m the row's max: two terms
-    >= 0 for y >= 0, so a row's value never cancels. t: scratch like z; rows: (n, 3)."""
-    m = np.max(z, axis=1, out=rows[:, 0])
+    >= 0 for y >= 0, so a row's value never cancels. t: scratch like z; rows: (3, n)."""
+    m = np.max(z, axis=1, out=rows[0])
     np.subtract(z, m[:, None], out=t)           # z - m <= 0
-    y_shift = np.einsum("ij,ij->i", y, t, out=rows[:, 1])        # sum_j y_j (z_j - m) <= 0
+    y_shift = np.einsum("ij,ij->i", y, t, out=rows[1])           # sum_j y_j (z_j - m) <= 0
     np.exp(t, out=t)
-    lse = np.sum(t, axis=1, out=rows[:, 0])     # >= 1: the row max contributes exp(0)
+    lse = np.sum(t, axis=1, out=rows[0])        # >= 1: the row max contributes exp(0)
     np.log(lse, out=lse)
-    lse *= np.sum(y, axis=1, out=rows[:, 2])
+    lse *= np.sum(y, axis=1, out=rows[2])
     lse -= y_shift
     return float(lse.sum())
 

@@ -236,7 +236,7 @@ class NumpyEngine:
     def loss(self, name, z, a, y):
         with np.errstate(over="ignore", under="ignore"):
             return losses.value(name, z, a, y, self.tmp(a.shape), self.tmp(a.shape, 1),
-                                self.tmp((a.shape[0], 3), 2))
+                                self.tmp((3, a.shape[0]), 2))
 
     def loss_delta_(self, name, activation, z, a, y, delta):
         return losses.delta_(name, activation, z, a, y, delta, self.tmp(a.shape))
