@@ -224,7 +224,11 @@ def test_qhm_nu1_is_ema_momentum(wd):
                {SWITCH: 0.03})
     want = _run(inertia.SGD(0.1, momentum=0.9, weight_decay=wd, convention="ema"), params,
                 grads, {SWITCH: 0.03})
-    _assert_close(got, want, rtol=1e-14, atol=1e-15)
+    # the same sums in another order (the weight decay joins the buffer before or after the
+    # gradient): each step may differ by a few ulps of the largest parameter, and elements
+    # near zero carry the absolute error of the terms that cancelled there
+    scale = max(float(np.abs(w).max()) for w in want)
+    _assert_close(got, want, rtol=0, atol=STEPS * 4 * np.finfo(np.float64).eps * scale)
 
 
 @pytest.mark.parametrize("beta,wd", [(0.9, 0.0), (0.9, 0.01), (0.5, 0.1)])

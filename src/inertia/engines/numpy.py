@@ -138,21 +138,52 @@ class NumpyEngine:
             z[...] = r.T
         return z
 
+    def _blas_pair(self, x, y):
+        """Flat views of x and y in one memory order for a level-1 BLAS call that writes y in
+        place, or None when y is not a contiguous array of the engine dtype (reshape(-1)
+        would give a copy, and BLAS would write into the copy) or has no elements (BLAS
+        refuses length 0; NumPy's in-place operators do nothing). x may be copied."""
+        if y.dtype != self.dtype or y.size == 0:
+            return None
+        if y.flags.c_contiguous:
+            return (None if x is None else x.reshape(-1)), y.reshape(-1)
+        if y.flags.f_contiguous:                 # e.g. W.T: walk both in y's memory order
+            return (None if x is None else x.T.reshape(-1)), y.T.reshape(-1)
+        return None
+
     def axpy(self, alpha, x, y):
-        self._axpy(x.reshape(-1), y.reshape(-1), a=alpha)
+        """y := alpha x + y in place; y may be any writable view (strided ones go through
+        NumPy with one temporary)."""
+        flat = self._blas_pair(x, y)
+        if flat is None:
+            y += alpha * np.asarray(x)
+            return y
+        self._axpy(flat[0], flat[1], a=alpha)
         return y
 
     def axpby(self, alpha, x, beta, y):
+        """y := alpha x + beta y in place (beta = 0: y is not read); y as in ``axpy``."""
         if beta == 0.0:
             np.multiply(x, alpha, out=y)
             return y
+        flat = self._blas_pair(x, y)
+        if flat is None:
+            if beta != 1.0:
+                y *= beta
+            y += alpha * np.asarray(x)
+            return y
         if beta != 1.0:
-            self._scal(beta, y.reshape(-1))
-        self._axpy(x.reshape(-1), y.reshape(-1), a=alpha)
+            self._scal(beta, flat[1])
+        self._axpy(flat[0], flat[1], a=alpha)
         return y
 
     def scal(self, alpha, x):
-        self._scal(alpha, x.reshape(-1))
+        """x := alpha x in place; x may be any writable view."""
+        flat = self._blas_pair(None, x)
+        if flat is None:
+            x *= alpha
+            return x
+        self._scal(alpha, flat[1])
         return x
 
     def nrm2(self, x):
@@ -204,7 +235,8 @@ class NumpyEngine:
 
     def loss(self, name, z, a, y):
         with np.errstate(over="ignore", under="ignore"):
-            return losses.value(name, z, a, y, self.tmp(a.shape))
+            return losses.value(name, z, a, y, self.tmp(a.shape), self.tmp(a.shape, 1),
+                                self.tmp((3, a.shape[0]), 2))
 
     def loss_delta_(self, name, activation, z, a, y, delta):
         return losses.delta_(name, activation, z, a, y, delta, self.tmp(a.shape))

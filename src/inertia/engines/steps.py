@@ -356,7 +356,9 @@ def _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, G, Z, 
             for i in range(n_el):
                 zi = z[i]
                 yi = yt[i]
-                acc += max(zi, zero) - zi * yi + np.log1p(np.exp(-abs(zi)))
+                # max(z, 0)(1 - y) + max(-z, 0) y + log(1 + e^-|z|): terms >= 0 for y in [0, 1]
+                acc += (max(zi, zero) * (one - yi) + max(-zi, zero) * yi
+                        + np.log1p(np.exp(-abs(zi))))
                 d[i] = (d[i] - yi) * sc
             total += acc
         else:
@@ -366,14 +368,17 @@ def _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, G, Z, 
                 mx = z[r]
                 for o in range(1, k_out):
                     mx = max(mx, z[o * t + r])
+                # sum(y) log(sum exp(z - mx)) + sum y (mx - z): two terms >= 0 for y >= 0,
+                # so the row's value does not cancel on large logits
                 se = zero
                 sy = se
-                yz = se
+                ygap = se
                 for o in range(k_out):
-                    se += np.exp(z[o * t + r] - mx)
+                    gap = mx - z[o * t + r]
+                    se += np.exp(-gap)
                     sy += yt[o * t + r]
-                    yz += yt[o * t + r] * z[o * t + r]
-                total += (np.log(se) + mx) * sy - yz
+                    ygap += yt[o * t + r] * gap
+                total += np.log(se) * sy + ygap
             for i in range(n_el):
                 d[i] = (d[i] - yt[i]) * sc
         # backward

@@ -212,22 +212,24 @@ class TorchEngine:
         return z
 
     def loss(self, name, z, a, y):
+        """Row by row, each row a sum of terms >= 0, as ``inertia.losses.value``."""
         n, k = a.shape
         if name in ("mse", "quadratic"):
-            d = (a - y).reshape(-1)
-            s = torch.dot(d, d).item()
+            d = a - y
+            s = torch.mul(d, d).sum(dim=1).sum().item()
             return float(s) / (n * k if name == "mse" else 2 * n)
         if name == "bce":
-            # -(y log s(z) + (1-y) log(1 - s(z))) = max(z, 0) - z y + log(1 + exp(-|z|))
-            v = z.clamp_min(0.0)
-            v.sub_(torch.mul(z, y))
+            # max(z, 0)(1 - y) + max(-z, 0) y + log(1 + exp(-|z|)): terms >= 0 for y in [0, 1]
+            v = z.clamp_min(0.0).mul_(torch.sub(1.0, y))
+            v.add_(z.clamp_max(0.0).neg_().mul_(y))
             v.add_(torch.exp(z.abs().neg_()).log1p_())
-            return float(v.sum().item()) / (n * k)
+            return float(v.sum(dim=1).sum().item()) / (n * k)
         if name == "cross_entropy":
-            m = z.amax(dim=1, keepdim=True)
-            lse = torch.exp(z - m).sum(dim=1).log_().add_(m[:, 0])
-            s = (lse * y.sum(dim=1)).sum() - torch.dot(y.reshape(-1), z.reshape(-1))
-            return float(s.item()) / n
+            # sum(y) log(sum exp(z - m)) + sum y (m - z), m the row max: both terms >= 0
+            t = z - z.amax(dim=1, keepdim=True)
+            rows = torch.exp(t).sum(dim=1).log_().mul_(y.sum(dim=1))
+            rows.sub_(torch.mul(y, t).sum(dim=1))
+            return float(rows.sum().item()) / n
         losses.check(name)
         raise AssertionError(name)  # pragma: no cover
 

@@ -117,40 +117,67 @@ class Optimizer:
 
     # functional form -----------------------------------------------------------------
     def init(self, params):
-        """A fresh state for a list of NumPy parameter arrays."""
-        return self.new_state(lambda s: np.zeros(s, dtype=np.asarray(params[0]).dtype)
-                              if params else None,
-                              [np.asarray(p).shape for p in params])
+        """A fresh state for a list of NumPy parameter arrays: each buffer has its own
+        parameter's shape and dtype (a float32 and a float64 parameter can share a state)."""
+        params = [np.asarray(p) for p in params]
+        lists = {name: [np.zeros(p.shape, dtype=p.dtype) for _ in range(self.slots(name))
+                        for p in params]
+                 for name in self.STATE_LISTS}
+        return self.STATE(**lists)
 
-    def step(self, params, grads, state, n=None):
-        """Update the NumPy arrays in ``params`` in place from the loss gradients ``grads``
-        (1-D arrays are biases; ``n`` is the batch size). Returns ``state``, updated."""
-        from ..engines.numpy import NumpyEngine
-
+    def _check_functional(self, params, grads, state):
+        """Raise a one-line ValueError before a functional step that could not update every
+        parameter in place."""
         if len(params) != len(grads):
             raise ValueError(f"got {len(params)} parameters and {len(grads)} gradients: pass "
                              "one gradient per parameter")
-        for name in self.STATE_LISTS:
-            if len(getattr(state, name)) != self.slots(name) * len(params):
-                raise ValueError(f"the state holds {len(getattr(state, name))} {name} "
-                                 f"buffers for {len(params)} parameters: make it with "
-                                 "opt.init(params)")
-        self._check_step(n)
-        for p, gr in zip(params, grads):
+        for j, (p, gr) in enumerate(zip(params, grads)):
+            if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
+                raise ValueError(f"parameter {j} must be a float32 or float64 NumPy array (it "
+                                 f"is updated in place), got {type(p).__name__} "
+                                 f"{getattr(p, 'dtype', '')}".rstrip())
+            if not p.flags.writeable:
+                raise ValueError(f"parameter {j} is read-only: pass a writable array")
             if np.shape(p) != np.shape(gr):
                 raise ValueError(f"parameter shape {np.shape(p)} and gradient shape "
                                  f"{np.shape(gr)} differ")
+        P = len(params)
+        for name in self.STATE_LISTS:
+            bufs = getattr(state, name)
+            if len(bufs) != self.slots(name) * P:
+                raise ValueError(f"the state holds {len(bufs)} {name} buffers for {P} "
+                                 "parameters: make it with opt.init(params)")
+            for i, b in enumerate(bufs):
+                p = params[i % P]
+                if np.shape(b) != p.shape or getattr(b, "dtype", None) != p.dtype:
+                    raise ValueError(f"{name} buffer {i} is {getattr(b, 'dtype', '?')} "
+                                     f"{np.shape(b)} but its parameter is {p.dtype} {p.shape}: "
+                                     "make the state with opt.init(params)")
+
+    def step(self, params, grads, state, n=None):
+        """Update the NumPy arrays in ``params`` in place from the loss gradients ``grads``
+        (1-D arrays are biases; ``n`` is the batch size). Returns ``state``, updated.
+
+        Each parameter is updated in its own dtype (float32 or float64) with the state
+        buffers ``init`` gave it; any writable view works (``W.T``, strided slices)."""
+        from ..engines.numpy import NumpyEngine
+
+        self._check_functional(params, grads, state)
+        self._check_step(n)
+        engines = {}
         saved = self.state
         self.state = state
         try:
             for j, (p, gr) in enumerate(zip(params, grads)):
-                e = NumpyEngine(p.dtype)
+                e = engines.get(p.dtype)
+                if e is None:
+                    e = engines[p.dtype] = NumpyEngine(p.dtype.name)
                 gr = np.asarray(gr, dtype=p.dtype)
 
                 def acc(alpha, beta, out, gr=gr, e=e):
                     return e.axpby(alpha, gr, beta, out)
 
-                g = np.empty_like(p) if self.needs_grad_buffer else None
+                g = np.empty(p.shape, dtype=p.dtype) if self.needs_grad_buffer else None
                 self.apply_(e, j, p, acc, g, p.ndim == 1, n)
             self.finish_step_()
         finally:
