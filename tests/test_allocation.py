@@ -68,6 +68,8 @@ def test_fit_full_batch_keeps_no_temporaries():
     opt = inertia.SGD(lr=0.2, momentum=0.4, weight_decay=0.1, convention="neanderthal")
     inertia.fit(net, X, y, "quadratic", opt, epochs=3, progress=False)
     bufs = net.buffers(10_000)
+    net.e.copy(X.astype(net.dtype), bufs.x)      # the compiled fit leaves these unused
+    net.e.copy(y.reshape(-1, 1).astype(net.dtype), bufs.y)
     net.train_step_(bufs, "quadratic", opt)
     tracemalloc.start()
     try:
