@@ -40,7 +40,7 @@ try:
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state, gen_batches, shuffle as sk_shuffle
+    from sklearn.utils import check_random_state
     from sklearn.utils._param_validation import Interval, Options, StrOptions
     from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target
     from sklearn.utils.multiclass import unique_labels
@@ -62,6 +62,15 @@ OUTPUTS = {"softmax": ("softmax", "cross_entropy"), "logistic": ("sigmoid", "bce
            "identity": ("linear", "quadratic")}
 OPTIMIZERS = ("sgd", "qhm", "aggmo", "adam", "adamw")
 MIN_ADAPTIVE_LR = 1e-6     # SGDOptimizer.trigger_stopping: stop once lr <= 1e-6
+
+
+def _shuffled(idx, random_state):
+    """``sklearn.utils.shuffle(idx, random_state=random_state)`` without its argument
+    validation (a millisecond a call): resample draws a permutation of arange(n) with
+    ``random_state.shuffle`` and indexes by it (sklearn/utils/_indexing.py, resample)."""
+    perm = np.arange(idx.shape[0])
+    random_state.shuffle(perm)
+    return idx[perm]
 
 
 class _BaseMLP(BaseEstimator):
@@ -326,7 +335,7 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = sk_shuffle(sample_idx, random_state=self._random_state)
+                    sample_idx = _shuffled(sample_idx, self._random_state)
                 self._set_lr(opt)
                 self.loss_ = self._epoch(net, opt, X_train, y_train, sample_idx, batch_size)
                 self.n_iter_ += 1
@@ -398,22 +407,30 @@ class _BaseMLP(BaseEstimator):
         """One epoch over the rows in ``sample_idx`` order; returns scikit-learn's epoch loss
         (batch losses with their L2 terms, weighted by batch size, over n).
 
-        One inertia ``fit`` call runs the whole epoch when the loss curve can be read from
-        its History: a single batch (the L2 term from the weights before it), or batches of
-        one size without an L2 term (then the mean of batch losses is the weighted mean).
-        Otherwise one call a batch, each batch's L2 term from the weights before it."""
+        The loss curve is read from inertia's History, the mean of an epoch's batch losses:
+        - one batch: one ``fit`` call, the L2 term from the weights before it;
+        - alpha = 0: one call for the batches of full size and one for the smaller last
+          batch, so that each mean has equal weights;
+        - alpha > 0 and several batches: the L2 term needs the weights before every batch,
+          so one call a batch (the engine loop, whose per-call cost is lower)."""
         n = X.shape[0]
-        batches = list(gen_batches(n, batch_size))
         Xo = X[sample_idx]
         yo = y[sample_idx]
-        if len(batches) == 1 or (self.alpha == 0 and n % batch_size == 0):
-            l2 = self._l2(net, n) if len(batches) == 1 else 0.0
-            return self._run(net, opt, Xo, yo, batch_size) + l2
+        if n <= batch_size:
+            l2 = self._l2(net, n)                # the weights before the update
+            return self._run(net, opt, Xo, yo, n) + l2
+        if self.alpha == 0:
+            full = n - n % batch_size
+            total = self._run(net, opt, Xo[:full], yo[:full], batch_size) * full
+            if full < n:
+                total += self._run(net, opt, Xo[full:], yo[full:], n - full) * (n - full)
+            return total / n
         total = 0.0
-        for sl in batches:
+        for start in range(0, n, batch_size):
+            sl = slice(start, min(start + batch_size, n))
             m = sl.stop - sl.start
             l2 = self._l2(net, m)
-            total += (self._run(net, opt, Xo[sl], yo[sl], m) + l2) * m
+            total += (self._run(net, opt, Xo[sl], yo[sl], m, compiled=False) + l2) * m
         return total / n
 
     def _l2(self, net, m):
@@ -427,7 +444,7 @@ class _BaseMLP(BaseEstimator):
             values += float(np.dot(s, s))
         return 0.5 * self.alpha * values / m
 
-    def _run(self, net, opt, X, y, batch_size):
+    def _run(self, net, opt, X, y, batch_size, compiled=None):
         """``inertia.fit`` for one epoch of (X, y) in this order; returns the mean batch loss
         in scikit-learn's scale (squared loss / k, multilabel log loss * k)."""
         out, loss = OUTPUTS[self.out_activation_]
@@ -440,7 +457,8 @@ class _BaseMLP(BaseEstimator):
             momentum_schedule = self.momentum_schedule
         hist = _inertia_fit(net, X, y, loss=loss, optimizer=opt, epochs=1,
                             batch_size=batch_size, shuffle=False, progress=False,
-                            lr_schedule=lr_schedule, momentum_schedule=momentum_schedule)
+                            lr_schedule=lr_schedule, momentum_schedule=momentum_schedule,
+                            compiled=compiled)
         value = hist.loss[0]
         if loss == "quadratic":
             return value / k
