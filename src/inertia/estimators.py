@@ -493,8 +493,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     convention   the momentum convention of ``inertia.SGD`` (default "sklearn": exact to
                  scikit-learn); with another convention ``alpha`` stays alpha W / n_batch on
                  the weights
+                 (``nesterovs_momentum`` is ignored by "previous_delta", which has no
+                 Nesterov form)
     optimizer    "sgd", "qhm", "aggmo", "adam", "adamw" (all but "sgd" need alpha=0; use
-                 weight_decay)
+                 weight_decay); "qhm" takes ``momentum`` as its beta (nu 0.7), "aggmo" its
+                 default betas (0, 0.9, 0.99), "adam"/"adamw" torch's defaults; none of them
+                 reads ``nesterovs_momentum``
     weight_decay the optimizer's own decay in its convention (give alpha or weight_decay)
     dampening    PyTorch's dampening (convention "pytorch")
     engine, device, dtype   inertia's engine ("numpy", "torch"), its device, "float64"/"float32"
