@@ -154,6 +154,20 @@ def test_multioutput_regressor_equals_sklearn(learning_rate, alpha):
     np.testing.assert_allclose(a.score(X, Y), b.score(X, Y), rtol=RTOL)
 
 
+@pytest.mark.parametrize("batch_size", ["auto", 30, 40])
+@pytest.mark.parametrize("alpha", [0.0, 1e-3])
+def test_every_way_of_running_an_epoch_equals_sklearn(batch_size, alpha):
+    """150 rows: one batch ("auto" = 150), batches that divide n (30) and a smaller last batch
+    (40); with alpha = 0 one or two fit calls an epoch, with alpha > 0 one a batch (see
+    ``_BaseMLP._epoch``). n_iter_no_change = inf never stops the adaptive rule."""
+    X, y = _iris()
+    a, b = _pair("classifier", hidden_layer_sizes=(7,), activation="logistic",
+                 learning_rate="adaptive", learning_rate_init=0.2, batch_size=batch_size,
+                 alpha=alpha, max_iter=25, random_state=11, n_iter_no_change=np.inf)
+    _same(a.fit(X, y), b.fit(X, y))
+    assert b.n_iter_ == 25
+
+
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_regressor_early_stopping_equals_sklearn(early_stopping):
     X, y = _regression(120, 1, seed=4)
