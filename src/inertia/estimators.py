@@ -18,6 +18,9 @@ What the estimator computes itself, as scikit-learn does:
   ``alpha / (2 n_batch) * sum of squared weights`` taken before the batch's update;
   scikit-learn's squared loss is ``||y - a||^2 / (2 n k)`` for k outputs (inertia's
   ``quadratic`` / k) and its multilabel log loss sums over the k outputs (inertia's ``bce`` * k);
+  inertia takes log losses from the logits, scikit-learn from probabilities clipped to
+  [eps, 1 - eps], so the two differ only where a probability is below eps = 2.2e-16 (a
+  sample's loss above 36);
 - ``learning_rate``: "invscaling" sets lr = learning_rate_init / (t_ + 1) ** power_t after each
   epoch (t_ = samples seen); "adaptive" divides lr by 5 when ``n_iter_no_change`` epochs pass
   without a ``tol`` improvement and stops once lr <= 1e-6; "constant" stops there;
