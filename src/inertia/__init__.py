@@ -16,6 +16,19 @@ from .train import History, fit
 
 __version__ = "0.1.0"
 
+_ESTIMATORS = ("MLPClassifier", "MLPRegressor")
+
+
+def __getattr__(name):
+    """MLPClassifier and MLPRegressor (``inertia.estimators``) import scikit-learn, so they
+    are imported on first use: ``import inertia`` never imports scikit-learn."""
+    if name in _ESTIMATORS:
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'inertia' has no attribute {name!r}")
+
+
 __all__ = ["Network", "Dense", "SGD", "SGDState", "QHM", "AggMo", "Adam", "AdamW", "Convention",
            "CONVENTIONS", "translate", "NotRepresentable", "fit", "History", "save", "load",
-           "datasets", "engines", "schedules", "__version__"]
+           "datasets", "engines", "schedules", "MLPClassifier", "MLPRegressor", "__version__"]
