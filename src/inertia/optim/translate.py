@@ -168,7 +168,7 @@ def translation(opt, to="keras", lr_schedule=None) -> Translation:
 
     if S.flags() == T.flags():
         same = ("exact: the same convention" if S.name == T.name else
-                f"exact: {S.name} and {T.name} are the same rule (the same flags)")
+                f"exact: the same rule ({S.name} and {T.name} have the same flags)")
         return done(SGD(lr, mu, d, nest, wd, convention=T, momentum_correction=corr), 1.0,
                     [same])
     if mu == 0:                                          # plain SGD in every convention
