@@ -1,9 +1,11 @@
-"""One momentum update rule for every convention, written in engine primitives.
+"""SGD with momentum in every framework's convention: hyperparameters, state and step counting
+around the one statement of the step, ``rule.sgd`` (see rule.py).
 
-The rule never sees a gradient array on the fused path: it receives ``acc(alpha, beta, out)``,
-which computes ``out := alpha * g + beta * out`` (in a dense layer: one gemm for the weights,
-one gemv for the biases). So ``v = mu v - lr g`` is a single gemm with beta = mu, and training
-with momentum makes exactly as many engine calls as training without.
+The step never sees a gradient array on the fused path: ``rule.drive_`` receives
+``acc(alpha, beta, out)``, which computes ``out := alpha * g + beta * out`` (in a dense layer:
+one gemm for the weights, one gemv for the biases). So ``v = mu v - lr g`` is a single gemm
+with beta = mu, and training with momentum makes exactly as many engine calls as training
+without. ``update_`` and ``coefficients`` are the rule's two readings for one parameter.
 """
 
 from __future__ import annotations
