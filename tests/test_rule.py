@@ -12,8 +12,9 @@
    one's steps.
 3. The compiled loop's contract is declared: ``closed_form()`` is None for AggMo and Adam, a
    ClosedForm naming the buffer list for SGD and QHM.
-4. The engine driver: per-step coefficients are made once per parameter and folded into the
-   same calls; a hand-worked previous_delta step (the article's numbers).
+4. The engine driver and the table: a hand-worked previous_delta step (the article's
+   numbers), PyTorch's Nesterov with decay by hand, and decoupled decay in an lr-outside
+   record (a flag combination no preset has) against the loop written out and against keras.
 """
 
 import dataclasses
@@ -269,3 +270,25 @@ def test_table_folds_decay_into_c_and_d():
     A, B, C, D, E, F, H, look = s.table()
     assert (A, B, C, H, look) == (mu, 1.0, wd, 0.0, 0.0)
     assert D == pytest.approx(1 - lr * wd) and E == pytest.approx(-lr * mu) and F == -lr
+
+
+def test_decoupled_decay_with_the_lr_outside():
+    # a flag combination no preset has: w = (1 - lr wd) w; b = mu b + g; w -= lr b, checked
+    # against that loop by hand, and against keras (v = -lr b) through translate
+    outside = Convention("decoupled_outside", weight_decay="decoupled")
+    lr, mu, wd = 0.1, 0.9, 0.05
+    params0, A, c = _problem(4)
+    w = [p.copy() for p in params0]
+    b = [np.zeros_like(p) for p in params0]
+    for _ in range(40):
+        g = _grad(w, A, c)
+        w = [(1 - lr * wd) * p for p in w]
+        b = [mu * q + gi for q, gi in zip(b, g)]
+        w = [p - lr * q for p, q in zip(w, b)]
+    got = _run(SGD(lr, mu, weight_decay=wd, convention=outside), params0, A, c)
+    keras = translation(SGD(lr, mu, weight_decay=wd, convention=outside), "keras").target
+    assert keras.lr == lr and keras.weight_decay == wd
+    via_keras = _run(keras, params0, A, c)
+    for x, y, z in zip(got, w, via_keras):
+        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(z, y, rtol=1e-10, atol=1e-12)

@@ -31,14 +31,12 @@ are never shifted, as in Deep Diamond's ``FullyConnectedSGD``, which shifts only
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """One step's closed form (floats, or arrays of one entry a step): see the module."""
 
     k: Any
@@ -134,7 +132,7 @@ def sgd(conv, lr, mu, dampening, nesterov, wd, is_bias, n, first) -> Step:
         return Step(zero, zero, lr, 1.0 + zero, -1.0 + zero, zero, -mu, zero, two_tap=True)
     if is_bias and not conv.decay_biases:
         wd = 0.0
-    if conv.decay_per_n and np.any(wd != 0):           # scikit-learn's alpha / n
+    if conv.decay_per_n and wd != 0:                   # scikit-learn's alpha / n
         wd = wd / n
     k = wd if conv.weight_decay == "coupled" else 0.0  # g~ = g + wd w
     wdec = wd if conv.weight_decay == "decoupled" else 0.0

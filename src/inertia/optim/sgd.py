@@ -136,6 +136,7 @@ class SGD(Optimizer):
     def __init__(self, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
                  convention="pytorch", momentum_correction=False):
         self.convention = _conv.get(convention)
+        self._steps = {}               # rule.sgd's Step by (is_bias, n, state, hyperparameters)
         super().__init__(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                          weight_decay=weight_decay, momentum_correction=momentum_correction)
 
@@ -188,9 +189,20 @@ class SGD(Optimizer):
         scale = 1.0
         if self.momentum_correction and st.last_lr is not None and st.last_lr != self.lr:
             scale = _rule.correction(self.convention, st.last_lr, self.lr)
-        step = _rule.sgd(self.convention, self.lr, self.momentum, self.dampening,
-                         self.nesterov, self.weight_decay, is_bias, n, not st.started)
-        _rule.drive_(e, step, p, acc, st.velocity[j], g, scale)
+        _rule.drive_(e, self._step(is_bias, n), p, acc, st.velocity[j], g, scale)
+
+    def _step(self, is_bias, n):
+        """``rule.sgd`` for this step, made once for all weights (or biases) of a step."""
+        key = (is_bias, n, self.state.started, self.lr, self.momentum, self.dampening,
+               self.nesterov, self.weight_decay)
+        step = self._steps.get(key)
+        if step is None:
+            if len(self._steps) >= 8:
+                self._steps.clear()
+            step = self._steps[key] = _rule.sgd(
+                self.convention, self.lr, self.momentum, self.dampening, self.nesterov,
+                self.weight_decay, is_bias, n, not self.state.started)
+        return step
 
     def finish_step_(self):
         st = self.state
