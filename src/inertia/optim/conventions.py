@@ -34,8 +34,8 @@ class Convention:
     """How one framework writes momentum SGD: flags read by the update rule (``rule.py``)
     and by ``translate``, the framework's own spelling, and where the rule was read.
 
-    lr_inside        True:  v = mu v - lr g;  w += v           (Keras, scikit-learn, Neanderthal)
-                     False: b = mu b + c g;   w -= lr b        (PyTorch, TF1, optax, EMA)
+    lr_inside        True:  v = mu v - lr c g;  w += v         (Keras, scikit-learn, Neanderthal)
+                     False: b = mu b + c g;     w -= lr b      (PyTorch, TF1, optax, EMA)
     grad_coef        c above: "dampening" (1 - dampening), "ema" (1 - mu) or "one"
     first_step_copy  the first buffer is g itself, undamped (PyTorch); else it starts at zero
     dampening        whether a nonzero dampening is part of the rule

@@ -81,10 +81,8 @@ def _where(cond, a, b):
 
 
 def gradient_coefficient(conv, mu, dampening):
-    """c in the lr-outside buffer b = mu b + c g: 1 - dampening, 1 - mu (ema) or 1. The
-    lr-inside forms (v = mu v - lr g) have c = 1."""
-    if conv.lr_inside:
-        return 1.0
+    """c in the buffer b = mu b + c g (lr outside) or v = mu v - lr c g (lr inside):
+    1 - dampening, 1 - mu (ema) or 1 (every lr-inside preset)."""
     if conv.grad_coef == "dampening":
         return 1.0 - dampening
     if conv.grad_coef == "ema":
@@ -139,18 +137,19 @@ def sgd(conv, lr, mu, dampening, nesterov, wd, is_bias, n, first) -> Step:
     D = 1.0 - lr * wdec                                # decoupled: w = (1 - lr wd) w first
     look = lookahead(conv, nesterov, lr, mu, is_bias) + zero
     reparam = needs_gradient(conv, nesterov)
-    if conv.lr_inside:                                 # v' = mu v - lr g~
-        if not reparam:                                # w' = D w + v'
-            return Step(k + zero, mu + zero, -lr, D, 1.0 + zero, zero, zero, look)
-        return Step(k + zero, mu + zero, -lr, D, mu + zero, -lr, zero, look)  # + mu v' - lr g~
     c = gradient_coefficient(conv, mu, dampening) + zero
     copy = first & conv.first_step_copy if isinstance(first, np.ndarray) \
         else bool(first) and conv.first_step_copy
     A = _where(copy, zero, mu + zero)                  # PyTorch's first buffer is g~ itself
-    B = _where(copy, 1.0 + zero, c)
-    if not reparam:                                    # b' = A b + B g~;  w' = D w - lr b'
-        return Step(k + zero, A, B, D, -lr, zero, zero, look)
-    return Step(k + zero, A, B, D, -lr * mu, -lr * c, zero, look)  # w' = D w - lr (c g~ + mu b')
+    gain = _where(copy, 1.0 + zero, c)                 # g~'s coefficient in the buffer
+    if conv.lr_inside:                                 # v' = A v - lr gain g~
+        if not reparam:                                # w' = D w + v'
+            return Step(k + zero, A, -lr * gain, D, 1.0 + zero, zero, zero, look)
+        return Step(k + zero, A, -lr * gain, D, mu + zero, -lr * c, zero,
+                    look)                              # w' = D w + mu v' - lr c g~
+    if not reparam:                                    # b' = A b + gain g~;  w' = D w - lr b'
+        return Step(k + zero, A, gain, D, -lr, zero, zero, look)
+    return Step(k + zero, A, gain, D, -lr * mu, -lr * c, zero, look)  # w' = D w - lr (c g~ + mu b')
 
 
 def qhm(lr, beta, nu, wd) -> Step:
