@@ -30,7 +30,7 @@ from inertia.optim.nesterov import to_reparameterised
 from inertia.optim.translate import translation
 
 EMA2 = dataclasses.replace(CONVENTIONS["ema"], name="moving_average",
-                           spelling=inertia.optim.conventions.Spelling(), source="")
+                           spelling=inertia.optim.Spelling(), source="")
 
 
 # ================================================================ 1. flags, not names

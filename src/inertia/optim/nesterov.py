@@ -24,6 +24,8 @@ from . import rule as _rule
 
 
 def _shifted(opt, params, state, sign):
+    """New arrays: each parameter plus ``sign`` times its ``rule.shift`` multiple of its
+    buffer (``state.velocity``, parallel to ``params``)."""
     out = []
     for p, v in zip(params, state.velocity):
         look = _rule.shift(opt.convention, opt.lr, opt.momentum, np.ndim(p) == 1)
