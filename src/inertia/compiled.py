@@ -1,7 +1,7 @@
 """fit's compiled path: whole training steps in one numba call (``engines/steps.py``).
 
 Used by ``fit`` for the NumPy engine when the optimizer has a closed-form update
-(``step_coefficients``: SGD in every convention, QHM) and the network is small enough that a
+(``opt.closed_form()``: SGD in every convention, QHM) and the network is small enough that a
 step is dominated by call overhead and skinny memory-bound gemms rather than by large gemms
 (which BLAS does better). ``fit(..., compiled=False)`` keeps the engine-call loop.
 """
@@ -61,7 +61,7 @@ def unsupported(net, opt):
     """Why the compiled path cannot run this network and optimizer (None: it can)."""
     if net.e.name != "numpy":
         return f"the {net.e.name} engine has its own path"
-    if not hasattr(opt, "step_coefficients"):
+    if opt.closed_form() is None:
         return f"{type(opt).__name__} has no closed-form update"
     if max(net.sizes) > MAX_WIDTH:
         return f"layers wider than {MAX_WIDTH} units run faster on BLAS"
@@ -109,7 +109,8 @@ class CompiledSteps:
         dt = net.dtype
         self.X, self.y = X, y
         self.P = net.flat
-        name = opt.STATE_LISTS[0]
+        self.form = opt.closed_form()
+        name = self.form.buffer
         vel = getattr(opt.state, name)
         V = _flat(vel)
         if V is None:                  # a restored or functional state: make it one buffer
@@ -211,9 +212,9 @@ class CompiledSteps:
             key += (type(opt).__name__, self.net.dtype.name, len(self.net.W))
             hit = _ROWS.get(key)
             if hit is None:
-                w, b = opt.step_coefficients(np.full(2, lr), np.full(2, mu),
+                w, b = self.form.coefficients(np.full(2, lr), np.full(2, mu),
                                              np.array([counts[0], full]))
-                w3, b3 = opt.step_coefficients(np.full(2, lr), np.full(2, mu),
+                w3, b3 = self.form.coefficients(np.full(2, lr), np.full(2, mu),
                                                np.array([last, last]))
                 coef = self._coef(np.concatenate([w, w3[1:]]), np.concatenate([b, b3[1:]]))
                 if len(_ROWS) > 64:
@@ -225,7 +226,7 @@ class CompiledSteps:
         else:
             lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (S,))
             mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (S,))
-            coef = self._coef(*opt.step_coefficients(lr, mu, counts))
+            coef = self._coef(*self.form.coefficients(lr, mu, counts))
             kinds = np.arange(S, dtype=np.int64)
         out = np.empty(S, dtype=np.float64)
         notice = None

@@ -214,11 +214,12 @@ class Network:
         writes alpha * gradient + beta * out: a gemm for W, a gemv for b."""
         e = self.e
         L = len(self.layers)
-        look = opt.lookahead
-        if look:                                   # gradient at the look-ahead point w + mu v
-            mu = opt.momentum
-            for i in range(L):
-                e.axpy(mu, opt.lookahead_velocity(2 * i), self.W[i])
+        look_w, look_b = opt.lookahead_shift(False), opt.lookahead_shift(True)
+        for i in range(L):                         # gradient at the look-ahead point w + mu v
+            if look_w:
+                e.axpy(look_w, opt.lookahead_velocity(2 * i), self.W[i])
+            if look_b:
+                e.axpy(look_b, opt.lookahead_velocity(2 * i + 1), self.b[i])
         self.forward_(bufs)
         value = e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y)
         e.loss_delta_(loss, self.acts[-1], bufs.z[-1], bufs.a_out, bufs.y, bufs.d[-1])
@@ -230,8 +231,10 @@ class Network:
             if i > 0:                              # D_prev before W changes
                 e.gemm(1.0, d, self.W[i], 0.0, bufs.d[i - 1])
                 e.activate_backward_(self.acts[i - 1], a_prev, bufs.d[i - 1])
-            if look:
-                e.axpy(-mu, opt.lookahead_velocity(2 * i), self.W[i])
+            if look_w:                             # back from the look-ahead point
+                e.axpy(-look_w, opt.lookahead_velocity(2 * i), self.W[i])
+            if look_b:
+                e.axpy(-look_b, opt.lookahead_velocity(2 * i + 1), self.b[i])
 
             def acc_w(alpha, beta, out, d=d, a_prev=a_prev):
                 return e.gemm(alpha, d, a_prev, beta, out, trans_a=True)

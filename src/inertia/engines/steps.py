@@ -457,6 +457,9 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
             mu_l = c[2 * l, 7]
             if mu_l != 0:
                 _shift(P, V, wofs[l], bofs[l], mu_l)
+            mu_l = c[2 * l + 1, 7]
+            if mu_l != 0:
+                _shift(P, V, bofs[l], bofs[l] + sizes[l + 1], mu_l)
         # a batch of several tiles is cut into up to Gs.shape[0] chunks of whole tiles,
         # each summed on its own and then in chunk order: the same numbers on one thread
         # or many
@@ -495,5 +498,8 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
             mu_l = c[2 * l, 7]
             if mu_l != 0:
                 _shift(P, V, wofs[l], bofs[l], -mu_l)
+            mu_l = c[2 * l + 1, 7]
+            if mu_l != 0:
+                _shift(P, V, bofs[l], bofs[l] + sizes[l + 1], -mu_l)
             _update(P, V, G, wofs[l], bofs[l], c[2 * l])
             _update(P, V, G, bofs[l], bofs[l] + sizes[l + 1], c[2 * l + 1])

@@ -3,7 +3,7 @@ the adaptive descendants Adam and AdamW."""
 
 from .adam import Adam, AdamState, AdamW
 from .base import Optimizer
-from .conventions import CONVENTIONS, Convention
+from .conventions import CONVENTIONS, Convention, Spelling
 from .family import QHM, AggMo, AggMoState, QHMState
 from .sgd import SGD, SGDState
 
@@ -11,4 +11,4 @@ from .sgd import SGD, SGDState
 OPTIMIZERS = {"sgd": SGD, "qhm": QHM, "aggmo": AggMo, "adam": Adam, "adamw": AdamW}
 
 __all__ = ["Optimizer", "SGD", "SGDState", "QHM", "QHMState", "AggMo", "AggMoState", "Adam",
-           "AdamW", "AdamState", "Convention", "CONVENTIONS", "OPTIMIZERS"]
+           "AdamW", "AdamState", "Convention", "Spelling", "CONVENTIONS", "OPTIMIZERS"]

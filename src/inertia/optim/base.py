@@ -68,14 +68,34 @@ class Optimizer:
         """Whether ``apply_`` needs the raw gradient in a scratch buffer ``g``."""
         return False
 
+    def lookahead_shift(self, is_bias) -> float:
+        """The multiple of ``lookahead_velocity(j)`` added to a weight matrix (is_bias False)
+        or bias vector (True) before the gradient is taken and subtracted after: the
+        look-ahead point of look-ahead Nesterov (``rule.lookahead``). 0: no shift."""
+        return 0.0
+
     @property
     def lookahead(self) -> bool:
-        """Whether the network must take the gradient at w + mu v (look-ahead Nesterov)."""
-        return False
+        """Whether the gradient is taken at a shifted (look-ahead) point."""
+        return self.lookahead_shift(False) != 0 or self.lookahead_shift(True) != 0
 
     def lookahead_velocity(self, j):
-        """The buffer whose ``momentum`` multiple shifts weight j to its look-ahead point."""
+        """The buffer whose ``lookahead_shift`` multiple moves parameter j to its look-ahead
+        point."""
         raise NotImplementedError
+
+    # the compiled loop (compiled.py) ---------------------------------------------------
+    def closed_form(self):
+        """The step in closed form (a ``rule.ClosedForm``: the buffer list and the maker of
+        coefficient rows for a run of steps), or None when the optimizer has none (AggMo,
+        Adam): fit then keeps the engine-call loop."""
+        return None
+
+    def advance_(self, steps, lr, mu):
+        """Record ``steps`` steps that the compiled loop took with learning rates ``lr`` and
+        momenta ``mu`` (one value, or one a step): the state's scalars as ``finish_step_``
+        would have left them (the buffers were updated in place)."""
+        self.state.step += int(steps)
 
     # state ---------------------------------------------------------------------------
     def slots(self, name) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import rule as _rule
 from .base import Optimizer
 
 
@@ -56,38 +57,21 @@ class QHM(Optimizer):
         return self.nu != 1.0
 
     def apply_(self, e, j, p, acc, g, is_bias, n):
-        buf = self.state.buffer[j]
-        beta, nu, lr, wd = self.momentum, self.nu, self.lr, self.weight_decay
-        if nu == 1.0:                                  # EMA momentum: buf is all it needs
-            acc(1.0 - beta, beta, buf)
-            if wd:
-                e.axpy((1.0 - beta) * wd, p, buf)
-            e.axpy(-lr, buf, p)
-            return p
-        acc(1.0, 0.0, g)
-        if wd:
-            e.axpy(wd, p, g)
-        e.axpby(1.0 - beta, g, beta, buf)
-        e.axpy(-lr * nu, buf, p)
-        e.axpy(-lr * (1.0 - nu), g, p)
-        return p
-
+        step = _rule.qhm(self.lr, self.momentum, self.nu, self.weight_decay)
+        return _rule.drive_(e, step, p, acc, self.state.buffer[j], g)
 
     # compiled training loops (see SGD.step_coefficients)
-    def step_coefficients(self, lr, mu, n):
-        """buf' = beta buf + (1 - beta) g';  w' = w - lr nu buf' - lr (1 - nu) g', with
-        g' = g + wd w: the rows (A, B, C, D, E, F, H, look) of ``sgd.coefficients``."""
-        lr, beta = np.asarray(lr, dtype=np.float64), np.asarray(mu, dtype=np.float64)
-        nu, wd = self.nu, self.weight_decay
-        zero = np.zeros(np.broadcast(lr, beta, n).shape)
-        lr, beta = zero + lr, zero + beta
-        rows = (beta, 1.0 - beta, (1.0 - beta) * wd, 1.0 - lr * (1.0 - nu) * wd, -lr * nu,
-                -lr * (1.0 - nu), zero, zero)
-        out = np.stack(rows, axis=-1)
-        return out, out.copy()
+    def closed_form(self):
+        return _rule.ClosedForm("buffer", self.step_coefficients)
 
-    def advance_(self, steps, lr, mu):
-        self.state.step += int(steps)
+    def step_coefficients(self, lr, mu, n):
+        """The rows (A, B, C, D, E, F, H, look) of ``rule.qhm`` for a run of steps with
+        learning rates ``lr``, momenta ``mu`` and batch sizes ``n`` (one entry a step):
+        ``(weights, biases)``, equal (QHM treats biases as weights)."""
+        lr, beta = np.asarray(lr, dtype=np.float64), np.asarray(mu, dtype=np.float64)
+        zero = np.zeros(np.broadcast(lr, beta, n).shape)
+        out = _rule.qhm(lr + zero, beta + zero, self.nu, self.weight_decay).table()
+        return out, out.copy()
 
 
 @dataclass

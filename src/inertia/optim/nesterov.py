@@ -20,22 +20,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import rule as _rule
 
-def _velocity(opt, buf):
-    conv = opt.convention
-    return buf if conv.lr_inside else -opt.lr * np.asarray(buf)
+
+def _shifted(opt, params, state, sign):
+    """New arrays: each parameter plus ``sign`` times its ``rule.shift`` multiple of its
+    buffer (``state.velocity``, parallel to ``params``)."""
+    out = []
+    for p, v in zip(params, state.velocity):
+        look = _rule.shift(opt.convention, opt.lr, opt.momentum, np.ndim(p) == 1)
+        q = np.array(p, copy=True)
+        if look:
+            q += (sign * look) * np.asarray(v)
+        out.append(q)
+    return out
 
 
 def to_reparameterised(opt, params, state):
-    """Look-ahead iterates w (with ``state``'s velocities) -> reparameterised u = w + mu v.
-    Returns new arrays; biases without momentum (Neanderthal) are unchanged."""
-    return [np.array(p, copy=True) + (opt.momentum * _velocity(opt, v)
-                                       if p.ndim > 1 or opt.convention.momentum_biases else 0)
-            for p, v in zip(params, state.velocity)]
+    """Look-ahead iterates w (with ``state``'s velocities) -> reparameterised u = w + mu v
+    (``rule.shift``). Returns new arrays; biases without momentum (Neanderthal) are
+    unchanged."""
+    return _shifted(opt, params, state, 1.0)
 
 
 def to_lookahead(opt, params, state):
     """Reparameterised parameters u -> look-ahead iterates w = u - mu v. Returns new arrays."""
-    return [np.array(p, copy=True) - (opt.momentum * _velocity(opt, v)
-                                       if p.ndim > 1 or opt.convention.momentum_biases else 0)
-            for p, v in zip(params, state.velocity)]
+    return _shifted(opt, params, state, -1.0)

@@ -1,9 +1,11 @@
-"""One momentum update rule for every convention, written in engine primitives.
+"""SGD with momentum in every framework's convention: hyperparameters, state and step counting
+around the one statement of the step, ``rule.sgd`` (see rule.py).
 
-The rule never sees a gradient array on the fused path: it receives ``acc(alpha, beta, out)``,
-which computes ``out := alpha * g + beta * out`` (in a dense layer: one gemm for the weights,
-one gemv for the biases). So ``v = mu v - lr g`` is a single gemm with beta = mu, and training
-with momentum makes exactly as many engine calls as training without.
+The step never sees a gradient array on the fused path: ``rule.drive_`` receives
+``acc(alpha, beta, out)``, which computes ``out := alpha * g + beta * out`` (in a dense layer:
+one gemm for the weights, one gemv for the biases). So ``v = mu v - lr g`` is a single gemm
+with beta = mu, and training with momentum makes exactly as many engine calls as training
+without. ``update_`` and ``coefficients`` are the rule's two readings for one parameter.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import conventions as _conv
+from . import rule as _rule
 from .base import Optimizer
 
 
@@ -68,134 +71,34 @@ def check_hyper(conv, lr, momentum, dampening, nesterov, weight_decay):
 
 
 def update_(e, conv, lr, mu, dampening, nesterov, wd, p, acc, v, g, is_bias, n, first):
-    """Update one parameter ``p`` in place.
+    """Update one parameter ``p`` in place: the engine calls (``rule.drive_``) of the step
+    ``rule.sgd`` states.
 
     e       engine;  conv  Convention
     acc     acc(alpha, beta, out): out := alpha * grad + beta * out
     v       the parameter's velocity buffer;  g  a scratch gradient buffer (Nesterov only)
     n       batch size (for per-n weight decay);  first  PyTorch's first-buffer step
     """
-    if is_bias and not conv.momentum_biases:          # Neanderthal biases: b -= lr g
-        acc(-lr, 1.0, p)
-        return p
-    if conv.previous_delta:                            # w -= mu (lr g_prev) + lr g
-        e.axpy(-mu, v, p)
-        acc(lr, 0.0, v)
-        e.axpy(-1.0, v, p)
-        return p
-    if is_bias and not conv.decay_biases:
-        wd = 0.0
-    elif conv.decay_per_n and wd != 0:
-        wd = wd / n
-    coupled = wd != 0 and conv.weight_decay == "coupled"
-    decoupled = wd != 0 and conv.weight_decay == "decoupled"
-    reparam = nesterov and conv.nesterov == "reparam"
-
-    if conv.lr_inside:
-        if not reparam:                                # v = mu v - lr (g [+ wd w]); w += v
-            acc(-lr, mu, v)
-            if coupled:
-                e.axpy(-lr * wd, p, v)
-            if decoupled:                              # w = (1 - lr wd) w + v: one axpby
-                e.axpby(1.0, v, 1.0 - lr * wd, p)
-            else:
-                e.axpy(1.0, v, p)
-        else:                                          # v = mu v - lr g; w += mu v - lr g
-            acc(1.0, 0.0, g)
-            if coupled:
-                e.axpy(wd, p, g)
-            e.axpby(-lr, g, mu, v)
-            if decoupled:
-                e.scal(1.0 - lr * wd, p)
-            e.axpy(mu, v, p)
-            e.axpy(-lr, g, p)
-        return p
-
-    # lr outside: b = mu b + c (g + wd w); w -= lr b
-    if conv.grad_coef == "dampening":
-        c = 1.0 - dampening
-    elif conv.grad_coef == "ema":
-        c = 1.0 - mu
-    else:
-        c = 1.0
-    copy = first and conv.first_step_copy
-    if not reparam:
-        if copy:                                       # PyTorch: b = g on the first step
-            acc(1.0, 0.0, v)
-            if coupled:
-                e.axpy(wd, p, v)
-        else:
-            acc(c, mu, v)
-            if coupled:
-                e.axpy(c * wd, p, v)
-        e.axpy(-lr, v, p)
-    else:                                              # w -= lr (c g + mu b)
-        acc(1.0, 0.0, g)
-        if coupled:
-            e.axpy(wd, p, g)
-        if copy:
-            e.copy(g, v)
-        else:
-            e.axpby(c, g, mu, v)
-        e.axpy(-lr * c, g, p)
-        e.axpy(-lr * mu, v, p)
-    return p
+    return _rule.drive_(e, _rule.sgd(conv, lr, mu, dampening, nesterov, wd, is_bias, n, first),
+                        p, acc, v, g)
 
 
 def coefficients(conv, lr, mu, dampening, nesterov, wd, is_bias, n, first, scale=1.0):
-    """``update_`` in closed form, for compiled training loops: the eight numbers
-    (A, B, C, D, E, F, H, look) with
+    """``rule.sgd`` as the compiled loop reads it: the eight numbers (A, B, C, D, E, F, H,
+    look) with
 
         v' = A v + B g + C w;   w' = D w + E v' + F g + H v;   look: the look-ahead shift
 
     (v the velocity before the step, g the gradient, look the multiple of v added to the
-    weights before the gradient is taken). ``scale`` is the momentum correction's factor on v.
-    lr, mu, n, first and scale may be NumPy arrays of one length (one row a step); the result
-    then has shape (len, 8). A test checks it against ``update_`` for every convention."""
+    parameter before the gradient is taken). ``scale`` is the momentum correction's factor on
+    v. lr, mu, n, first and scale may be NumPy arrays of one length (one row a step); the
+    result then has shape (len, 8)."""
     lr, mu, n, scale = (np.asarray(x, dtype=np.float64) for x in (lr, mu, n, scale))
     first = np.asarray(first, dtype=bool)
-    shape = np.broadcast(lr, mu, n, first, scale).shape
-    zero = np.zeros(shape)
-    one = zero + 1.0
-    lr, mu, n, scale = (zero + x for x in (lr, mu, n, scale))
-    look = zero if is_bias or conv.nesterov != "lookahead" or not nesterov else mu
-    if is_bias and not conv.momentum_biases:          # b -= lr g
-        rows = (one, zero, zero, one, zero, -lr, zero, zero)
-    elif conv.previous_delta:                          # v' = lr g;  w' = w - v' - mu v
-        rows = (zero, lr, zero, one, -one, zero, -mu, zero)
-    else:
-        if is_bias and not conv.decay_biases:
-            wd = 0.0
-        wd = zero + wd
-        if conv.decay_per_n:
-            wd = wd / n
-        wc = wd if conv.weight_decay == "coupled" else zero
-        wdec = wd if conv.weight_decay == "decoupled" else zero
-        reparam = nesterov and conv.nesterov == "reparam"
-        if conv.lr_inside:
-            if not reparam:                            # v' = mu v - lr (g + wc w); w' = .. + v'
-                rows = (mu, -lr, -lr * wc, 1.0 - lr * wdec, one, zero, zero, look)
-            else:                                      # w' = (1 - lr wdec) w + mu v' - lr g'
-                rows = (mu, -lr, -lr * wc, (1.0 - lr * wdec) - lr * wc, mu, -lr, zero, look)
-        else:
-            if conv.grad_coef == "dampening":
-                c = 1.0 - dampening
-            elif conv.grad_coef == "ema":
-                c = 1.0 - mu
-            else:
-                c = 1.0
-            c = zero + c
-            copy = first & conv.first_step_copy
-            a = np.where(copy, 0.0, mu)                # PyTorch's first buffer is g + wc w
-            b = np.where(copy, 1.0, c)
-            if not reparam:                            # w' = w - lr v'
-                rows = (a, b, b * wc, one, -lr, zero, zero, look)
-            else:                                      # w' = w - lr c g' - lr mu v'
-                rows = (a, b, b * wc, 1.0 - lr * c * wc, -lr * mu, -lr * c, zero, look)
-    out = np.stack(np.broadcast_arrays(*rows), axis=-1)
-    out[..., 0] *= scale
-    out[..., 6] *= scale
-    return out
+    zero = np.zeros(np.broadcast(lr, mu, n, first, scale).shape)
+    step = _rule.sgd(conv, lr + zero, mu + zero, dampening, nesterov, wd, is_bias, n + zero,
+                     first | np.zeros(zero.shape, dtype=bool))
+    return step.table(scale + zero)
 
 
 class SGD(Optimizer):
@@ -233,6 +136,7 @@ class SGD(Optimizer):
     def __init__(self, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
                  convention="pytorch", momentum_correction=False):
         self.convention = _conv.get(convention)
+        self._steps = {}               # rule.sgd's Step by (is_bias, n, state, hyperparameters)
         super().__init__(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                          weight_decay=weight_decay, momentum_correction=momentum_correction)
 
@@ -267,11 +171,10 @@ class SGD(Optimizer):
 
     @property
     def needs_grad_buffer(self) -> bool:
-        return self.nesterov and self.convention.nesterov == "reparam"
+        return _rule.needs_gradient(self.convention, self.nesterov)
 
-    @property
-    def lookahead(self) -> bool:
-        return self.nesterov and self.convention.nesterov == "lookahead"
+    def lookahead_shift(self, is_bias) -> float:
+        return _rule.lookahead(self.convention, self.nesterov, self.lr, self.momentum, is_bias)
 
     def lookahead_velocity(self, j):
         return self.state.velocity[j]
@@ -283,12 +186,23 @@ class SGD(Optimizer):
 
     def apply_(self, e, j, p, acc, g, is_bias, n):
         st = self.state
-        v = st.velocity[j]
+        scale = 1.0
         if self.momentum_correction and st.last_lr is not None and st.last_lr != self.lr:
-            e.scal(self.lr / st.last_lr if self.convention.lr_inside else st.last_lr / self.lr,
-                   v)
-        update_(e, self.convention, self.lr, self.momentum, self.dampening, self.nesterov,
-                self.weight_decay, p, acc, v, g, is_bias, n, not st.started)
+            scale = _rule.correction(self.convention, st.last_lr, self.lr)
+        _rule.drive_(e, self._step(is_bias, n), p, acc, st.velocity[j], g, scale)
+
+    def _step(self, is_bias, n):
+        """``rule.sgd`` for this step, made once for all weights (or biases) of a step."""
+        key = (is_bias, n, self.state.started, self.lr, self.momentum, self.dampening,
+               self.nesterov, self.weight_decay)
+        step = self._steps.get(key)
+        if step is None:
+            if len(self._steps) >= 8:
+                self._steps.clear()
+            step = self._steps[key] = _rule.sgd(
+                self.convention, self.lr, self.momentum, self.dampening, self.nesterov,
+                self.weight_decay, is_bias, n, not self.state.started)
+        return step
 
     def finish_step_(self):
         st = self.state
@@ -297,6 +211,9 @@ class SGD(Optimizer):
         st.last_lr = self.lr
 
     # compiled training loops ------------------------------------------------------------
+    def closed_form(self):
+        return _rule.ClosedForm("velocity", self.step_coefficients)
+
     def step_coefficients(self, lr, mu, n):
         """For a run of steps with learning rates ``lr``, momenta ``mu`` and batch sizes ``n``
         (arrays, one entry a step, the other hyperparameters as now), starting from the
@@ -309,8 +226,7 @@ class SGD(Optimizer):
         scale = np.ones_like(lr)
         if self.momentum_correction:
             prev = np.concatenate(([lr[0] if st.last_lr is None else st.last_lr], lr[:-1]))
-            ratio = lr / prev if self.convention.lr_inside else prev / lr
-            scale = np.where(prev != lr, ratio, 1.0)
+            scale = np.where(prev != lr, _rule.correction(self.convention, prev, lr), 1.0)
         args = (self.convention, lr, mu, self.dampening, self.nesterov, self.weight_decay)
         return (coefficients(*args, False, n, first, scale),
                 coefficients(*args, True, n, first, scale))
@@ -323,12 +239,13 @@ class SGD(Optimizer):
         st.last_lr = float(np.asarray(lr).reshape(-1)[-1])
 
     def lookahead_point(self, params, state: SGDState):
-        """Copies of params shifted to w + mu v (weights only): where the look-ahead Nesterov
-        form takes its gradient."""
+        """Copies of params shifted to their look-ahead points (``rule.shift``; parameters
+        without momentum stay): where the look-ahead Nesterov form takes its gradient."""
         out = []
         for p, v in zip(params, state.velocity):
             q = np.array(p, copy=True)
-            if p.ndim > 1 or self.convention.momentum_biases:
-                q += self.momentum * v
+            look = self.lookahead_shift(np.ndim(p) == 1)
+            if look:
+                q += look * v
             out.append(q)
         return out

@@ -22,6 +22,7 @@ from typing import Callable, NamedTuple
 
 from .. import schedules as _schedules
 from . import conventions as _conv
+from . import rule as _rule
 from .sgd import SGD
 
 
@@ -78,34 +79,31 @@ def _varies(lr_schedule) -> bool:
     return True
 
 
-def _preset(name):
-    conv = _conv.get(name)
-    if conv.name not in _conv.CONVENTIONS or _conv.CONVENTIONS[conv.name] != conv:
-        raise ValueError(f"translate knows the preset conventions only "
-                         f"({', '.join(_conv.CONVENTIONS)}), not a custom {conv.name!r}")
-    return conv
-
-
-def _decay_kind(conv, momentum):
-    """How weight decay enters, for comparing two conventions' decays."""
-    if not conv.decay_biases:
-        return "weights"                 # sklearn, neanderthal: weights only, by wd / n
-    if momentum == 0 or conv.weight_decay == "coupled":
-        return "all"                     # without momentum decoupled == coupled
-    return "decoupled"                   # keras with momentum
-
-
-def _decay_reason(s, t, ks, kt):
-    if "weights" in (ks, kt):
-        w, a = (s, t) if ks == "weights" else (t, s)
-        return (f"{w} decays only the weights, by wd/n (n the batch size), and never the "
-                f"biases; {a} decays every parameter, biases included: no weight decay of "
-                f"{t} gives {s}'s trajectory (they agree only with weight_decay=0)")
-    c, d = (s, t) if ks == "all" else (t, s)
-    return (f"with momentum > 0, {c}'s weight decay is coupled (wd*w is added to the gradient "
-            f"and goes through the momentum buffer) and {d}'s is decoupled (w *= 1 - lr*wd "
-            f"outside the buffer): no weight decay of {t} gives {s}'s trajectory (they agree "
-            "only with momentum 0 or weight_decay=0)")
+def _decay_mismatch(S, T, momentum):
+    """Why the weight decays of conventions S and T differ (with momentum ``momentum``), or
+    None when every weight_decay of S is the same weight_decay of T."""
+    s, t = S.name, T.name
+    if S.decay_biases != T.decay_biases:
+        w, a = (S, T) if not S.decay_biases else (T, S)
+        return (f"{w.name} decays only the weights"
+                + (", by wd/n (n the batch size)," if w.decay_per_n else ",")
+                + f" and never the biases; {a.name} decays every parameter, biases included"
+                + (", by wd/n" if a.decay_per_n else "")
+                + f": no weight decay of {t} gives {s}'s trajectory (they agree only with "
+                  "weight_decay=0)")
+    if S.decay_per_n != T.decay_per_n:
+        x, y = (s, t) if S.decay_per_n else (t, s)
+        return (f"{x} scales weight decay by 1/n (n the batch size) and {y} does not: no weight "
+                f"decay of {t} gives {s}'s trajectory (they agree only with weight_decay=0)")
+    coupled_s = momentum == 0 or S.weight_decay == "coupled"  # without momentum decoupled
+    coupled_t = momentum == 0 or T.weight_decay == "coupled"  # == coupled
+    if coupled_s != coupled_t:
+        c, d = (s, t) if coupled_s else (t, s)
+        return (f"with momentum > 0, {c}'s weight decay is coupled (wd*w is added to the "
+                f"gradient and goes through the momentum buffer) and {d}'s is decoupled "
+                f"(w *= 1 - lr*wd outside the buffer): no weight decay of {t} gives {s}'s "
+                "trajectory (they agree only with momentum 0 or weight_decay=0)")
+    return None
 
 
 def _as_sgd(opt):
@@ -151,16 +149,16 @@ def translation(opt, to="keras", lr_schedule=None) -> Translation:
     factor and schedule, and notes. Raises NotRepresentable (a ValueError) with the reason
     when no hyperparameters of ``to`` reproduce ``opt``'s trajectory.
 
-    ``lr_schedule``: the source's learning-rate schedule (step -> lr), or None for a
-    constant learning rate.
+    ``to``: a convention name or a ``Convention`` record; every decision reads the records'
+    flags, never their names. ``lr_schedule``: the source's learning-rate schedule
+    (step -> lr), or None for a constant learning rate.
     """
-    T = _preset(to)
+    T = _conv.get(to)
     varying = _varies(lr_schedule)
     src, notes = _as_sgd(opt)
-    S = _preset(src.convention)
+    S = src.convention
     lr, mu, d = src.lr, src.momentum, src.dampening
     nest, wd, corr = src.nesterov, src.weight_decay, src.momentum_correction
-    s, t = S.name, T.name
 
     def done(target, factor, more):
         sched = None
@@ -168,90 +166,19 @@ def translation(opt, to="keras", lr_schedule=None) -> Translation:
             sched = lr_schedule if factor == 1.0 else scaled(lr_schedule, factor)
         return Translation(target, factor, sched, notes + more)
 
-    if s == t:
+    if S.flags() == T.flags():
+        same = ("exact: the same convention" if S.name == T.name else
+                f"exact: the same rule ({S.name} and {T.name} have the same flags)")
         return done(SGD(lr, mu, d, nest, wd, convention=T, momentum_correction=corr), 1.0,
-                    ["exact: the same convention"])
-
+                    [same])
     if mu == 0:                                          # plain SGD in every convention
-        more = ["exact: with momentum 0 every convention is plain SGD, w -= lr*(g + decay)"]
-        if d:
-            more.append("dampening has no effect without momentum (there is no buffer)")
-        if wd:
-            if T.weight_decay is None:
-                raise NotRepresentable(f"{t} has no weight decay: {s} with weight_decay="
-                                       f"{_num(wd)} has no {t} form")
-            ks, kt = _decay_kind(S, 0.0), _decay_kind(T, 0.0)
-            if ks != kt:
-                raise NotRepresentable(_decay_reason(s, t, ks, kt))
-            if "decoupled" in (S.weight_decay, T.weight_decay) and ks == "all":
-                more.append("without momentum decoupled decay equals coupled: "
-                            "(1 - lr*wd)*w - lr*g == w - lr*(g + wd*w)")
-            if ks == "weights":
-                more.append("both decay the weights only, by lr*wd/n: give both the same "
-                            "batch size n")
+        more = _plain_notes(S, T, d, wd)                 # raises before SGD(...) would
         return done(SGD(lr, weight_decay=wd, convention=T), 1.0, more)
-
-    # momentum > 0
-    if S.previous_delta:
-        raise NotRepresentable(
-            "previous_delta with momentum > 0 is a two-tap filter w -= lr*g + mu*lr*g_prev, "
-            f"not heavy-ball momentum: {t} has no such form (only momentum=0 translates)")
-    if T.previous_delta:
-        raise NotRepresentable(
-            f"previous_delta remembers only the previous lr*g (w -= lr*g + mu*lr*g_prev), not "
-            f"a momentum buffer: {s} with momentum > 0 has no previous_delta form")
-    if s == "neanderthal" and nest:
-        raise NotRepresentable(
-            "neanderthal's Nesterov is in look-ahead coordinates (the gradient is taken at "
-            f"W + mu*V), {t}'s is re-parameterised (it stores W + mu*V): the iterates differ "
-            "by mu*V at every step (convert them with "
-            "inertia.optim.nesterov.to_reparameterised), and neanderthal's biases take plain "
-            "SGD steps without momentum")
-    if t == "neanderthal" and nest:
-        raise NotRepresentable(
-            f"{s}'s Nesterov is re-parameterised (it stores W + mu*V), neanderthal's is in "
-            "look-ahead coordinates (the gradient at W + mu*V): the iterates differ by mu*V "
-            "at every step (convert them with inertia.optim.nesterov.to_lookahead, back with "
-            "inertia.optim.nesterov.to_reparameterised), and neanderthal's biases take plain "
-            "SGD steps without momentum")
-    if s == "neanderthal":
-        raise NotRepresentable(
-            "neanderthal's biases take plain SGD steps (b -= lr*g_b, no momentum, no decay): "
-            f"with momentum > 0 {t} gives biases momentum (only momentum=0 translates)")
-    if t == "neanderthal":
-        raise NotRepresentable(
-            f"neanderthal's biases take plain SGD steps without momentum; {s}'s biases have "
-            "momentum: only momentum=0 translates to neanderthal")
-    if s == "pytorch" and d:
-        first = {"ema": "lr*(1 - mu)*g"}.get(t, "lr*g")
-        raise NotRepresentable(
-            f"pytorch with dampening {_num(d)} copies the first gradient undamped (b = g) and "
-            f"damps the later ones by (1 - d); {t}'s buffer starts at 0 and treats every "
-            f"gradient alike (first step {first}), so no {t} hyperparameters give the same "
-            "trajectory (dampening = momentum is not ema either)")
-    if wd:
-        ks, kt = _decay_kind(S, mu), _decay_kind(T, mu)
-        if ks != kt:
-            raise NotRepresentable(_decay_reason(s, t, ks, kt))
-
-    # exact: heavy ball b = mu b + g (lr outside) or v = mu v - lr g (lr inside), v = -lr b
-    c_s = 1.0 - mu if s == "ema" else 1.0
-    c_t = 1.0 - mu if t == "ema" else 1.0
-    factor = c_s / c_t
+    _refuse_momentum(S, T, mu, d, nest, wd)
+    factor, more = _heavy_ball_notes(S, T, mu, d, wd, varying)
     cross = S.lr_inside != T.lr_inside
-    more = []
-    if cross:
-        target_corr = (corr != cross) if varying else False
-    else:
-        target_corr = corr
-    if factor != 1.0:
-        more.append(f"ema's buffer is (1 - mu) times the heavy ball's: {t}'s learning rate is "
-                    f"{'(1 - mu)' if factor < 1 else '1/(1 - mu)'} times {s}'s"
-                    + (", at every step of the schedule" if varying else ""))
-    if t == "pytorch":
-        more.append("pytorch's first buffer b = g is the zero-started mu*0 + g (dampening 0)")
-    if wd and ks == "weights":
-        more.append("both decay the weights only, by wd/n: give both the same batch size n")
+    target_corr = ((corr != cross) if varying else False) if cross else corr
+    s, t = S.name, T.name
     if not cross:
         more.insert(0, "exact, under any learning-rate schedule (the learning rate sits "
                        f"{'inside' if S.lr_inside else 'outside'} the buffer in both)")
@@ -275,6 +202,131 @@ def translation(opt, to="keras", lr_schedule=None) -> Translation:
                         "look-ahead term keeps mu")
     target = SGD(lr * factor, mu, 0.0, nest, wd, convention=T, momentum_correction=target_corr)
     return done(target, factor, more)
+
+
+def _plain_notes(S, T, d, wd):
+    """Notes on translating momentum 0 (plain SGD in every convention); raises
+    NotRepresentable where the weight decays differ."""
+    s, t = S.name, T.name
+    more = ["exact: with momentum 0 every convention is plain SGD, w -= lr*(g + decay)"]
+    if d:
+        more.append("dampening has no effect without momentum (there is no buffer)")
+    if wd:
+        if T.weight_decay is None:
+            raise NotRepresentable(f"{t} has no weight decay: {s} with weight_decay="
+                                   f"{_num(wd)} has no {t} form")
+        reason = _decay_mismatch(S, T, 0.0)
+        if reason:
+            raise NotRepresentable(reason)
+        if "decoupled" in (S.weight_decay, T.weight_decay) and S.decay_biases:
+            more.append("without momentum decoupled decay equals coupled: "
+                        "(1 - lr*wd)*w - lr*g == w - lr*(g + wd*w)")
+        if not S.decay_biases:
+            more.append("both decay the weights only"
+                        + (", by lr*wd/n: give both the same batch size n"
+                           if S.decay_per_n else ""))
+    return more
+
+
+def _lookahead_refusal(S, T, nest):
+    """Why a Nesterov optimizer of S has no T form because one stores look-ahead
+    coordinates and the other reparameterised ones (or T has no Nesterov), or None."""
+    s, t = S.name, T.name
+    if not nest:
+        return None
+    if T.nesterov is None:
+        return f"{t} has no Nesterov form: {s} with nesterov=True has no {t} form"
+    look_s, look_t = S.nesterov == "lookahead", T.nesterov == "lookahead"
+    plain = [c.name for c in (S, T) if not c.momentum_biases]
+    biases = (f", and {plain[0]}'s biases take plain SGD steps without momentum"
+              if plain else "")
+    if look_s and not look_t:
+        return (f"{s}'s Nesterov is in look-ahead coordinates (the gradient is taken at "
+                f"W + mu*V), {t}'s is re-parameterised (it stores W + mu*V): the iterates "
+                "differ by mu*V at every step (convert them with "
+                "inertia.optim.nesterov.to_reparameterised)" + biases)
+    if look_t and not look_s:
+        return (f"{s}'s Nesterov is re-parameterised (it stores W + mu*V), {t}'s is in "
+                "look-ahead coordinates (the gradient at W + mu*V): the iterates differ by "
+                "mu*V at every step (convert them with inertia.optim.nesterov.to_lookahead, "
+                "back with inertia.optim.nesterov.to_reparameterised)" + biases)
+    return None
+
+
+def _refuse_momentum(S, T, mu, d, nest, wd):
+    """Raise NotRepresentable when no T hyperparameters give the trajectory of an S
+    optimizer with momentum ``mu`` > 0 (the flags decide)."""
+    s, t = S.name, T.name
+    if S.previous_delta:
+        raise NotRepresentable(
+            f"{s} with momentum > 0 is a two-tap filter w -= lr*g + mu*lr*g_prev, "
+            f"not heavy-ball momentum: {t} has no such form (only momentum=0 translates)")
+    if T.previous_delta:
+        raise NotRepresentable(
+            f"{t} remembers only the previous lr*g (w -= lr*g + mu*lr*g_prev), not "
+            f"a momentum buffer: {s} with momentum > 0 has no {t} form")
+    reason = _lookahead_refusal(S, T, nest)
+    if reason:
+        raise NotRepresentable(reason)
+    if not S.momentum_biases and T.momentum_biases:
+        raise NotRepresentable(
+            f"{s}'s biases take plain SGD steps (b -= lr*g_b, no momentum"
+            + ("" if S.decay_biases else ", no decay")
+            + f"): with momentum > 0 {t} gives biases momentum (only momentum=0 translates)")
+    if not T.momentum_biases and S.momentum_biases:
+        raise NotRepresentable(
+            f"{t}'s biases take plain SGD steps without momentum; {s}'s biases have "
+            f"momentum: only momentum=0 translates to {t}")
+    c_s, c_t = _rule.gradient_coefficient(S, mu, d), _rule.gradient_coefficient(T, mu, 0.0)
+    if S.first_step_copy and c_s != 1:
+        first = "lr*(1 - mu)*g" if c_t != 1 else "lr*g"
+        raise NotRepresentable(
+            f"{s} with dampening {_num(d)} copies the first gradient undamped (b = g) and "
+            f"damps the later ones by (1 - d); {t}'s buffer starts at 0 and treats every "
+            f"gradient alike (first step {first}), so no {t} hyperparameters give the same "
+            "trajectory (dampening = momentum is not ema either)")
+    if T.first_step_copy and c_t != 1:
+        raise NotRepresentable(
+            f"{t} copies the first gradient undamped (b = g) and scales the later ones; "
+            f"{s} treats every gradient alike: no {t} hyperparameters give the same trajectory")
+    if not S.momentum_biases and c_s != c_t:
+        raise NotRepresentable(
+            f"{s} and {t} scale the momentum buffer differently, and their biases take plain "
+            "SGD steps at the learning rate itself: no one learning rate fits both")
+    if wd:
+        reason = _decay_mismatch(S, T, mu)
+        if reason:
+            raise NotRepresentable(reason)
+
+
+_COEF_WORDS = {"ema": "(1 - mu)", "dampening": "(1 - dampening)"}
+
+
+def _heavy_ball_notes(S, T, mu, d, wd, varying):
+    """(the target's learning rate over the source's, notes) for two conventions that are
+    the same heavy ball b = mu b + c g (lr outside) or v = mu v - lr g (lr inside),
+    v = -lr b, with gradient coefficients c_s and c_t."""
+    s, t = S.name, T.name
+    c_s, c_t = _rule.gradient_coefficient(S, mu, d), _rule.gradient_coefficient(T, mu, 0.0)
+    factor = c_s / c_t
+    every = ", at every step of the schedule" if varying else ""
+    more = []
+    if c_s != 1 and c_t == 1:
+        w = _COEF_WORDS.get(S.grad_coef, _num(c_s))
+        more.append(f"{s}'s buffer is {w} times the heavy ball's: {t}'s learning rate is "
+                    f"{w} times {s}'s" + every)
+    elif c_t != 1 and c_s == 1:
+        w = _COEF_WORDS.get(T.grad_coef, _num(c_t))
+        more.append(f"{t}'s buffer is {w} times the heavy ball's: {t}'s learning rate is "
+                    f"1/{w} times {s}'s" + every)
+    elif factor != 1:
+        more.append(f"{t}'s learning rate is {_num(factor)} times {s}'s" + every)
+    if T.first_step_copy:
+        more.append(f"{t}'s first buffer b = g is the zero-started mu*0 + g (dampening 0)")
+    if wd and not S.decay_biases:
+        more.append("both decay the weights only"
+                    + (", by wd/n: give both the same batch size n" if S.decay_per_n else ""))
+    return factor, more
 
 
 def translate(opt, to="keras", lr_schedule=None) -> SGD:
@@ -322,9 +374,10 @@ def _no_correction(what, buffers, ratio):
 def framework_call(opt) -> FrameworkCall:
     """The framework's own constructor call for ``opt`` and notes on what it needs to match.
 
-    SGD under pytorch, tf1, optax, keras and sklearn gives that framework's call; ema,
-    neanderthal and previous_delta, which no framework ships as an optimizer, give
-    ``inertia.SGD(...)``. QHM, AggMo, Adam and AdamW give their reference implementations.
+    An SGD's call and notes are its Convention record's ``spelling``: pytorch, tf1, optax,
+    keras and sklearn give that framework's call; ema, neanderthal and previous_delta, which
+    no framework ships as an optimizer, give ``inertia.SGD(...)``. QHM, AggMo, Adam and AdamW
+    give their reference implementations.
     """
     from .adam import Adam, AdamW
     from .family import QHM, AggMo
@@ -348,75 +401,22 @@ def framework_call(opt) -> FrameworkCall:
     if not isinstance(opt, SGD):
         raise ValueError(f"framework_call takes an inertia optimizer, got {type(opt).__name__}")
 
-    name = opt.convention.name
-    lr, mu, d = _num(opt.lr), _num(opt.momentum), _num(opt.dampening)
-    nest, wd, corr = opt.nesterov, opt.weight_decay, opt.momentum_correction and opt.momentum
-    notes = []
-    if name == "pytorch":
-        call = (f"torch.optim.SGD(params, lr={lr}, momentum={mu}, dampening={d}, "
-                f"nesterov={nest}, weight_decay={_num(wd)})")
-        if wd:
-            notes.append("weight decay is coupled (g + wd*w) and applies to every parameter in "
-                         "the group, biases included")
-        if opt.dampening and opt.momentum:
-            notes.append("the first step copies g into the buffer undamped; dampening acts "
-                         "from the second step")
-        if corr:
-            notes.append(_no_correction("torch.optim.SGD", "every state['momentum_buffer']",
-                                        "old/new"))
-    elif name == "tf1":
-        call = (f"tf.compat.v1.train.MomentumOptimizer(learning_rate={lr}, momentum={mu}, "
-                f"use_nesterov={nest})")
-        if wd:
-            notes.append(f"MomentumOptimizer has no weight decay: add {_num(wd)} * "
-                         "tf.nn.l2_loss(v) for every trainable variable, biases included, "
-                         "to the loss")
-        if corr:
-            notes.append(_no_correction("MomentumOptimizer", "each 'momentum' slot",
-                                        "old/new"))
-    elif name == "optax":
-        call = f"optax.sgd(learning_rate={lr}, momentum={mu}, nesterov={nest})"
-        if wd:
-            call = f"optax.chain(optax.add_decayed_weights({_num(wd)}), {call})"
-            notes.append("add_decayed_weights without a mask decays every leaf, biases "
-                         "included")
-        if corr:
-            notes.append(_no_correction("optax.sgd", "the trace (TraceState.trace)",
-                                        "old/new"))
-    elif name == "keras":
-        call = f"keras.optimizers.SGD(learning_rate={lr}, momentum={mu}, nesterov={nest}"
-        call += f", weight_decay={_num(wd)})" if wd else ")"
-        if wd:
-            notes.append("Keras decays biases too (w *= 1 - lr*wd before the step, decoupled); "
-                         "exclude_from_weight_decay changes that and breaks the match")
-        notes.append("Keras keeps learning_rate in a floatx variable: "
-                     "keras.config.set_floatx(\"float64\") for float64 agreement")
-        if corr:
-            notes.append(_no_correction("keras.optimizers.SGD",
-                                        "each variable in optimizer.momentums", "new/old"))
-    elif name == "sklearn":
-        call = (f'MLPRegressor(solver="sgd", learning_rate_init={lr}, momentum={mu}, '
-                f'nesterovs_momentum={nest}, alpha={_num(wd)}, learning_rate="constant")')
-        notes.append("MLPClassifier takes the same arguments")
-        if wd:
-            notes.append("sklearn's alpha is divided by the batch size n of each step: "
-                         "batch_size must equal n for the decay to match; intercepts are "
-                         "not decayed")
-        if corr:
-            notes.append(_no_correction("SGDOptimizer", "each of its velocities", "new/old"))
-    else:
+    conv = opt.convention
+    sp = conv.spelling
+    values = dict(lr=_num(opt.lr), mu=_num(opt.momentum), d=_num(opt.dampening),
+                  nest=str(opt.nesterov), wd=_num(opt.weight_decay))
+    facts = {"decay" if opt.weight_decay else "no-decay",
+             "nesterov" if opt.nesterov else "plain"}
+    if opt.dampening and opt.momentum:
+        facts.add("damped")
+    if sp.call is None:
         call = inertia_call(opt)
-        if name == "ema" and not nest:
-            chain = f"optax.ema(decay={mu}, debias=False), optax.scale(-{lr})"
-            if wd:
-                chain = f"optax.add_decayed_weights({_num(wd)}), " + chain
-            notes.append(f"no framework ships it as an optimizer; in optax it is "
-                         f"optax.chain({chain}) at a constant learning rate")
-        elif name == "neanderthal":
-            notes.append("the series' FullyConnectedTraining backward with [eta lambda mu] = "
-                         f"[{lr} {_num(wd)} {mu}]"
-                         + ("; Nesterov: Deep Diamond's FullyConnectedSGD (look-ahead)"
-                            if nest else ""))
-        else:
-            notes.append("no framework ships it as an optimizer")
+    else:
+        call = sp.call.format(**values)
+        if opt.weight_decay and sp.call_decay:
+            call = sp.call_decay.format(call=call, **values)
+    notes = [template.format(**values) for when, template in sp.notes
+             if all(word.strip() in facts for word in when.split(",") if word.strip())]
+    if opt.momentum_correction and opt.momentum and sp.state:
+        notes.append(_no_correction(*sp.state, "new/old" if conv.lr_inside else "old/new"))
     return FrameworkCall(call, notes)
