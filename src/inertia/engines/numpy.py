@@ -58,6 +58,7 @@ class NumpyEngine:
         self._scal = getattr(blas, p + "scal")
         self._ones = np.ones(0, dtype=dt)
         self._scratch = {}
+        self._act_scratches = {}
         # SIMD sigmoid/tanh and their derivatives for float32; float64 keeps NumPy's functions
         self._k = _kernels()
         self._k32 = self._k if dt == np.float32 else None
@@ -173,13 +174,19 @@ class NumpyEngine:
         if t is None:
             if len(self._scratch) > 64:          # many evaluation sizes: start afresh
                 self._scratch.clear()
+                self._act_scratches.clear()
             t = self._scratch[key] = np.empty(shape, dtype=dtype or self.dtype)
         return t
 
     def _act_scratch(self, act, shape):
-        """The record's scratch arrays ("f": engine dtype, "b": boolean) for this shape."""
-        return tuple(self.tmp(shape, i, bool if k == "b" else None)
-                     for i, k in enumerate(act.rec.scratch))
+        """The record's scratch arrays ("f": engine dtype, "b": boolean) for this shape, as
+        one tuple made once (a step then makes no new objects for it)."""
+        by_shape = self._act_scratches.setdefault(act.spec, {})
+        s = by_shape.get(shape)
+        if s is None:
+            s = by_shape[shape] = tuple(self.tmp(shape, i, bool if k == "b" else None)
+                                        for i, k in enumerate(act.rec.scratch))
+        return s
 
     def activate_(self, name, z):
         act = activations.get(name)
