@@ -178,7 +178,7 @@ class TorchEngine:
 
     # network
     def _act_ops(self, name):
-        """(activation, forward(z), backward(src, delta)) for a spelling: the record's aten
+        """(activation, forward(z), backward(src, delta)) for a spelling: the record's torch
         ops with its parameters bound, made once per spelling."""
         hit = self._acts.get(name)
         if hit is None:
@@ -188,12 +188,18 @@ class TorchEngine:
             if ops is not None:
                 kw = {**act.kwargs, **ops.kwargs}
                 bkw = {**kw, **ops.backward_kwargs}
-                f_op = getattr(torch.ops.aten, ops.forward).out
                 b_op = getattr(torch.ops.aten, ops.backward).grad_input
                 source = ops.source
+                if ops.forward.endswith("_"):          # a Tensor in-place method
+                    method = ops.forward
 
-                def fwd(z):
-                    return f_op(z, **kw, out=z)
+                    def fwd(z):
+                        return getattr(z, method)(**kw)
+                else:
+                    f_op = getattr(torch.ops.aten, ops.forward).out
+
+                    def fwd(z):
+                        return f_op(z, **kw, out=z)
 
                 def bwd(src, delta):
                     return b_op(delta, **{source: src}, **bkw, grad_input=delta)

@@ -17,8 +17,10 @@ A record says:
                     array's dtype, "b" boolean (engines keep them, so nothing is allocated)
     simd32          the float32 SIMD kernels of ``engines/kernels.py`` (forward, derivative)
                     where they exist
-    torch           the torch (aten) ops: forward op (called as ``op.out(z, **kw, out=z)``),
-                    backward op (``op.grad_input(delta, **kw, grad_input=delta)``), the name of
+    torch           the torch ops: the forward, a Tensor in-place method (a name ending in
+                    "_", called as ``z.name_(**kw)``) or an aten op (``op.out(z, **kw,
+                    out=z)``), the aten backward op (``op.grad_input(delta, **kw,
+                    grad_input=delta)``), the name of
                     the backward argument that receives ``src``, fixed keyword arguments of
                     both, and those of the backward only
 
@@ -285,7 +287,7 @@ class Param:
 
 @dataclass(frozen=True)
 class TorchOps:
-    forward: str               # aten op with an ``out`` overload
+    forward: str               # a Tensor in-place method ("sigmoid_") or an aten op with ``out``
     backward: str              # aten op with a ``grad_input`` overload
     source: str                # the backward's argument that takes src (a or z)
     kwargs: dict = field(default_factory=dict)          # fixed, forward and backward
@@ -317,12 +319,12 @@ RECORDS = {r.name: r for r in (
     Record("linear", 0, "output", "glorot_uniform", _linear, _linear_d),
     Record("sigmoid", 1, "output", "glorot_uniform", _sigmoid, _sigmoid_d, ("f",),
            simd32=("sigmoid_", "sigmoid_backward_"),
-           torch=TorchOps("sigmoid", "sigmoid_backward", "output")),
+           torch=TorchOps("sigmoid_", "sigmoid_backward", "output")),
     Record("tanh", 2, "output", "glorot_uniform", _tanh, _tanh_d, ("f",),
            simd32=("tanh_", "tanh_backward_"),
-           torch=TorchOps("tanh", "tanh_backward", "output")),
+           torch=TorchOps("tanh_", "tanh_backward", "output")),
     Record("relu", 3, "output", "he_normal", _relu, _relu_d, ("f",),
-           torch=TorchOps("relu", "threshold_backward", "self",
+           torch=TorchOps("relu_", "threshold_backward", "self",
                           backward_kwargs={"threshold": 0.0})),
     Record("softmax", 4, "output", "glorot_uniform", _softmax, _softmax_d, rowwise=True),
     Record("leaky_relu", 5, "output", "he_normal", _leaky_relu, _leaky_relu_d, ("b",),
