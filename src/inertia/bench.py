@@ -569,26 +569,30 @@ class NumpyLoopRunner(Runner):
 
     @staticmethod
     def _act(name, z):
-        """f(z) as a new array: the activation record's NumPy form (inertia.ops)."""
-        from .ops import activations
-
-        return z if name == "linear" else activations.forward(name, z)
+        if name == "sigmoid":
+            return 1 / (1 + np.exp(-z))
+        if name == "tanh":
+            return np.tanh(z)
+        if name == "relu":
+            return np.maximum(z, 0)
+        return z
 
     @staticmethod
-    def _deriv(name, a, z):
-        """f'(z) as a new array, from the output a or the input z as the record says."""
-        from .ops import activations
-
-        return None if name == "linear" else activations.derivative(name, a, z)
+    def _deriv(name, a):
+        if name == "sigmoid":
+            return a * (1 - a)
+        if name == "tanh":
+            return 1 - a * a
+        if name == "relu":
+            return (a > 0).astype(a.dtype)
+        return None
 
     def step(self, x, t):
         L = len(self.W)
         acts = [x]
-        zs = []
         a = x
         for i in range(L - 1):
-            zs.append(a @ self.W[i].T + self.b[i])
-            a = self._act(self.acts[i], zs[-1])
+            a = self._act(self.acts[i], a @ self.W[i].T + self.b[i])
             acts.append(a)
         z = a @ self.W[-1].T + self.b[-1]
         m, k = z.shape
@@ -598,7 +602,7 @@ class NumpyLoopRunner(Runner):
             diff = out - t
             value = float((diff * diff).sum()) / (2 * m)
             delta = diff / m
-            d = self._deriv(self.acts[-1], out, z)
+            d = self._deriv(self.acts[-1], out)
             if d is not None:
                 delta = delta * d
         elif loss == "bce":
@@ -615,7 +619,7 @@ class NumpyLoopRunner(Runner):
             gW = delta.T @ acts[i]
             gb = delta.sum(axis=0)
             if i > 0:                                   # before W[i] changes
-                delta = (delta @ self.W[i]) * self._deriv(self.acts[i - 1], acts[i], zs[i - 1])
+                delta = (delta @ self.W[i]) * self._deriv(self.acts[i - 1], acts[i])
             self.vW[i] = self.mu * self.vW[i] + gW
             self.vb[i] = self.mu * self.vb[i] + gb
             self.W[i] = self.W[i] - self.w.lr * self.vW[i]

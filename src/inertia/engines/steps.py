@@ -634,9 +634,9 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
 
     P, V, G: every parameter, its velocity and its gradient, flat: layer l's W (sizes[l+1],
     sizes[l]) row-major, then its b. Per chunk j (the first axis): Gs[j] a gradient,
-    Zs[j], Ds[j] tile scratch (activations, deltas) of TILE * tile_rows(sizes, acts) (Ds may
-    be longer than it needs), xts[j], yts[j]
-    the tile's inputs and targets, scales[j] a 1-element array of the dtype, totals[j] its
+    Zs[j] tile scratch of the activations and the kept z copies, TILE * tile_rows(sizes,
+    acts), Ds[j] of the deltas, TILE * sum(sizes[1:]), xts[j], yts[j] the tile's inputs and
+    targets, scales[j] a 1-element array of the dtype, totals[j] its
     loss sum. ``parallel``: the chunks of a batch run on numba's threads."""
     L = sizes.shape[0] - 1
     k_out = Y.shape[1]
