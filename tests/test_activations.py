@@ -193,6 +193,21 @@ def test_derivative_from_the_input_needs_z(engine_name):
     assert "pre-activation" in one_line(ei)
 
 
+@pytest.mark.parametrize("spec", ["sigmoid", "tanh", "relu", "linear"] + SPECS)
+def test_host_forms_derivative_is_the_central_difference(spec):
+    """ops.activations.forward / derivative (new arrays; the benchmark's NumPy loop) in
+    float64: f' equals (f(z + h) - f(z - h)) / 2h to O(h^2) ~ 1e-10, kinks kept away."""
+    z = np.random.default_rng(0).uniform(-3, 3, (5, 7))
+    for k in _kinks(spec) + ([0.0] if spec == "relu" else []):
+        z[np.abs(z - k) < 0.1] = k + 0.5
+    h = 1e-5
+    numeric = (activations.forward(spec, z + h) - activations.forward(spec, z - h)) / (2 * h)
+    before = z.copy()
+    exact = activations.derivative(spec, activations.forward(spec, z), z)
+    np.testing.assert_array_equal(z, before)
+    np.testing.assert_allclose(exact, numeric, rtol=0, atol=1e-9)
+
+
 # --------------------------------------------------------------------------- 3. gradients
 EPS = 1e-6
 RTOL_FD, ATOL_FD = 1e-6, 1e-9      # as tests/test_gradients.py: rounding of L(w +- eps) / eps
@@ -340,6 +355,31 @@ def test_end_to_end_float64_equals_torch_loop(spec):
             what = f"{spec} {engine} compiled={compiled} layer {i}"
             np.testing.assert_allclose(w, wt, rtol=RTOL, atol=ATOL, err_msg=what + " W")
             np.testing.assert_allclose(b, bt, rtol=RTOL, atol=ATOL, err_msg=what + " b")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("loss,out", [("quadratic", "tanh"), ("bce", "sigmoid")])
+def test_compiled_loop_equals_engine_calls_over_tiles(dtype, loss, out):
+    """Batches of several tiles (so several chunks), widths that are not multiples of the
+    kernels' blocks, layers that keep z next to layers that do not: the compiled loop ==
+    the engine-call loop (float64 to 1e-12 relative after 18 steps; float32 within 1e-5,
+    its SIMD sigmoid and tanh being the engine's own)."""
+    from inertia.engines import steps
+
+    rng = np.random.default_rng(4)
+    n = 2 * steps.TILE + 61
+    X = rng.standard_normal((n, 5))
+    y = (rng.random((n, 2)) > 0.5).astype(float)
+    layers = [Dense(9, "gelu"), Dense(7, "elu:0.5"), Dense(6, "softplus:2:1"), Dense(5, "silu"),
+              Dense(3, "leaky_relu:0.2"), Dense(3, "gelu:tanh"), Dense(2, out)]
+    nets = []
+    for compiled in (False, True):
+        net = Network(5, layers, seed=3, dtype=dtype)
+        inertia.fit(net, X, y, loss, SGD(0.05, momentum=0.9), epochs=6, batch_size=200,
+                    shuffle=True, seed=1, progress=False, compiled=compiled)
+        nets.append(net.parameters())
+    rtol = 1e-12 if dtype == "float64" else 1e-5
+    assert _distance(nets[1], nets[0]) < rtol
 
 
 def _distance(got, ref):
