@@ -76,7 +76,7 @@ def test_fit_argument_errors(kwargs, words):
 
 
 @pytest.mark.parametrize("build, words", [
-    (lambda: inertia.Dense(4, "gelu"), "unknown activation 'gelu'"),
+    (lambda: inertia.Dense(4, "mish"), "unknown activation 'mish'"),
     (lambda: inertia.Dense(0, "tanh"), "positive integer"),
     (lambda: inertia.Network(3, [inertia.Dense(4, "softmax"), inertia.Dense(2, "linear")]),
      "softmax is only allowed on the output layer"),

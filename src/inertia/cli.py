@@ -498,7 +498,8 @@ def build_parser():
                        description="Train a network on a built-in set or a data file.")
     _data_args(p)
     p.add_argument("--layers", default=None,
-                   help="UNITS:ACTIVATION,... (default 32:sigmoid,16:tanh,1:linear)")
+                   help="UNITS:ACTIVATION[:PARAMETER...],... e.g. 64:gelu,32:leaky_relu:0.2 "
+                        "(default 32:sigmoid,16:tanh,1:linear)")
     p.add_argument("--loss", choices=losses.NAMES, default=None,
                    help="default: cross_entropy for softmax, bce for sigmoid, else mse")
     p.add_argument("--convention", choices=list(CONVENTIONS), default=None,

@@ -125,8 +125,9 @@ class CompiledSteps:
         T = steps.TILE
         C = CHUNKS
         width = sum(net.sizes[1:])
+        self.acts = steps.act_table(net.acts)
         self.Gs = np.zeros((C, self.P.shape[0]), dtype=dt)
-        self.Zs = np.zeros((C, T * width), dtype=dt)
+        self.Zs = np.zeros((C, T * steps.tile_rows(net.sizes, self.acts)), dtype=dt)
         self.Ds = np.zeros((C, T * width), dtype=dt)
         self.xts = np.zeros((C, T * net.sizes[0]), dtype=dt)
         self.yts = np.zeros((C, T * net.sizes[-1]), dtype=dt)
@@ -137,7 +138,6 @@ class CompiledSteps:
         self._seconds = _SPEED.setdefault((tuple(net.sizes), dt.name, len(X), self.threads),
                                           {False: [], True: [], "calls": 0})
         self.sizes = np.array(net.sizes, dtype=np.int64)
-        self.acts = np.array([steps.ACT_CODES[a] for a in net.acts], dtype=np.int64)
         self.loss = steps.LOSS_CODES[loss]
         self.fast = dt == np.float32
 

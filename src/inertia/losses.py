@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import activations
+from .ops import activations
 
 NAMES = ("mse", "quadratic", "bce", "cross_entropy")
 

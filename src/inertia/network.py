@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import activations, engines, losses
+from . import engines, losses
+from .ops import activations
 
 
 def all_finite(a, block=1 << 16):
@@ -23,32 +24,40 @@ def all_finite(a, block=1 << 16):
     return all(bool(np.all(np.isfinite(a[i:i + rows]))) for i in range(0, a.shape[0], rows))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Dense:
-    """A fully-connected layer: ``units`` outputs, activation linear, sigmoid, tanh, relu or
-    softmax (softmax only as the output layer, with cross-entropy)."""
+    """A fully-connected layer: ``units`` outputs and an activation (``inertia.ops.activations``):
+    linear, sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softplus, or softmax (only as the
+    output layer, with cross-entropy). Parameters by keyword or in the string:
+    ``Dense(64, "leaky_relu", negative_slope=0.2)`` == ``Dense(64, "leaky_relu:0.2")``;
+    ``activation`` holds the canonical spelling (``"leaky_relu:negative_slope=0.2"``)."""
 
     units: int
     activation: str = "linear"
 
-    def __post_init__(self):
-        if not isinstance(self.units, (int, np.integer)) or isinstance(self.units, bool) \
-                or self.units < 1:
-            raise ValueError(f"Dense units must be a positive integer, got {self.units!r}")
-        activations.check(self.activation)
+    def __init__(self, units, activation="linear", **params):
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
+            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
+        object.__setattr__(self, "units", units)
+        object.__setattr__(self, "activation", activations.get(activation, **params).spec)
 
 
 class _Buffers:
-    """Everything one batch size needs, allocated once."""
+    """Everything one batch size needs, allocated once. Hidden layer i: z[i] receives the
+    pre-activation and becomes a[i] in place, unless its derivative needs z (the record's
+    ``which``): then a[i] is a buffer of its own and pre[i] is z[i] (else pre[i] is None)."""
 
-    def __init__(self, e, sizes, n):
+    def __init__(self, e, sizes, n, keeps_input):
         self.n = n
         self.x = e.empty((n, sizes[0]))
         self.y = e.empty((n, sizes[-1]))
-        self.z = [e.empty((n, s)) for s in sizes[1:]]       # hidden: z becomes a in place
+        self.z = [e.empty((n, s)) for s in sizes[1:]]
         self.a_out = e.empty((n, sizes[-1]))                  # output: z and a both kept
         self.d = [e.empty((n, s)) for s in sizes[1:]]
-        self.a = self.z[:-1] + [self.a_out]
+        hidden = range(len(sizes) - 2)
+        self.pre = [self.z[i] if keeps_input[i] else None for i in hidden] + [self.z[-1]]
+        self.a = [e.empty(self.z[i].shape) if keeps_input[i] else self.z[i]
+                  for i in hidden] + [self.a_out]
 
 
 class Network:
@@ -57,8 +66,10 @@ class Network:
     ``Network(n_inputs, [Dense(32, "sigmoid"), ..., Dense(1, "linear")], seed=0,
     dtype="float32", engine="numpy")``
 
-    Weights are Glorot-uniform (He-normal for relu layers) from ``seed``, drawn in float64 on
-    the host so that every engine and dtype starts from the same numbers; biases start at 0.
+    Weights follow the activation record's init rule (He-normal for relu and its smooth
+    relatives leaky_relu, elu, gelu, silu, softplus; Glorot-uniform otherwise) from ``seed``,
+    drawn in float64 on the host so that every engine and dtype starts from the same numbers;
+    biases start at 0.
     ``device`` picks the device of engines that have several ("cpu", "cuda").
     """
 
@@ -72,7 +83,7 @@ class Network:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Dense):
                 raise ValueError(f"layer {i} is {layer!r}: pass inertia.Dense(units, activation)")
-            if layer.activation == "softmax" and i != len(layers) - 1:
+            if activations.get(layer.activation).rec.rowwise and i != len(layers) - 1:
                 raise ValueError(f"softmax is only allowed on the output layer (layer {i} of "
                                  f"{len(layers)}): use tanh, sigmoid or relu for hidden layers")
         self.e = engines.get(engine, dtype, device=device)
@@ -82,6 +93,7 @@ class Network:
         self.sizes = [int(n_inputs)] + [int(layer.units) for layer in layers]
         self.seed = seed
         self.acts = [layer.activation for layer in layers]
+        self._keeps_input = [activations.get(a).keeps_input for a in self.acts]
         rng = np.random.default_rng(seed)
         # every parameter lives in one flat array, layer by layer (W row-major, then b): the
         # compiled training loop reads them as one buffer; W and b are views into it
@@ -89,7 +101,7 @@ class Network:
         self.W, self.b = [], []
         off = 0
         for n_in, layer in zip(self.sizes[:-1], layers):
-            if layer.activation == "relu":
+            if activations.get(layer.activation).rec.init == "he_normal":
                 w = rng.normal(0.0, np.sqrt(2.0 / n_in), (layer.units, n_in))
             else:
                 lim = np.sqrt(6.0 / (n_in + layer.units))
@@ -161,7 +173,7 @@ class Network:
         if bufs is None:
             if len(self._bufs) >= 4:      # keep the training sizes, drop an evaluation size
                 self._bufs.pop(next(iter(self._bufs)))
-            bufs = self._bufs[n] = _Buffers(self.e, self.sizes, n)
+            bufs = self._bufs[n] = _Buffers(self.e, self.sizes, n, self._keeps_input)
         return bufs
 
     def check_inputs(self, X, name="X"):
@@ -189,8 +201,8 @@ class Network:
             z = bufs.z[i]
             e.gemm(1.0, a, self.W[i], 0.0, z, trans_b=True)
             e.add_row(self.b[i], z)
-            if i == last:
-                a = e.activate_(self.acts[i], e.copy(z, bufs.a_out))
+            if i == last or self._keeps_input[i]:          # z kept: a in its own buffer
+                a = e.activate_(self.acts[i], e.copy(z, bufs.a[i]))
             else:
                 a = e.activate_(self.acts[i], z)
         return a
@@ -204,7 +216,8 @@ class Network:
         e.loss_delta_(loss, self.acts[-1], bufs.z[-1], bufs.a_out, bufs.y, bufs.d[-1])
         for i in range(L - 1, 0, -1):
             e.gemm(1.0, bufs.d[i], self.W[i], 0.0, bufs.d[i - 1])
-            e.activate_backward_(self.acts[i - 1], bufs.a[i - 1], bufs.d[i - 1])
+            e.activate_backward_(self.acts[i - 1], bufs.a[i - 1], bufs.d[i - 1],
+                                 bufs.pre[i - 1])
         return value
 
     def train_step_(self, bufs, loss, opt):
@@ -230,7 +243,8 @@ class Network:
             a_prev = bufs.a[i - 1] if i > 0 else bufs.x
             if i > 0:                              # D_prev before W changes
                 e.gemm(1.0, d, self.W[i], 0.0, bufs.d[i - 1])
-                e.activate_backward_(self.acts[i - 1], a_prev, bufs.d[i - 1])
+                e.activate_backward_(self.acts[i - 1], a_prev, bufs.d[i - 1],
+                                     bufs.pre[i - 1])
             if look_w:                             # back from the look-ahead point
                 e.axpy(-look_w, opt.lookahead_velocity(2 * i), self.W[i])
             if look_b:

@@ -448,27 +448,22 @@ class SklearnRunner(Runner):
 
 
 # ------------------------------------------------------------------- the plain NumPy loop
-def _sigmoid(z):
-    return 1 / (1 + np.exp(-z))
-
-
 def _identity(z):
     return z
 
 
 def numpy_activation(name):
-    """The NumPy loop's activation ``name`` as (forward, derivative): forward(z) returns a
-    new array a = f(z) of z's shape; derivative(a) returns a new array f'(z) computed from the
-    output a, or derivative is None where f' = 1. Names other than sigmoid, tanh and relu
-    (linear; softmax, whose work the cross-entropy loss does from the logits) are the
-    identity. This is the one place the benchmark's NumPy loop states activation math."""
-    if name == "sigmoid":
-        return _sigmoid, lambda a: a * (1 - a)
-    if name == "tanh":
-        return np.tanh, lambda a: 1 - a * a
-    if name == "relu":
-        return (lambda z: np.maximum(z, 0)), (lambda a: (a > 0).astype(a.dtype))
-    return _identity, None
+    """The NumPy loop's activation ``name`` as (forward, derivative), the record's NumPy forms
+    (``inertia.ops.activations``): forward(z) returns a new array a = f(z) of z's shape;
+    derivative(a, z) returns a new array f'(z), computed from the output a or the
+    pre-activation z as the record says, or derivative is None where f' = 1 (linear;
+    softmax, whose work the cross-entropy loss does from the logits)."""
+    from ..ops import activations
+
+    if name in ("linear", "softmax"):
+        return _identity, None
+    return ((lambda z: activations.forward(name, z)),
+            (lambda a, z: activations.derivative(name, a, z)))
 
 
 class NumpyLoopRunner(Runner):
@@ -505,7 +500,7 @@ class NumpyLoopRunner(Runner):
             delta = diff / m
             deriv = self.derivative_fns[-1]
             if deriv is not None:
-                delta = delta * deriv(out)
+                delta = delta * deriv(out, z)
         elif loss == "bce":
             p = 1 / (1 + np.exp(-z))
             value = float((np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))).mean())
@@ -522,9 +517,11 @@ class NumpyLoopRunner(Runner):
         """One training step on the rows x (m, in) with targets t; returns the loss."""
         L = len(self.W)
         acts = [x]
+        zs = []
         a = x
         for i in range(L - 1):
-            a = self.forward_fns[i](a @ self.W[i].T + self.b[i])
+            zs.append(a @ self.W[i].T + self.b[i])
+            a = self.forward_fns[i](zs[-1])
             acts.append(a)
         z = a @ self.W[-1].T + self.b[-1]
         value, delta = self.loss_and_delta(z, t)
@@ -532,7 +529,7 @@ class NumpyLoopRunner(Runner):
             gW = delta.T @ acts[i]
             gb = delta.sum(axis=0)
             if i > 0:                                   # before W[i] changes
-                delta = (delta @ self.W[i]) * self.derivative_fns[i - 1](acts[i])
+                delta = (delta @ self.W[i]) * self.derivative_fns[i - 1](acts[i], zs[i - 1])
             self.vW[i] = self.mu * self.vW[i] + gW
             self.vb[i] = self.mu * self.vb[i] + gb
             self.W[i] = self.W[i] - self.w.lr * self.vW[i]

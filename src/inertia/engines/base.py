@@ -114,10 +114,16 @@ class Engine(Protocol):
 
     # ---------------------------------------------------------------- network
     def activate_(self, name: str, z: Array) -> Array:
-        """z := f(z) in place for activation ``name`` (softmax: row-wise). Returns z."""
+        """z := f(z) in place for activation ``name``, a spelling of a record of
+        ``inertia.ops.activations`` with its parameters (``"leaky_relu:0.2"``; softmax:
+        row-wise). Returns z. An engine takes the math from the record (its NumPy form, its
+        SIMD kernels, its torch ops), never restating it."""
 
-    def activate_backward_(self, name: str, a: Array, delta: Array) -> Array:
-        """delta := delta * f'(z), with f' computed from the output a = f(z). Returns delta.
+    def activate_backward_(self, name: str, a: Array, delta: Array,
+                           z: Array | None = None) -> Array:
+        """delta := delta * f'(z). Returns delta. f' is computed from the output a = f(z) or
+        from the pre-activation z, as the record's ``which`` says; z (same shape, not aliased
+        with a or delta, unchanged) is required for the latter and ignored otherwise.
 
         Not defined for softmax (its Jacobian is not diagonal; it is only used as an output
         with cross-entropy, where the loss delta already is dL/dz).

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import blas
 
-from .. import activations, losses
+from .. import losses
+from ..ops import activations
 from .base import parse_dtype
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -57,6 +58,7 @@ class NumpyEngine:
         self._scal = getattr(blas, p + "scal")
         self._ones = np.ones(0, dtype=dt)
         self._scratch = {}
+        self._act_scratches = {}
         # SIMD sigmoid/tanh and their derivatives for float32; float64 keeps NumPy's functions
         self._k = _kernels()
         self._k32 = self._k if dt == np.float32 else None
@@ -193,41 +195,52 @@ class NumpyEngine:
         return float(np.vdot(x, y))
 
     # network
-    def tmp(self, shape, slot=0):
-        """A scratch array of ``shape`` kept by the engine: made the first time a shape is
-        asked for, then reused, so that kernels allocate nothing in a training step. Slot k
-        gives a second, distinct array of the same shape."""
-        key = (tuple(shape), slot)
+    def tmp(self, shape, slot=0, dtype=None):
+        """A scratch array of ``shape`` (and ``dtype``, default the engine's) kept by the
+        engine: made the first time a shape is asked for, then reused, so that kernels
+        allocate nothing in a training step. Slot k gives a second, distinct array of the same
+        shape."""
+        key = (tuple(shape), slot, dtype)
         t = self._scratch.get(key)
         if t is None:
             if len(self._scratch) > 64:          # many evaluation sizes: start afresh
                 self._scratch.clear()
-            t = self._scratch[key] = np.empty(shape, dtype=self.dtype)
+                self._act_scratches.clear()
+            t = self._scratch[key] = np.empty(shape, dtype=dtype or self.dtype)
         return t
 
+    def _act_scratch(self, act, shape):
+        """The record's scratch arrays ("f": engine dtype, "b": boolean) for this shape, as
+        one tuple made once (a step then makes no new objects for it)."""
+        by_shape = self._act_scratches.setdefault(act.spec, {})
+        s = by_shape.get(shape)
+        if s is None:
+            s = by_shape[shape] = tuple(self.tmp(shape, i, bool if k == "b" else None)
+                                        for i, k in enumerate(act.rec.scratch))
+        return s
+
     def activate_(self, name, z):
+        act = activations.get(name)
+        rec = act.rec
+        if rec.rowwise:
+            return self.softmax_rows_(z)
         k = self._k32
-        if k is not None and name in ("sigmoid", "tanh") and z.flags.c_contiguous:
-            flat = z.reshape(-1)
-            if name == "tanh":
-                k.tanh_(flat)
-            else:
-                k.sigmoid_(flat)
+        if k is not None and rec.simd32 and z.flags.c_contiguous:
+            getattr(k, rec.simd32[0])(z.reshape(-1))
             return z
         with np.errstate(over="ignore", under="ignore"):
-            if name == "softmax":
-                return activations.softmax_rows(z, self.tmp((z.shape[0], 1)))
-            activations.FORWARD[name](z)
+            rec.np_forward(z, act.values, self._act_scratch(act, z.shape))
         return z
 
-    def activate_backward_(self, name, a, delta):
+    def activate_backward_(self, name, a, delta, z=None):
+        act = activations.get(name)
+        rec = act.rec
         k = self._k32
-        if k is not None and name in ("sigmoid", "tanh") and a.flags.c_contiguous \
-                and delta.flags.c_contiguous:
-            (k.sigmoid_backward_ if name == "sigmoid" else k.tanh_backward_)(
-                a.reshape(-1), delta.reshape(-1))
+        if k is not None and rec.simd32 and a.flags.c_contiguous and delta.flags.c_contiguous:
+            getattr(k, rec.simd32[1])(a.reshape(-1), delta.reshape(-1))
             return delta
-        activations.BACKWARD[name](a, delta, self.tmp(a.shape))
+        src = act.source(a, z)
+        rec.np_derivative(src, delta, act.values, self._act_scratch(act, src.shape))
         return delta
 
     def softmax_rows_(self, z):

@@ -12,20 +12,38 @@ Layout inside a tile: feature-major, ``a[k * t + r]`` is feature k of the tile's
 every inner loop runs over the tile's rows (a vector loop whatever the layer widths), and the
 gather of the batch rows (shuffled or not) is the transposition into that layout.
 
-Activation codes: 0 linear, 1 sigmoid, 2 tanh, 3 relu, 4 softmax. Loss codes: 0 mse,
-1 quadratic, 2 bce, 3 cross_entropy. float32 uses the SIMD sigmoid and tanh of ``kernels``
-(as the engine does); float64 uses exp and tanh.
+Activations: each layer's row of the ``acts`` table (``act_table``) holds its record's code
+(``inertia.ops.activations``), whether the layer keeps its pre-activation z for the derivative
+(then its tile has a second, z copy in the scratch), and up to two parameters. ``_activate`` and
+``_derivative`` dispatch on the code to one function per activation, each working on the tile
+in place. Loss codes: 0 mse, 1 quadratic, 2 bce, 3 cross_entropy. float32 uses the SIMD
+sigmoid and tanh of ``kernels`` (as the engine does); float64 uses exp and tanh.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
+from ..ops import activations
 from .kernels import sigmoid_, tanh_
 
 TILE = 256
-ACT_CODES = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "softmax": 4}
+ACT_CODES = {name: rec.code for name, rec in activations.RECORDS.items()}
+# the codes _activate and _derivative dispatch on, spelled out (numba caches the compiled
+# dispatch with its constants): the records must agree
+_DISPATCHED = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "softmax": 4,
+               "leaky_relu": 5, "elu": 6, "gelu": 7, "silu": 8, "softplus": 9}
+if ACT_CODES != _DISPATCHED:      # pragma: no cover
+    raise ImportError(f"activation records {ACT_CODES} disagree with the compiled loop's "
+                      f"dispatch {_DISPATCHED}")
+ACT_COLUMNS = 4    # code, keeps z (1.0 / 0.0), parameter 0, parameter 1
+SQRT1_2 = activations.SQRT1_2
+INV_SQRT_2PI = activations.INV_SQRT_2PI
+GELU_BETA = activations.GELU_BETA
+GELU_KAPPA = activations.GELU_KAPPA
 LOSS_CODES = {"mse": 0, "quadratic": 1, "bce": 2, "cross_entropy": 3}
 N_COEF = 8     # A B C D E F H look: v' = A v + B g + C w; w' = D w + E v' + F g + H v
 
@@ -34,44 +52,229 @@ _JIT = dict(fastmath={"nsz", "arcp", "contract", "afn", "reassoc"}, error_model=
             cache=True, nogil=True)
 
 
+def act_table(specs):
+    """The (L, ACT_COLUMNS) float64 table of the layers' activations (see the docstring)."""
+    table = np.zeros((len(specs), ACT_COLUMNS))
+    for l, spec in enumerate(specs):
+        act = activations.get(spec)
+        p = act.compiled_params()
+        table[l, 0] = act.rec.code
+        table[l, 1] = float(act.keeps_input and l < len(specs) - 1)
+        table[l, 2:2 + len(p)] = p
+    return table
+
+
+def tile_rows(sizes, acts):
+    """Rows (per tile row) of the Z scratch: every layer's tile, then the z copies."""
+    return int(sum(sizes[1:]) + sum(s for s, keep in zip(sizes[1:], acts[:, 1]) if keep))
+
+
+# one function per activation, forward f and derivative d, in place on a tile of n elements.
+# Forward: a := f(a). Derivative: d := d f'(z), from the output a ("_d(a, ...)") or from the
+# kept pre-activation z ("_d(z, ...)"), as the record says.
+
 @njit(**_JIT)
-def _activate(code, a, n, fast):
-    """a[:n] = f(a[:n]) in place (one array: a second one that might overlap would keep
-    LLVM from vectorising). float32 takes the SIMD kernels of ``kernels``. Softmax is done
-    by the caller."""
-    if code == 1:
-        if fast:
-            sigmoid_(a[:n])
-        else:
-            for i in range(n):
-                a[i] = 1.0 / (1.0 + np.exp(-a[i]))
-    elif code == 2:
-        if fast:
-            tanh_(a[:n])
-        else:
-            for i in range(n):
-                a[i] = np.tanh(a[i])
-    elif code == 3:
-        zero = a.dtype.type(0)
+def _sigmoid_f(a, n, fast):
+    if fast:
+        sigmoid_(a[:n])
+    else:
+        for i in range(n):
+            a[i] = 1.0 / (1.0 + np.exp(-a[i]))
+
+
+@njit(**_JIT)
+def _sigmoid_d(a, d, n):
+    one = a.dtype.type(1)
+    for i in range(n):
+        d[i] *= a[i] * (one - a[i])
+
+
+@njit(**_JIT)
+def _tanh_f(a, n, fast):
+    if fast:
+        tanh_(a[:n])
+    else:
+        for i in range(n):
+            a[i] = np.tanh(a[i])
+
+
+@njit(**_JIT)
+def _tanh_d(a, d, n):
+    one = a.dtype.type(1)
+    for i in range(n):
+        d[i] *= one - a[i] * a[i]
+
+
+@njit(**_JIT)
+def _relu_f(a, n):
+    zero = a.dtype.type(0)
+    for i in range(n):
+        v = a[i]
+        a[i] = v if v > zero else zero
+
+
+@njit(**_JIT)
+def _relu_d(a, d, n):
+    zero = a.dtype.type(0)
+    for i in range(n):
+        d[i] = d[i] if a[i] > zero else zero
+
+
+@njit(**_JIT)
+def _leaky_relu_f(a, n, slope):
+    zero = a.dtype.type(0)
+    s = a.dtype.type(slope)
+    for i in range(n):
+        v = a[i]
+        a[i] = v if v > zero else v * s
+
+
+@njit(**_JIT)
+def _leaky_relu_d(a, d, n, slope):
+    zero = a.dtype.type(0)
+    s = a.dtype.type(slope)
+    for i in range(n):
+        d[i] = d[i] if a[i] > zero else d[i] * s
+
+
+@njit(**_JIT)
+def _elu_f(a, n, alpha):
+    zero = a.dtype.type(0)
+    al = a.dtype.type(alpha)
+    for i in range(n):
+        v = a[i]
+        a[i] = v if v > zero else al * np.expm1(v)
+
+
+@njit(**_JIT)
+def _elu_d(a, d, n, alpha):
+    zero = a.dtype.type(0)
+    al = a.dtype.type(alpha)
+    for i in range(n):
+        d[i] = d[i] if a[i] > zero else d[i] * (a[i] + al)
+
+
+@njit(**_JIT)
+def _gelu_f(a, n, tanh_form):
+    T = a.dtype.type
+    half = T(0.5)
+    one = T(1)
+    if tanh_form:
+        beta = T(GELU_BETA)
+        kappa = T(GELU_KAPPA)
         for i in range(n):
             v = a[i]
-            a[i] = v if v > zero else zero
+            a[i] = half * v * (one + np.tanh(beta * (v + kappa * v * v * v)))
+    else:
+        r = T(SQRT1_2)
+        for i in range(n):
+            v = a[i]
+            a[i] = half * v * (one + T(math.erf(v * r)))
 
 
 @njit(**_JIT)
-def _derivative(code, a, d, n):
-    """d[:n] *= f'(z) written from the output a."""
-    zero = a.dtype.type(0)
+def _gelu_d(z, d, n, tanh_form):
+    T = z.dtype.type
+    half = T(0.5)
+    one = T(1)
+    if tanh_form:
+        beta = T(GELU_BETA)
+        kappa = T(GELU_KAPPA)
+        for i in range(n):
+            v = z[i]
+            h = np.tanh(beta * (v + kappa * v * v * v))
+            q = v * beta * (one + T(3) * kappa * v * v)
+            d[i] *= half * (one + h) + half * q * (one - h * h)
+    else:
+        r = T(SQRT1_2)
+        c = T(INV_SQRT_2PI)
+        for i in range(n):
+            v = z[i]
+            d[i] *= half * (one + T(math.erf(v * r))) + v * c * np.exp(-half * v * v)
+
+
+@njit(**_JIT)
+def _silu_f(a, n):
     one = a.dtype.type(1)
+    for i in range(n):
+        v = a[i]
+        a[i] = v / (one + np.exp(-v))
+
+
+@njit(**_JIT)
+def _silu_d(z, d, n):
+    one = z.dtype.type(1)
+    for i in range(n):
+        v = z[i]
+        s = one / (one + np.exp(-v))
+        d[i] *= s * (one + v * (one - s))
+
+
+@njit(**_JIT)
+def _softplus_f(a, n, beta, threshold):
+    b = a.dtype.type(beta)
+    th = a.dtype.type(threshold)
+    for i in range(n):
+        v = a[i]
+        bv = v * b
+        a[i] = v if bv > th else np.log1p(np.exp(bv)) / b
+
+
+@njit(**_JIT)
+def _softplus_d(z, d, n, beta, threshold):
+    b = z.dtype.type(beta)
+    th = z.dtype.type(threshold)
+    for i in range(n):
+        bv = z[i] * b
+        if not bv > th:
+            e = np.exp(bv)
+            d[i] = d[i] * e / (e + z.dtype.type(1))
+
+
+@njit(**_JIT)
+def _activate(act, a, n, fast):
+    """a[:n] = f(a[:n]) in place for the layer's row ``act`` of the table (one array: a
+    second one that might overlap would keep LLVM from vectorising). float32 takes the SIMD
+    kernels of ``kernels``. Softmax is done by the caller."""
+    code = int(act[0])
     if code == 1:
-        for i in range(n):
-            d[i] *= a[i] * (one - a[i])
+        _sigmoid_f(a, n, fast)
     elif code == 2:
-        for i in range(n):
-            d[i] *= one - a[i] * a[i]
+        _tanh_f(a, n, fast)
     elif code == 3:
-        for i in range(n):
-            d[i] = d[i] if a[i] > zero else zero
+        _relu_f(a, n)
+    elif code == 5:
+        _leaky_relu_f(a, n, act[2])
+    elif code == 6:
+        _elu_f(a, n, act[2])
+    elif code == 7:
+        _gelu_f(a, n, act[2] != 0)
+    elif code == 8:
+        _silu_f(a, n)
+    elif code == 9:
+        _softplus_f(a, n, act[2], act[3])
+
+
+@njit(**_JIT)
+def _derivative(act, a, z, d, n):
+    """d[:n] *= f'(z), from the output a or the kept pre-activation z (the record's which)."""
+    code = int(act[0])
+    if code == 1:
+        _sigmoid_d(a, d, n)
+    elif code == 2:
+        _tanh_d(a, d, n)
+    elif code == 3:
+        _relu_d(a, d, n)
+    elif code == 5:
+        _leaky_relu_d(a, d, n, act[2])
+    elif code == 6:
+        _elu_d(a, d, n, act[2])
+    elif code == 7:
+        _gelu_d(z, d, n, act[2] != 0)
+    elif code == 8:
+        _silu_d(z, d, n)
+    elif code == 9:
+        _softplus_d(z, d, n, act[2], act[3])
 
 
 @njit(**_JIT)
@@ -313,18 +516,20 @@ def _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, G, Z, 
             else:
                 _dense(P, wofs[l], bofs[l], Z[zrow[l - 1] * t:], Z, zo, nin, nout, t)
             if l < L - 1:
+                if zrow[L + l] >= 0:                # the derivative needs z: keep a copy
+                    Z[zrow[L + l] * t:zrow[L + l] * t + nout * t] = Z[zo:zo + nout * t]
                 _activate(acts[l], Z[zo:zo + nout * t], nout * t, fast)
         # loss and output delta: z keeps the logits, d receives a, then the delta
         zo = zrow[L - 1] * t
         n_el = k_out * t
         z = Z[zo:zo + n_el]
         d = D[zo:zo + n_el]
-        code = acts[L - 1]
+        code = int(acts[L - 1, 0])
         if code == 4:
             _softmax(z, d, k_out, t)
         else:
             d[:] = z
-            _activate(code, d, n_el, fast)
+            _activate(acts[L - 1], d, n_el, fast)
         if loss_code == 0 or loss_code == 1:
             scale[0] = (2.0 / (m * k_out)) if loss_code == 0 else (1.0 / m)
             sc = scale[0]
@@ -392,7 +597,9 @@ def _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, G, Z, 
                 po = zrow[l - 1] * t
                 _grad(G, wofs[l], bofs[l], D, do, Z, po, nin, nout, t)
                 _back(P, wofs[l], D, do, D, po, nin, nout, t)
-                _derivative(acts[l - 1], Z[po:po + nin * t], D[po:po + nin * t], nin * t)
+                pz = zrow[L + l - 1] * t if zrow[L + l - 1] >= 0 else po
+                _derivative(acts[l - 1], Z[po:po + nin * t], Z[pz:pz + nin * t],
+                            D[po:po + nin * t], nin * t)
     return total
 
 
@@ -427,19 +634,22 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
                 P, V, G, Gs, Zs, Ds, xts, yts, scales, totals, parallel, out):
     """Run len(starts) training steps; step s trains on rows order[starts[s]:...+counts[s]]
     with the coefficients coef[kinds[s]] (shape (2 L, N_COEF): weights and biases of each
-    layer) and writes its batch loss to out[s].
+    layer) and writes its batch loss to out[s]. ``acts``: the layers' activation table
+    (``act_table``).
 
     P, V, G: every parameter, its velocity and its gradient, flat: layer l's W (sizes[l+1],
     sizes[l]) row-major, then its b. Per chunk j (the first axis): Gs[j] a gradient,
-    Zs[j], Ds[j] tile scratch (activations, deltas) of TILE * sum(sizes[1:]), xts[j], yts[j]
-    the tile's inputs and targets, scales[j] a 1-element array of the dtype, totals[j] its
+    Zs[j] tile scratch of the activations and the kept z copies, TILE * tile_rows(sizes,
+    acts), Ds[j] of the deltas, TILE * sum(sizes[1:]), xts[j], yts[j] the tile's inputs and
+    targets, scales[j] a 1-element array of the dtype, totals[j] its
     loss sum. ``parallel``: the chunks of a batch run on numba's threads."""
     L = sizes.shape[0] - 1
     k_out = Y.shape[1]
-    # offsets of each layer's W and b in P, and of its tile in Z and D (per TILE)
+    # offsets of each layer's W and b in P, and of its tile in Z and D (per TILE); zrow[L + l]:
+    # of the copy of its pre-activation z after all the tiles (-1: not kept)
     wofs = np.empty(L, dtype=np.int64)
     bofs = np.empty(L, dtype=np.int64)
-    zrow = np.empty(L, dtype=np.int64)
+    zrow = np.empty(2 * L, dtype=np.int64)
     p = 0
     q = 0
     for l in range(L):
@@ -449,6 +659,11 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
         p += sizes[l + 1]
         zrow[l] = q
         q += sizes[l + 1]
+    for l in range(L):
+        zrow[L + l] = -1
+        if acts[l, 1] != 0:
+            zrow[L + l] = q
+            q += sizes[l + 1]
     for s in range(starts.shape[0]):
         c = coef[kinds[s]]
         m = counts[s]

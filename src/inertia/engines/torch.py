@@ -4,7 +4,9 @@ Every primitive is an in-place torch operation on tensors that never require gra
 makes every array itself (``zeros``, ``empty``, ``from_host``, which detaches a tensor it is
 given), so autograd records nothing and no ``torch.no_grad()`` context is needed per call (it
 would double the cost of a small call). The arithmetic follows the NumPy engine step for step
-(the same formulas, in the same order), so the two engines agree to round-off in float64.
+(the same formulas, in the same order), so the two engines agree to round-off in float64;
+activations are torch's own aten kernels, forward and backward, named by their records
+(``inertia.ops.activations``).
 
 On CUDA the hot path never waits for the device: outputs are written in place, the ones
 vector of ``sum_rows`` and the index buffer of ``take_rows`` live on the device, and the only
@@ -20,7 +22,8 @@ import math
 import numpy as np
 import torch
 
-from .. import activations, losses
+from .. import losses
+from ..ops import activations
 from .base import parse_dtype
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -77,6 +80,7 @@ class TorchEngine:
         self._kw = {"dtype": self.tdtype, "device": self.device}
         self._ones = torch.ones(0, **self._kw)
         self._idx = torch.empty(0, dtype=torch.int64, device=self.device)
+        self._acts = {}
 
     def __repr__(self):
         return f"TorchEngine(dtype={self.dtype.name!r}, device={str(self.device)!r})"
@@ -173,37 +177,50 @@ class TorchEngine:
         return float(torch.dot(x.reshape(-1), y.reshape(-1)).item())
 
     # network
-    def activate_(self, name, z):
-        if name == "linear":
-            return z
-        if name == "sigmoid":
-            return z.sigmoid_()
-        if name == "tanh":
-            return z.tanh_()
-        if name == "relu":
-            return z.relu_()
-        if name == "softmax":
-            return self.softmax_rows_(z)
-        activations.check(name)
-        raise AssertionError(name)  # pragma: no cover
+    def _act_ops(self, name):
+        """(activation, forward(z), backward(src, delta)) for a spelling: the record's torch
+        ops with its parameters bound, made once per spelling."""
+        hit = self._acts.get(name)
+        if hit is None:
+            act = activations.get(name)
+            ops = act.rec.torch
+            fwd = bwd = None
+            if ops is not None:
+                kw = {**act.kwargs, **ops.kwargs}
+                bkw = {**kw, **ops.backward_kwargs}
+                b_op = getattr(torch.ops.aten, ops.backward).grad_input
+                source = ops.source
+                if ops.forward.endswith("_"):          # a Tensor in-place method
+                    method = ops.forward
 
-    def activate_backward_(self, name, a, delta):
-        if name == "linear":
-            return delta
-        if name == "sigmoid":                   # f' = a (1 - a): delta *= a; delta -= delta a
-            delta.mul_(a)
-            delta.sub_(torch.mul(delta, a))
-            return delta
-        if name == "tanh":                      # f' = 1 - a^2: delta -= delta a a
-            t = torch.mul(delta, a)
-            t.mul_(a)
-            delta.sub_(t)
-            return delta
-        if name == "relu":                      # f' = 1 where a > 0 else 0
-            delta.masked_fill_(a <= 0, 0.0)
-            return delta
-        activations.check(name)
-        return activations.BACKWARD[name](a, delta)   # softmax: raises its ValueError
+                    def fwd(z):
+                        return getattr(z, method)(**kw)
+                else:
+                    f_op = getattr(torch.ops.aten, ops.forward).out
+
+                    def fwd(z):
+                        return f_op(z, **kw, out=z)
+
+                def bwd(src, delta):
+                    return b_op(delta, **{source: src}, **bkw, grad_input=delta)
+
+            hit = self._acts[name] = (act, fwd, bwd)
+        return hit
+
+    def activate_(self, name, z):
+        act, fwd, _ = self._act_ops(name)
+        if act.rec.rowwise:
+            return self.softmax_rows_(z)
+        if fwd is not None:
+            fwd(z)
+        return z
+
+    def activate_backward_(self, name, a, delta, z=None):
+        act, _, bwd = self._act_ops(name)
+        if bwd is None:
+            return act.rec.np_derivative(a, delta, act.values, ())  # linear; softmax raises
+        bwd(act.source(a, z), delta)
+        return delta
 
     def softmax_rows_(self, z):
         z.sub_(z.amax(dim=1, keepdim=True))
