@@ -12,10 +12,10 @@ from . import schedules
 from .optim import CONVENTIONS, QHM, SGD, Adam, AdamW, AggMo, Convention, SGDState
 from .optim.translate import NotRepresentable, translate
 from .serialize import load, save
-from .train import History, fit
+from .training import Diverged, DivergenceWarning, History, fit
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Dense", "SGD", "SGDState", "QHM", "AggMo", "Adam", "AdamW", "Convention",
-           "CONVENTIONS", "translate", "NotRepresentable", "fit", "History", "save", "load",
+           "CONVENTIONS", "translate", "NotRepresentable", "fit", "History", "Diverged", "DivergenceWarning", "save", "load",
            "datasets", "engines", "schedules", "__version__"]

@@ -18,7 +18,7 @@ from . import losses, schedules
 from .network import Dense, Network
 from .optim import CONVENTIONS, SGD
 from .serialize import atomic_write, load, save
-from .train import fit
+from .training import fit
 
 DEFAULT_OUT = "inertia-out"
 
