@@ -97,6 +97,7 @@ def save(path, net, opt, plan, state):
         for i, b in enumerate(bufs):
             arrays[f"opt_{name}_{i}"] = np.asarray(e.to_host(b))
     meta = {"format": FORMAT, "fingerprint": state.fingerprint, "t": state.t,
+            "position": list(divmod(state.t, plan.per)),
             "total_steps": plan.total_steps,
             "hyper": {k: v for k, v in opt.config().items() if k in opt.HYPER},
             "opt_meta": opt.state_meta(), "rng": state.rng.bit_generator.state,
@@ -117,6 +118,15 @@ def load(path):
         raise ValueError(f"{path} is not an inertia checkpoint ({ex}): remove it or give "
                          "another checkpoint path") from None
     return meta, data
+
+
+def position(path):
+    """The (epoch, step) a checkpoint resumes at, from 0 (None: not a checkpoint)."""
+    try:
+        meta, _ = load(path)
+        return tuple(meta["position"])
+    except (ValueError, KeyError):
+        return None
 
 
 def restore(path, net, opt, plan, state):
