@@ -19,7 +19,7 @@ _spec = importlib.util.spec_from_file_location("kill_worker", os.path.join(HERE,
 worker = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(worker)
 
-KILLS_PER_CONFIG = 3          # 10 configurations: 30 kills
+KILLS_PER_CONFIG = 2          # 10 configurations: 20 kills
 
 
 def _start(name, ckpt, out):
@@ -30,11 +30,20 @@ def _start(name, ckpt, out):
                             text=True)
 
 
-def _kill_after_ready(proc, delay):
-    """SIGKILL ``proc`` ``delay`` seconds after it starts training (True: it was killed)."""
-    line = proc.stdout.readline()
-    while line and line.strip() != "ready":
-        line = proc.stdout.readline()
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def _kill_after_progress(proc, ckpt, delay):
+    """SIGKILL ``proc`` ``delay`` seconds after it has written a new checkpoint (so that
+    every run makes progress and the kill lands at a random moment of a run, checkpoint
+    writes included). False: the run ended first."""
+    before = _mtime(ckpt)
+    while proc.poll() is None and _mtime(ckpt) in (before, None):
+        time.sleep(0.002)
     time.sleep(delay)
     if proc.poll() is not None:
         return False
@@ -55,7 +64,7 @@ def test_kill_and_resume_is_exact(name, tmp_path):
         resumed += os.path.exists(ckpt)
         proc = _start(name, ckpt, out)
         if kills < KILLS_PER_CONFIG:
-            if _kill_after_ready(proc, float(rng.uniform(0.02, 0.25))):
+            if _kill_after_progress(proc, ckpt, float(rng.uniform(0.0, 0.06))):
                 kills += 1
                 continue
         _, err = proc.communicate(timeout=120)
