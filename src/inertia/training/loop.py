@@ -235,7 +235,7 @@ class CompiledLoop:
             opt.set(lr=float(lr[kept - 1]), **({"momentum": float(mu[kept - 1])}
                                                if plan.momentum_scheduled else {}))
         if stop < out.shape[0]:
-            self._record(state, t, out[:max(kept, 0)], c0, c1)
+            self._record(state, t, out[:stop], c0, c1)   # every finite loss, as the engine loop
             return Divergence(*divmod(t + stop, plan.per), float(out[stop]))
         self._record(state, t, out, c0, c1)
         per_step = (c1 - c0) / out.shape[0]
