@@ -278,8 +278,6 @@ class Signals:
         return False
 
     def deliver(self):
-        """Act on the pending signal the way its old handler would (after __exit__)."""
-        if self.pending == signal.SIGINT:
-            raise KeyboardInterrupt
-        if self.pending is not None:
+        """Send a pending SIGTERM again, to the old handler (by default the process ends)."""
+        if self.pending is not None and self.pending != signal.SIGINT:
             signal.raise_signal(self.pending)
