@@ -180,3 +180,73 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
     with pytest.raises(ValueError, match="is not an inertia checkpoint"):
         inertia.fit(_net(), X, y, "mse", SGD(lr=0.1), epochs=2, checkpoint=str(path))
     assert path.read_bytes() == b"not a checkpoint"
+
+
+def _cli(args, cwd):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(inertia.__file__)),
+               PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "inertia", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def _signal_after_checkpoint(proc, path, sig):
+    """Send ``sig`` once ``proc`` has written a checkpoint of its own."""
+    import time
+
+    before = _mtime(path)
+    while proc.poll() is None and _mtime(path) in (None, before):
+        time.sleep(0.005)
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return proc.communicate(timeout=300)
+
+
+def test_cli_checkpoint_survives_sigterm_and_ctrl_c(tmp_path):
+    """`inertia train --checkpoint`: SIGTERM and Ctrl-C keep the run, the same command
+    resumes it and says from where, and the model equals the uninterrupted run's."""
+    base = ["train", "--samples", "300", "--batch-size", "8", "--epochs", "1500",
+            "--dtype", "float64", "--quiet", "--lr", "0.05"]
+    ref = _cli(base + ["--save", "ref.npz"], tmp_path)
+    ref.communicate(timeout=300)
+    assert ref.returncode == 0
+    args = base + ["--checkpoint", "run.ckpt", "--checkpoint-every", "5", "--save", "m.npz"]
+    ck = str(tmp_path / "run.ckpt")
+    _, err = _signal_after_checkpoint(_cli(args, tmp_path), ck, signal.SIGTERM)
+    assert os.path.exists(ck), err
+    proc = _cli(args, tmp_path)
+    out, err = _signal_after_checkpoint(proc, ck, signal.SIGINT)
+    assert "resuming from run.ckpt at epoch" in out
+    if proc.returncode == 130:
+        assert "the run is kept in run.ckpt; run the same command to resume it" in err
+    proc = _cli(args, tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "resuming from run.ckpt at epoch" in out or not os.path.exists(ck)
+    assert not os.path.exists(ck)
+    a, _ = inertia.load(str(tmp_path / "m.npz"))
+    b, _ = inertia.load(str(tmp_path / "ref.npz"))
+    assert np.array_equal(a.flat, b.flat)
+
+
+def test_cli_ctrl_c_without_checkpoint_says_how_to_keep_a_run(tmp_path):
+    import time
+
+    proc = _cli(["train", "--samples", "300", "--batch-size", "1", "--epochs", "100000",
+                 "--quiet"], tmp_path)
+    while proc.stdout.readline().startswith("inertia train"):     # the header, then fit
+        pass
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "nothing was kept; pass --checkpoint PATH" in err

@@ -222,12 +222,11 @@ def _fit_guarded(args, net, X, y, **kw):
             warnings.simplefilter("ignore", training.DivergenceWarning)
             return fit(net, X, y, on_divergence="stop" if policy == "raise" else policy,
                        checkpoint=ck, checkpoint_every=_every(args.checkpoint_every), **kw)
-    except training.Interrupted as ex:
-        ep, st = ex.position
-        if ex.checkpoint:
+    except KeyboardInterrupt as ex:             # Interrupted, or before training began
+        if ck and os.path.exists(ck):
+            ep, st = getattr(ex, "position", None) or training.checkpoint.position(ck)
             print(f"inertia: interrupted before epoch {ep + 1}, step {st + 1}: the run is "
-                  f"kept in {ex.checkpoint}; run the same command to resume it",
-                  file=sys.stderr)
+                  f"kept in {ck}; run the same command to resume it", file=sys.stderr)
         else:
             print("inertia: interrupted: nothing was kept; pass --checkpoint PATH to keep a "
                   "run's progress and resume it", file=sys.stderr)
