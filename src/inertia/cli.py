@@ -400,8 +400,6 @@ def cmd_compare(args):
     marks = [args.every * (k + 1) for k in range(args.segments)]
     mean = curves.mean(axis=0)          # NaN where a seed diverged
     std = curves.std(axis=0)
-    stopped = np.isnan(curves).any(axis=2)          # (seeds, settings)
-    first_nan = np.isnan(curves).argmax(axis=2)     # the epoch (from 0) each run stopped at
     width = max(12, *(len(nm) + 1 for nm in names))
     if len(seeds) > 1:
         width = max(width, 19)
@@ -417,18 +415,12 @@ def cmd_compare(args):
             cells.append(cell.rjust(width + 1))
         print(f"{ep:6d}" + "".join(cells))
     print()
-    for ki in np.flatnonzero(stopped.any(axis=0)):
-        runs = [f"seed {seeds[si]} in epoch {first_nan[si, ki] + 1}"
-                for si in np.flatnonzero(stopped[:, ki])]
-        print(f"{names[ki]} diverged ({', '.join(runs)}): its runs stopped at their last "
-              "finite state; try a smaller lr")
+    diverged = _report_diverged(names, seeds, curves)
     final = np.where(np.isnan(mean[:, -1]), np.inf, mean[:, -1])
     best = int(np.argmin(final))
-    if np.isfinite(final[best]):
-        print(f"lowest final {loss} cost: {names[best]} at {mean[best, -1]:.4f}; "
-              f"{len(seeds) * len(settings)} runs in {secs:.1f} s")
-    else:
-        print(f"every setting diverged; {len(seeds) * len(settings)} runs in {secs:.1f} s")
+    print((f"lowest final {loss} cost: {names[best]} at {mean[best, -1]:.4f}; "
+           if np.isfinite(final[best]) else "every setting diverged; ")
+          + f"{len(seeds) * len(settings)} runs in {secs:.1f} s")
     from . import plots
 
     x = np.arange(1, curves.shape[2] + 1)
@@ -441,12 +433,25 @@ def cmd_compare(args):
     title = (f"Momentum comparison: {describe(tmp)}\n{args.convention} convention, {batch}, "
              + ("one shared initialisation" if len(seeds) == 1
                 else f"mean of {len(seeds)} seeds (band: min to max)"))
-    diverged = {nm: float(first_nan[stopped[:, k], k].min() + 1)
-                for k, nm in enumerate(labels) if stopped[:, k].any()}
     plots.loss_curves(cur, plot, title, ylabel=f"{loss} cost", bands=bands,
-                      diverged=diverged or None)
+                      diverged={labels[k]: ep for k, ep in diverged.items()} or None)
     print(f"wrote the plot to {plot}")
     return 0
+
+
+def _report_diverged(names, seeds, curves):
+    """Print which settings diverged (their curves end in NaN) and in which epoch for each
+    seed; returns {setting index: the first epoch (from 1) a seed diverged in}."""
+    stopped = np.isnan(curves).any(axis=2)          # (seeds, settings)
+    first = np.isnan(curves).argmax(axis=2) + 1      # the epoch each run diverged in
+    out = {}
+    for ki in np.flatnonzero(stopped.any(axis=0)):
+        runs = [f"seed {seeds[si]} in epoch {first[si, ki]}"
+                for si in np.flatnonzero(stopped[:, ki])]
+        print(f"{names[ki]} diverged ({', '.join(runs)}): its runs stopped at their last "
+              "finite state; try a smaller lr")
+        out[int(ki)] = float(first[stopped[:, ki], ki].min())
+    return out
 
 
 def cmd_predict(args):
