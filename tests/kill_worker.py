@@ -20,38 +20,38 @@ def _data(n=40, seed=3):
     return X, y
 
 
-# name -> (optimizer factory, rows of data, fit keyword arguments): runs of about half a
-# second on the machine of the tests, with checkpoints every few tens of milliseconds
+# name -> (optimizer factory, rows of data, fit keyword arguments): runs of a few tenths of
+# a second, with checkpoints every few tens of milliseconds
 CONFIGS = {
     "full-pytorch-compiled": (lambda: inertia.SGD(lr=0.05, momentum=0.9, convention="pytorch"),
-                              2000, dict(epochs=200, checkpoint_every=10)),
+                              2000, dict(epochs=130, checkpoint_every=6)),
     "minibatch-keras-nesterov": (lambda: inertia.SGD(lr=0.02, momentum=0.9, nesterov=True,
                                                      convention="keras"),
-                                 2000, dict(epochs=150, batch_size=64, checkpoint_every=5)),
+                                 2000, dict(epochs=100, batch_size=64, checkpoint_every=3)),
     "online-neanderthal": (lambda: inertia.SGD(lr=0.01, momentum=0.5, weight_decay=0.01,
                                                convention="neanderthal"),
-                           2000, dict(epochs=80, batch_size=1, checkpoint_every="0.03s")),
+                           2000, dict(epochs=50, batch_size=1, checkpoint_every="0.02s")),
     "schedules-engine": (lambda: inertia.SGD(lr=0.05, momentum=0.9, convention="pytorch",
                                              nesterov=True),
-                         40, dict(schedule=[(120, {}), (120, {"weight_decay": 0.001}),
-                                            (120, {"lr": 0.02})],
-                                  batch_size=16, compiled=False, checkpoint_every="0.03s")),
+                         40, dict(schedule=[(80, {}), (80, {"weight_decay": 0.001}),
+                                            (80, {"lr": 0.02})],
+                                  batch_size=16, compiled=False, checkpoint_every="0.02s")),
     "step-schedules-compiled": (lambda: inertia.SGD(lr=0.05, momentum=0.9),
-                                2000, dict(epochs=150, batch_size=128, checkpoint_every="0.03s",
-                                           lr_schedule=schedules.cosine(0.05, 2400),
+                                2000, dict(epochs=100, batch_size=128, checkpoint_every="0.02s",
+                                           lr_schedule=schedules.cosine(0.05, 1600),
                                            momentum_schedule=schedules.sutskever(0.95))),
     "qhm": (lambda: inertia.QHM(lr=0.05, momentum=0.9, nu=0.7),
-            2000, dict(epochs=150, batch_size=64, checkpoint_every=5)),
+            2000, dict(epochs=100, batch_size=64, checkpoint_every=3)),
     "aggmo": (lambda: inertia.AggMo(lr=0.02, betas=(0.0, 0.9, 0.99)),
-              40, dict(epochs=400, batch_size=8, checkpoint_every="0.03s")),
+              40, dict(epochs=250, batch_size=8, checkpoint_every="0.02s")),
     "adam": (lambda: inertia.Adam(lr=0.01),
-             40, dict(epochs=400, batch_size=8, checkpoint_every="0.03s")),
+             40, dict(epochs=250, batch_size=8, checkpoint_every="0.02s")),
     "adamw-schedule": (lambda: inertia.AdamW(lr=0.01, weight_decay=0.01),
-                       40, dict(epochs=1500, checkpoint_every=50,
-                                lr_schedule=schedules.cosine(0.01, 1500))),
+                       40, dict(epochs=1000, checkpoint_every=30,
+                                lr_schedule=schedules.cosine(0.01, 1000))),
     "sgd-ema-engine": (lambda: inertia.SGD(lr=0.05, momentum=0.9, convention="ema"),
-                       40, dict(epochs=400, batch_size=8, compiled=False,
-                                checkpoint_every="0.03s")),
+                       40, dict(epochs=250, batch_size=8, compiled=False,
+                                checkpoint_every="0.02s")),
 }
 
 

@@ -236,7 +236,13 @@ def _fit_guarded(args, net, X, y, **kw):
 def _every(text):
     """--checkpoint-every: N epochs or a number of seconds such as 30s."""
     text = text.strip()
-    return int(text) if text.isdigit() else text
+    value = int(text) if text.isdigit() else text
+    try:
+        training.checkpoint.parse_every(value)
+        return value
+    except ValueError:
+        raise CLIError(f"--checkpoint-every must be a positive number of epochs or of "
+                       f"seconds such as 30s, got {text!r}") from None
 
 
 def optimizer_flags(args):

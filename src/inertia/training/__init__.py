@@ -86,7 +86,6 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
         ckpt.restore(checkpoint, net, optimizer, plan, state)
     stepper.start()
     diverged = _loop(net, plan, state, stepper)
-    _finish(plan, state)
     if checkpoint is not None:
         ckpt.remove(checkpoint)
     if diverged is not None:
@@ -156,10 +155,3 @@ def _bar(plan, state):
                 disable=None if sys.stderr.isatty() else True, delay=2.0, leave=False,
                 dynamic_ncols=True)
 
-
-def _finish(plan, state):
-    """After the last epoch: the hyperparameters of trailing empty segments."""
-    if state.t >= plan.total_steps:
-        for (count, hyper), end in zip(plan.segs, plan.seg_ends):
-            if count == 0 and end == plan.epochs and hyper and end > 0:
-                state.opt.set(**hyper)

@@ -37,6 +37,11 @@ def check_args(path, every):
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write the checkpoint {path}: the folder {folder} is not "
                          "writable")
+    return parse_every(every)
+
+
+def parse_every(every):
+    """``checkpoint_every`` as (epochs, seconds), one of them None, or a ValueError."""
     if isinstance(every, (int, np.integer)) and not isinstance(every, bool) and every >= 1:
         return int(every), None
     if isinstance(every, str):
