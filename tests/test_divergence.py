@@ -151,3 +151,25 @@ def test_plot_marks_divergence(monkeypatch, tmp_path):
     marks = [ln for ln in ax.lines if ln.get_marker() == "X"]
     assert len(marks) == 1 and list(marks[0].get_xdata()) == [6]
     assert list(marks[0].get_ydata()) == [40.0]
+
+
+def test_divergence_at_the_first_step_of_a_compiled_call(tmp_path):
+    """One step a call (full batch, a checkpoint every epoch): a non-finite loss at a call's
+    first step goes back into the previous call, counters included; the checkpoint is
+    removed with the run."""
+    X, y = _data()
+    path = str(tmp_path / "run.ckpt")
+    net, opt = _net(), SGD(lr=50.0, momentum=0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", inertia.DivergenceWarning)
+        h = inertia.fit(net, X, y, "mse", opt, epochs=200, progress=False, compiled=True,
+                        checkpoint=path, checkpoint_every=1)
+    d = h.diverged
+    assert d is not None and not os.path.exists(path)
+    ref, ref_opt = _net(), SGD(lr=50.0, momentum=0.9)
+    inertia.fit(ref, X, y, "mse", ref_opt, epochs=opt.state.step, progress=False,
+                compiled=True, on_divergence="continue")
+    # a non-finite loss undoes the step before it too; a non-finite update only itself
+    assert opt.state.step == (d.epoch - 1 if not np.isfinite(d.loss) else d.epoch)
+    assert np.array_equal(ref.flat, net.flat)
+    assert ref_opt.state_meta() == opt.state_meta()
