@@ -77,8 +77,8 @@ def _mark_divergence(ax, x, y, where, color):
     if ok.size:
         ax.plot([np.asarray(x)[ok[-1]], where], [last, last], color=color, lw=1.0, ls=":")
     ax.plot([where], [last], marker="X", ms=11, color=color, mec="black", ls="none")
-    ax.annotate("diverged", (where, last), textcoords="offset points", xytext=(6, 6),
-                fontsize=9, color=color)
+    ax.annotate("diverged", (where, last), textcoords="offset points", xytext=(-8, 8),
+                ha="right", fontsize=9, color=color)
 
 
 def canvas_frame(fig, colors=64):
