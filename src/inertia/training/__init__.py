@@ -131,9 +131,7 @@ def _loop(net, plan, state, stepper):
                 diverged = stepper.run(state, _next_stop(plan, state.t), due)
                 if diverged is not None:
                     return diverged
-                if plan.checkpoint is not None and (signals.pending is not None or (
-                        state.t < plan.total_steps and (due() or plan.every is not None and
-                                                        state.t % (plan.every * plan.per) == 0))):
+                if _save_now(plan, state, signals, due):
                     ckpt.save(plan.checkpoint, net, state.opt, plan, state)
                     last[0] = time.perf_counter()
     finally:
@@ -144,6 +142,18 @@ def _loop(net, plan, state, stepper):
         signals.deliver()            # SIGTERM: the old handler (by default the process ends)
         raise Interrupted(plan.checkpoint, position, state.hist)
     return None
+
+
+def _save_now(plan, state, signals, due):
+    """Whether to checkpoint after this run of steps: on a signal, and (before the end)
+    when the time has come or an epoch multiple of ``checkpoint_every`` is done."""
+    if plan.checkpoint is None:
+        return False
+    if signals.pending is not None:
+        return True
+    if state.t >= plan.total_steps:
+        return False
+    return due() or plan.every is not None and state.t % (plan.every * plan.per) == 0
 
 
 def _bar(plan, state):
