@@ -173,3 +173,27 @@ def test_divergence_at_the_first_step_of_a_compiled_call(tmp_path):
     assert opt.state.step == (d.epoch - 1 if not np.isfinite(d.loss) else d.epoch)
     assert np.array_equal(ref.flat, net.flat)
     assert ref_opt.state_meta() == opt.state_meta()
+
+
+def test_checked_engine_loop_allocates_nothing_per_step():
+    """The one-step-back copies are made once per fit: 60 checked steps reach the same peak
+    memory as none (a step-sized temporary would add at least an activation column)."""
+    import tracemalloc
+
+    X, y = inertia.datasets.smooth_regression(10_000, seed=1)
+    net = Network(4, [Dense(32, "sigmoid"), Dense(16, "tanh"), Dense(1)], seed=0,
+                  dtype="float32")
+    opt = SGD(lr=0.2, momentum=0.4, weight_decay=0.1, convention="neanderthal")
+    inertia.fit(net, X, y, "quadratic", opt, epochs=2, progress=False, compiled=False)
+    peaks = []
+    for epochs in (0, 60):
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            inertia.fit(net, X, y, "quadratic", opt, epochs=epochs, progress=False,
+                        compiled=False)
+            peaks.append(tracemalloc.get_traced_memory()[1] - before)
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] - peaks[0] < 10_000 * 4, peaks
