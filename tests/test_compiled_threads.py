@@ -64,7 +64,7 @@ def test_the_measured_choice_tries_both_ways(monkeypatch):
     net = _net("float32")
     opt = SGD(0.05, momentum=0.9)
     net.bind(opt)
-    X, y = inertia.train._check_data(net, X, y, "mse")
+    X, y = inertia.training.plan._check_data(net, X, y, "mse")
     run = compiled.CompiledSteps(net, opt, "mse", X, y)
     order = np.arange(ROWS)
     starts = np.zeros(1, dtype=np.int64)

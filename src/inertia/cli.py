@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -18,7 +19,8 @@ from . import losses, schedules
 from .network import Dense, Network
 from .optim import CONVENTIONS, SGD
 from .serialize import atomic_write, load, save
-from .train import fit
+from . import training
+from .training import fit
 
 DEFAULT_OUT = "inertia-out"
 
@@ -162,10 +164,18 @@ def cmd_train(args):
           + (f", lr schedule {lr_sched!r}" if lr_sched else "")
           + (f", momentum schedule {mom_sched!r}" if mom_sched else "")
           + (f", resumed at step {opt.state.step}" if resumed_opt and opt.state else ""))
-    hist = fit(net, Xtr, ytr, loss=loss, optimizer=opt, epochs=epochs,
-               batch_size=args.batch_size, seed=args.seed, validation_data=val,
-               progress=not args.quiet, lr_schedule=lr_sched, momentum_schedule=mom_sched)
+    hist = _fit_guarded(args, net, Xtr, ytr, loss=loss, optimizer=opt, epochs=epochs,
+                        batch_size=args.batch_size, seed=args.seed, validation_data=val,
+                        progress=not args.quiet, lr_schedule=lr_sched,
+                        momentum_schedule=mom_sched)
+    if hist is None:
+        return 130
     _print_curve(hist)
+    if hist.diverged is not None:
+        _plot_train(args, hist, net, opt, loss)
+        print(f"inertia: diverged: {training.divergence.message(hist.diverged)}"
+              + (f"; {args.save} was not written" if args.save else ""), file=sys.stderr)
+        return 3
     secs = hist.time[-1]
     print(f"trained {epochs} epochs in {secs:.2f} s ({1e3 * secs / epochs:.3f} ms/epoch)")
     train_cost = net.loss(Xtr, ytr, loss)
@@ -177,18 +187,62 @@ def cmd_train(args):
         extra.update(loss=loss, test_fraction=test_fraction, split_seed=split_seed)
         save(args.save, net, optimizer=opt, extra=extra)
         print(f"saved the model and optimizer state to {args.save}")
-    if args.plot:
-        from . import plots
-
-        plots.loss_curves({"training set": (np.arange(1, len(hist.loss) + 1), hist.loss)},
-                          args.plot,
-                          f"Training loss: {describe(net)}\n{describe_optimizer(opt)}",
-                          ylabel=f"{loss} loss",
-                          val_curves={"training set": (np.arange(1, len(hist.val_loss) + 1),
-                                                       hist.val_loss)} if hist.val_loss else None,
-                          val_label="test set")
-        print(f"wrote the loss curve to {args.plot}")
+    _plot_train(args, hist, net, opt, loss)
     return 0
+
+
+def _plot_train(args, hist, net, opt, loss):
+    if not args.plot:
+        return
+    from . import plots
+
+    d = hist.diverged
+    plots.loss_curves({"training set": (np.arange(1, len(hist.loss) + 1), hist.loss)},
+                      args.plot,
+                      f"Training loss: {describe(net)}\n{describe_optimizer(opt)}",
+                      ylabel=f"{loss} loss",
+                      val_curves={"training set": (np.arange(1, len(hist.val_loss) + 1),
+                                                   hist.val_loss)} if hist.val_loss else None,
+                      val_label="test set",
+                      diverged={"training set": d.epoch + 1} if d is not None else None)
+    print(f"wrote the loss curve to {args.plot}")
+
+
+def _fit_guarded(args, net, X, y, **kw):
+    """fit with the command's divergence and checkpoint flags: says where a checkpoint
+    resumes, and what an interruption kept. None when interrupted."""
+    ck = args.checkpoint
+    if ck and os.path.exists(ck):
+        where = training.checkpoint.position(ck)
+        if where is not None:
+            print(f"  resuming from {ck} at epoch {where[0] + 1}, step {where[1] + 1}")
+    policy = args.on_divergence
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", training.DivergenceWarning)
+            return fit(net, X, y, on_divergence="stop" if policy == "raise" else policy,
+                       checkpoint=ck, checkpoint_every=_every(args.checkpoint_every), **kw)
+    except KeyboardInterrupt as ex:             # Interrupted, or before training began
+        if ck and os.path.exists(ck):
+            ep, st = getattr(ex, "position", None) or training.checkpoint.position(ck)
+            print(f"inertia: interrupted before epoch {ep + 1}, step {st + 1}: the run is "
+                  f"kept in {ck}; run the same command to resume it", file=sys.stderr)
+        else:
+            print("inertia: interrupted: nothing was kept; pass --checkpoint PATH to keep a "
+                  "run's progress and resume it", file=sys.stderr)
+        return None
+
+
+def _every(text):
+    """--checkpoint-every: N epochs or a number of seconds such as 30s."""
+    text = text.strip()
+    value = int(text) if text.isdigit() else text
+    try:
+        training.checkpoint.parse_every(value)
+        return value
+    except ValueError:
+        raise CLIError(f"--checkpoint-every must be a positive number of epochs or of "
+                       f"seconds such as 30s, got {text!r}") from None
 
 
 def optimizer_flags(args):
@@ -290,7 +344,8 @@ def run_compare(X, y, layers, loss, convention, settings, segments, every, seeds
                 batch_size=None, dtype="float32", engine="numpy", progress=True):
     """Train copies of one network (shared initial weights per seed) under each setting
     (lr, weight_decay, momentum) for ``segments`` x ``every`` epochs. Returns an array
-    (seeds, settings, segments * every) of per-epoch losses."""
+    (seeds, settings, segments * every) of per-epoch losses, NaN from the epoch where a run
+    diverged on (that run stops there; the others finish)."""
     opts = [SGD(lr=lr, momentum=mu, weight_decay=wd, convention=convention)
             for lr, wd, mu in settings]                              # checks every setting
     curves = np.empty((len(seeds), len(settings), segments * every))
@@ -305,10 +360,13 @@ def run_compare(X, y, layers, loss, convention, settings, segments, every, seeds
             for ki, opt in enumerate(opts):
                 net = base.copy()
                 opt.reset()
-                hist = fit(net, X, y, loss=loss, optimizer=opt,
-                           schedule=[(every, {})] * segments, batch_size=batch_size,
-                           seed=seed, progress=False)
-                curves[si, ki] = hist.loss
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", training.DivergenceWarning)
+                    hist = fit(net, X, y, loss=loss, optimizer=opt,
+                               schedule=[(every, {})] * segments, batch_size=batch_size,
+                               seed=seed, progress=False)
+                curves[si, ki] = np.nan
+                curves[si, ki, :len(hist.loss)] = hist.loss
                 if bar is not None:
                     bar.update(1)
     finally:
@@ -346,7 +404,7 @@ def cmd_compare(args):
                          progress=not args.quiet)
     secs = time.perf_counter() - t0
     marks = [args.every * (k + 1) for k in range(args.segments)]
-    mean = curves.mean(axis=0)
+    mean = curves.mean(axis=0)          # NaN where a seed diverged
     std = curves.std(axis=0)
     width = max(12, *(len(nm) + 1 for nm in names))
     if len(seeds) > 1:
@@ -358,12 +416,17 @@ def cmd_compare(args):
         for ki in range(len(settings)):
             m = mean[ki, ep - 1]
             cell = f"{m:.4f}" if len(seeds) == 1 else f"{m:.4f} ± {std[ki, ep - 1]:.4f}"
+            if np.isnan(m):
+                cell = "diverged"
             cells.append(cell.rjust(width + 1))
         print(f"{ep:6d}" + "".join(cells))
     print()
-    best = int(np.argmin(mean[:, -1]))
-    print(f"lowest final {loss} cost: {names[best]} at {mean[best, -1]:.4f}; "
-          f"{len(seeds) * len(settings)} runs in {secs:.1f} s")
+    diverged = _report_diverged(names, seeds, curves)
+    final = np.where(np.isnan(mean[:, -1]), np.inf, mean[:, -1])
+    best = int(np.argmin(final))
+    print((f"lowest final {loss} cost: {names[best]} at {mean[best, -1]:.4f}; "
+           if np.isfinite(final[best]) else "every setting diverged; ")
+          + f"{len(seeds) * len(settings)} runs in {secs:.1f} s")
     from . import plots
 
     x = np.arange(1, curves.shape[2] + 1)
@@ -376,9 +439,25 @@ def cmd_compare(args):
     title = (f"Momentum comparison: {describe(tmp)}\n{args.convention} convention, {batch}, "
              + ("one shared initialisation" if len(seeds) == 1
                 else f"mean of {len(seeds)} seeds (band: min to max)"))
-    plots.loss_curves(cur, plot, title, ylabel=f"{loss} cost", bands=bands)
+    plots.loss_curves(cur, plot, title, ylabel=f"{loss} cost", bands=bands,
+                      diverged={labels[k]: ep for k, ep in diverged.items()} or None)
     print(f"wrote the plot to {plot}")
     return 0
+
+
+def _report_diverged(names, seeds, curves):
+    """Print which settings diverged (their curves end in NaN) and in which epoch for each
+    seed; returns {setting index: the first epoch (from 1) a seed diverged in}."""
+    stopped = np.isnan(curves).any(axis=2)          # (seeds, settings)
+    first = np.isnan(curves).argmax(axis=2) + 1      # the epoch each run diverged in
+    out = {}
+    for ki in np.flatnonzero(stopped.any(axis=0)):
+        runs = [f"seed {seeds[si]} in epoch {first[si, ki]}"
+                for si in np.flatnonzero(stopped[:, ki])]
+        print(f"{names[ki]} diverged ({', '.join(runs)}): its runs stopped at their last "
+              "finite state; try a smaller lr")
+        out[int(ki)] = float(first[stopped[:, ki], ki].min())
+    return out
 
 
 def cmd_predict(args):
@@ -537,6 +616,14 @@ def build_parser():
                    help="standardise the inputs (kept in the saved model)")
     p.add_argument("--save", default=None, help="write the model and optimizer state (.npz)")
     p.add_argument("--resume", default=None, help="continue training a saved model")
+    p.add_argument("--on-divergence", choices=["stop", "raise", "continue"], default="stop",
+                   help="a NaN or infinite loss: stop at the last finite state and exit 3 "
+                        "without --save (stop, raise), or train on (continue)")
+    p.add_argument("--checkpoint", default=None,
+                   help="keep the run in this file (.npz) and resume from it when it exists; "
+                        "removed when the run ends")
+    p.add_argument("--checkpoint-every", default="30s",
+                   help="checkpoint every N epochs or every S seconds such as 30s (default)")
     p.add_argument("--plot", default=None, help="write the loss curve (.png)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)

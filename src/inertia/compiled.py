@@ -121,6 +121,11 @@ class CompiledSteps:
                 off += v.size
             setattr(opt.state, name, views)
         self.V = V
+        # the one-step-back copy the kernel keeps (see steps.train_steps) and the
+        # optimizer's counters that go with it
+        self.Pb = self.P.copy()
+        self.Vb = V.copy()
+        self.meta_back = opt.state_meta()
         self.G = np.zeros_like(self.P)
         T = steps.TILE
         C = CHUNKS
@@ -140,6 +145,12 @@ class CompiledSteps:
         self.sizes = np.array(net.sizes, dtype=np.int64)
         self.loss = steps.LOSS_CODES[loss]
         self.fast = dt == np.float32
+
+    def reset_backup(self):
+        """The one-step-back copy starts from the state now (after a restore)."""
+        self.Pb[:] = self.P
+        self.Vb[:] = self.V
+        self.meta_back = self.opt.state_meta()
 
     def _coef(self, w, b):
         """The (rows, 2 L, 8) table of the kernel: weights' and biases' rows per layer."""
@@ -171,8 +182,9 @@ class CompiledSteps:
             return [(0, 1, not best)] + ([(1, S, best)] if S > 1 else [])
         return [(0, S, best)]
 
-    def _call(self, order, starts, counts, kinds, coef, parallel, out):
-        """One kernel call, timed for the measurement when ``parallel`` is not None."""
+    def _call(self, order, starts, counts, kinds, coef, parallel, out, check):
+        """One kernel call, timed for the measurement when ``parallel`` is not None.
+        Returns the number of steps run (fewer than asked: the next one diverged)."""
         if parallel:
             import numba
 
@@ -181,10 +193,11 @@ class CompiledSteps:
             old_chunk = numba.set_parallel_chunksize(1)
         t0 = time.perf_counter()
         try:
-            self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef, self.sizes,
-                               self.acts, self.loss, self.fast, self.P, self.V, self.G,
-                               self.Gs, self.Zs, self.Ds, self.xts, self.yts, self.scales,
-                               self.totals, bool(parallel), out)
+            done = self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef,
+                                      self.sizes, self.acts, self.loss, self.fast, self.P,
+                                      self.V, self.G, self.Gs, self.Zs, self.Ds, self.xts,
+                                      self.yts, self.scales, self.totals, bool(parallel), out,
+                                      self.Pb, self.Vb, bool(check))
         finally:
             if parallel:
                 numba.set_parallel_chunksize(old_chunk)
@@ -195,10 +208,15 @@ class CompiledSteps:
             rec = self._seconds[parallel]
             rec.append((time.perf_counter() - t0) / int(counts.sum()))
             del rec[:-5]
+        return done
 
-    def run(self, order, starts, counts, lr, mu):
+    def run(self, order, starts, counts, lr, mu, check=False):
         """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all
-        steps (floats) or one a step (arrays). Returns the loss of every step."""
+        steps (floats) or one a step (arrays). Returns (out, stop, kept): the loss of every
+        step run, the step that diverged (len(starts) when none did, or without ``check``),
+        and how many steps' updates remain (stop - 1 when that step's loss was not finite:
+        the state goes back to the previous step's; -1: to before the previous call's
+        last step)."""
         opt = self.opt
         S = starts.shape[0]
         if np.ndim(lr) == 0 and np.ndim(mu) == 0:
@@ -234,13 +252,36 @@ class CompiledSteps:
             notice = threading.Timer(1.0, _compiling_notice, (self.net.dtype.name,))
             notice.daemon = True
             notice.start()
+        stop = S
         try:
             for lo, hi, parallel in self._plan(counts):
-                self._call(order, starts[lo:hi], counts[lo:hi], kinds[lo:hi], coef, parallel,
-                           out[lo:hi])
+                done = self._call(order, starts[lo:hi], counts[lo:hi], kinds[lo:hi], coef,
+                                  parallel, out[lo:hi], check)
+                if done < hi - lo:
+                    stop = lo + done
+                    break
         finally:
             if notice is not None:
                 notice.cancel()
         _RAN.add(self.net.dtype)
-        opt.advance_(S, lr, mu)
-        return out
+        kept = S if stop == S else stop - (not np.isfinite(out[stop]))
+        self._advance(kept, lr, mu)
+        return out, stop, kept
+
+    def _advance(self, kept, lr, mu):
+        """Count ``kept`` steps in the optimizer, keeping the counters from before the last
+        one (``meta_back``) for a divergence found in the next step."""
+        opt = self.opt
+        if kept < 0:
+            for name, value in self.meta_back.items():
+                setattr(opt.state, name, value)
+            return
+
+        def part(a, lo, hi):
+            return a[lo:hi] if np.ndim(a) else a
+
+        if kept >= 2:
+            opt.advance_(kept - 1, part(lr, 0, kept - 1), part(mu, 0, kept - 1))
+        if kept >= 1:
+            self.meta_back = opt.state_meta()
+            opt.advance_(1, part(lr, kept - 1, kept), part(mu, kept - 1, kept))

@@ -56,7 +56,7 @@ from numbers import Integral, Real
 
 from .network import Dense, Network
 from .optim import CONVENTIONS, QHM, SGD, Adam, AdamW, AggMo
-from .train import fit as _inertia_fit
+from .training import fit as _inertia_fit
 
 # scikit-learn's activation names -> inertia's
 ACTIVATIONS = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -461,7 +461,7 @@ class _BaseMLP(BaseEstimator):
         hist = _inertia_fit(net, X, y, loss=loss, optimizer=opt, epochs=1,
                             batch_size=batch_size, shuffle=False, progress=False,
                             lr_schedule=lr_schedule, momentum_schedule=momentum_schedule,
-                            compiled=compiled)
+                            compiled=compiled, on_divergence="continue")
         value = hist.loss[0]
         if loss == "quadratic":
             return value / k

@@ -36,15 +36,21 @@ def _log_worthy(values):
 
 
 def loss_curves(curves, path, title, xlabel="epoch", ylabel="loss", colors=None, bands=None,
-                val_curves=None, val_label="{} (test)"):
+                val_curves=None, val_label="{} (test)", diverged=None):
     """Plot named curves {label: (x, y)} (optionally with {label: (lo, hi)} spread bands and
     dashed validation curves, labelled ``val_label.format(label)``) and save to ``path``.
-    Log scale when the values span decades."""
+    ``diverged`` {label: x}: those runs diverged at x (an X marker at the curve's last
+    finite point, "(diverged at x)" in the legend). Log scale when the values span
+    decades."""
     fig, ax = new_figure()
     allv = []
     for k, (label, (x, y)) in enumerate(curves.items()):
         c = (colors or {}).get(label, CYCLE[k % len(CYCLE)])
-        ax.plot(x, y, color=c, lw=1.6, label=label)
+        where = (diverged or {}).get(label)
+        ax.plot(x, y, color=c, lw=1.6,
+                label=label if where is None else f"{label} (diverged at {where:g})")
+        if where is not None:
+            _mark_divergence(ax, x, y, where, c)
         allv.extend(np.asarray(y, dtype=float).ravel())
         if bands and label in bands:
             lo, hi = bands[label]
@@ -61,6 +67,18 @@ def loss_curves(curves, path, title, xlabel="epoch", ylabel="loss", colors=None,
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=9, framealpha=0.9)
     return save(fig, path)
+
+
+def _mark_divergence(ax, x, y, where, color):
+    """An X at (where, the curve's last finite value) and a dotted line to it."""
+    y = np.asarray(y, dtype=float)
+    ok = np.flatnonzero(np.isfinite(y))
+    last = y[ok[-1]] if ok.size else 0.0
+    if ok.size:
+        ax.plot([np.asarray(x)[ok[-1]], where], [last, last], color=color, lw=1.0, ls=":")
+    ax.plot([where], [last], marker="X", ms=11, color=color, mec="black", ls="none")
+    ax.annotate("diverged", (where, last), textcoords="offset points", xytext=(-8, 8),
+                ha="right", fontsize=9, color=color)
 
 
 def canvas_frame(fig, colors=64):

@@ -62,7 +62,7 @@ def experiment(samples=1000, dim=1000, hidden=500, batch_size=64, lr=1e-5, epoch
     from .. import data
     from ..network import Dense, Network
     from ..optim.sgd import SGD
-    from ..train import fit
+    from ..training import fit
 
     if not isinstance(epochs, (int, np.integer)) or epochs < 2:
         raise ValueError(f"--epochs must be at least 2 (the zig-zag compares consecutive "

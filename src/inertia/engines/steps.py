@@ -463,19 +463,38 @@ def _grad(G, wo, bo, d, do, x, xo, nin, nout, t):
 
 
 @njit(**_JIT)
-def _update(P, V, G, lo, hi, c):
-    """v' = A v + B g + C w;  w' = D w + E v' + F g + H v, element-wise over P[lo:hi]."""
+def _update(P, V, G, Pb, Vb, lo, hi, c):
+    """v' = A v + B g + C w;  w' = D w + E v' + F g + H v, element-wise over P[lo:hi], the
+    old w and v kept in Pb, Vb (the one-step-back copy). Returns the sum of 0 * w': NaN when
+    some new w is NaN or infinite, 0 otherwise (fast-math keeps NaN and inf, see _JIT)."""
     A, B, C, D, E, F, H = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
     p = P[lo:hi]
     v = V[lo:hi]
     g = G[lo:hi]
+    pb = Pb[lo:hi]
+    vb = Vb[lo:hi]
+    zero = P.dtype.type(0)
+    chk = zero
     for i in range(hi - lo):
         vo = v[i]
         w = p[i]
         gi = g[i]
+        pb[i] = w
+        vb[i] = vo
         vn = A * vo + B * gi + C * w
-        p[i] = D * w + E * vn + F * gi + H * vo
+        wn = D * w + E * vn + F * gi + H * vo
+        p[i] = wn
         v[i] = vn
+        chk += wn * zero
+    return chk
+
+
+@njit(**_JIT)
+def _restore(P, V, Pb, Vb, p):
+    """P, V = the one-step-back copy."""
+    for i in range(p):
+        P[i] = Pb[i]
+        V[i] = Vb[i]
 
 
 @njit(**_JIT)
@@ -631,7 +650,7 @@ def _chunks_parallel(nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, 
 
 @njit(**_JIT)
 def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code, fast,
-                P, V, G, Gs, Zs, Ds, xts, yts, scales, totals, parallel, out):
+                P, V, G, Gs, Zs, Ds, xts, yts, scales, totals, parallel, out, Pb, Vb, check):
     """Run len(starts) training steps; step s trains on rows order[starts[s]:...+counts[s]]
     with the coefficients coef[kinds[s]] (shape (2 L, N_COEF): weights and biases of each
     layer) and writes its batch loss to out[s]. ``acts``: the layers' activation table
@@ -641,8 +660,15 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
     sizes[l]) row-major, then its b. Per chunk j (the first axis): Gs[j] a gradient,
     Zs[j] tile scratch of the activations and the kept z copies, TILE * tile_rows(sizes,
     acts), Ds[j] of the deltas, TILE * sum(sizes[1:]), xts[j], yts[j] the tile's inputs and
-    targets, scales[j] a 1-element array of the dtype, totals[j] its
-    loss sum. ``parallel``: the chunks of a batch run on numba's threads."""
+    targets, scales[j] a 1-element array of the dtype, totals[j] its loss sum. ``parallel``:
+    the chunks of a batch run on numba's threads.
+
+    Pb, Vb: the one-step-back copy of P and V, written by each update pass (the state
+    before the step). With ``check``, a step whose loss is not finite puts P, V back to that
+    copy (the state before the previous step, the last whose loss was finite) and a step
+    whose update makes a parameter non-finite puts them back to the state before it; either
+    way the call returns that step's index (its loss in out). Otherwise it returns
+    len(starts)."""
     L = sizes.shape[0] - 1
     k_out = Y.shape[1]
     # offsets of each layer's W and b in P, and of its tile in Z and D (per TILE); zrow[L + l]:
@@ -709,6 +735,10 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
             out[s] = total / (2 * m)
         else:
             out[s] = total / m
+        if check and not np.isfinite(out[s]):
+            _restore(P, V, Pb, Vb, p)
+            return s
+        chk = P.dtype.type(0)
         for l in range(L):
             mu_l = c[2 * l, 7]
             if mu_l != 0:
@@ -716,5 +746,9 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
             mu_l = c[2 * l + 1, 7]
             if mu_l != 0:
                 _shift(P, V, bofs[l], bofs[l] + sizes[l + 1], -mu_l)
-            _update(P, V, G, wofs[l], bofs[l], c[2 * l])
-            _update(P, V, G, bofs[l], bofs[l] + sizes[l + 1], c[2 * l + 1])
+            chk += _update(P, V, G, Pb, Vb, wofs[l], bofs[l], c[2 * l])
+            chk += _update(P, V, G, Pb, Vb, bofs[l], bofs[l] + sizes[l + 1], c[2 * l + 1])
+        if check and not np.isfinite(chk):
+            _restore(P, V, Pb, Vb, p)
+            return s
+    return starts.shape[0]

@@ -1,0 +1,167 @@
+"""Training: ``fit`` = plan -> loop -> record.
+
+    plan.py        every argument checked before the first step; the Plan the loop follows
+    loop.py        the run's position and epoch bookkeeping; the engine-call and the compiled
+                   ways of stepping behind one interface; deferred signals
+    divergence.py  DivergenceWarning, Diverged, the one-step-back copy of the engine loop
+    checkpoint.py  checkpoints: exact resume, fingerprints, atomic writes
+    history.py     History
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+from . import checkpoint as ckpt
+from .divergence import Divergence, Diverged, DivergenceWarning, report
+from .history import History
+from .loop import CompiledLoop, EngineSteps, Signals, State
+from .plan import Plan, make_plan
+
+__all__ = ["fit", "History", "Divergence", "Diverged", "DivergenceWarning", "Interrupted",
+           "Plan"]
+
+
+class Interrupted(KeyboardInterrupt):
+    """A KeyboardInterrupt that stopped ``fit`` between two steps. ``checkpoint``: the path
+    the run was saved to (None without one); ``position``: the (epoch, step) it stopped
+    before; ``history``: the History so far."""
+
+    def __init__(self, checkpoint, position, history):
+        super().__init__()
+        self.checkpoint, self.position, self.history = checkpoint, position, history
+
+
+def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, seed=None,
+        schedule=None, validation_data=None, progress=True, lr_schedule=None,
+        momentum_schedule=None, compiled=None, on_divergence="stop", checkpoint=None,
+        checkpoint_every=1):
+    """Train ``net`` on (X, y) and return a History.
+
+    loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.losses``)
+    optimizer   an ``inertia.SGD``; it keeps its state, so a second fit continues the first
+    epochs      number of passes over the data (leave out when a schedule is given)
+    batch_size  None: full batch; 1: online (one item per update); k: mini-batches of k, the
+                last one smaller when k does not divide n
+    shuffle     reshuffle the rows every epoch (mini-batch and online only), seeded by ``seed``
+    schedule    [(epochs, {"lr": ..., "momentum": ..., "weight_decay": ...}), ...] run in order;
+                the velocity carries across segments
+    validation_data  (X_val, y_val): its loss is recorded after every epoch
+    progress    show a progress bar on long runs in a terminal (never when piped)
+    lr_schedule, momentum_schedule
+                callables from the optimizer's step counter to a value (``inertia.schedules``),
+                applied before every update; they share the optimizer's step count
+    compiled    None: run whole epochs as one compiled call (``inertia.compiled``) where the
+                engine, optimizer and network allow it; False: always the engine-call loop;
+                True: the compiled loop or a ValueError saying why it cannot run
+    on_divergence  what a NaN or infinite loss or parameter does. "stop" (default): the
+                network and optimizer go back to the last state whose loss was finite,
+                training stops, ``History.diverged`` says where and a DivergenceWarning says
+                so. "raise": the same, then ``inertia.Diverged``. "continue": train on.
+    checkpoint  a file path: the run is saved there (atomically) every ``checkpoint_every``
+                epochs (an integer) or seconds (a string such as "30s", taken at the next
+                step) and when interrupted (Ctrl-C, SIGTERM); when the file exists, ``fit``
+                resumes from it and runs only what remains, exactly as the uninterrupted
+                run would have; it is removed when the run ends. Other data or settings
+                than the checkpoint's are refused.
+
+    Everything is checked before the first step; a bad argument raises a one-line ValueError.
+    A KeyboardInterrupt or SIGTERM takes effect at the end of the step it lands in (as
+    ``Interrupted``, a KeyboardInterrupt), so the network and optimizer are never left
+    half-updated.
+    """
+    plan = make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
+                     validation_data, progress, lr_schedule, momentum_schedule, compiled,
+                     on_divergence, checkpoint, checkpoint_every)
+    fingerprint = ckpt.fingerprint(net, optimizer, plan) if checkpoint is not None else None
+    net.bind(optimizer)
+    check = on_divergence != "continue"
+    stepper = (CompiledLoop if plan.compiled else EngineSteps)(net, optimizer, plan, check)
+    state = State(net, optimizer, plan, stepper.val_loss)
+    state.fingerprint = fingerprint
+    if checkpoint is not None and os.path.exists(checkpoint):
+        ckpt.restore(checkpoint, net, optimizer, plan, state)
+    stepper.start()
+    diverged = _loop(net, plan, state, stepper)
+    if checkpoint is not None:
+        ckpt.remove(checkpoint)
+    if diverged is not None:
+        report(on_divergence, diverged, state.hist)
+    net.e.synchronize()
+    return state.hist
+
+
+def _threads(net, plan):
+    """One BLAS thread for small gemms on the engine loop (see ``engine.threads``)."""
+    if plan.compiled or not hasattr(net.e, "threads"):
+        return contextlib.nullcontext()
+    flops = max(2.0 * plan.bs * a * b for a, b in zip(net.sizes[:-1], net.sizes[1:]))
+    return net.e.threads(flops)
+
+
+def _next_stop(plan, t):
+    """The step a run of steps from t must stop at: the end of the segment, of the epoch
+    on the engine loop, of the epochs between checkpoints."""
+    ep = t // plan.per
+    end = min(s for s in plan.seg_ends if s > ep)
+    if plan.every is not None:
+        end = min(end, (ep // plan.every + 1) * plan.every)
+    if not plan.compiled:
+        end = min(end, ep + 1)
+    return end * plan.per
+
+
+def _loop(net, plan, state, stepper):
+    """The steps from state.t to the end; checkpoints; signals. Returns a Divergence or
+    None; raises Interrupted (SIGINT) or re-sends SIGTERM after saving the run."""
+    signals = Signals()
+    last = [time.perf_counter()]
+
+    def due():
+        return signals.pending is not None or (
+            plan.every_s is not None and time.perf_counter() - last[0] >= plan.every_s)
+
+    state.bar = _bar(plan, state)
+    try:
+        with signals, _threads(net, plan):
+            while state.t < plan.total_steps and signals.pending is None:
+                diverged = stepper.run(state, _next_stop(plan, state.t), due)
+                if diverged is not None:
+                    return diverged
+                if _save_now(plan, state, signals, due):
+                    ckpt.save(plan.checkpoint, net, state.opt, plan, state)
+                    last[0] = time.perf_counter()
+    finally:
+        if state.bar is not None:
+            state.bar.close()
+    if signals.pending is not None:
+        position = divmod(state.t, plan.per)
+        signals.deliver()            # SIGTERM: the old handler (by default the process ends)
+        raise Interrupted(plan.checkpoint, position, state.hist)
+    return None
+
+
+def _save_now(plan, state, signals, due):
+    """Whether to checkpoint after this run of steps: on a signal, and (before the end)
+    when the time has come or an epoch multiple of ``checkpoint_every`` is done."""
+    if plan.checkpoint is None:
+        return False
+    if signals.pending is not None:
+        return True
+    if state.t >= plan.total_steps:
+        return False
+    return due() or plan.every is not None and state.t % (plan.every * plan.per) == 0
+
+
+def _bar(plan, state):
+    if not plan.progress or plan.epochs == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=plan.epochs, initial=len(state.hist.loss), unit="epoch",
+                disable=None if sys.stderr.isatty() else True, delay=2.0, leave=False,
+                dynamic_ncols=True)
+

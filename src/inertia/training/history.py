@@ -1,0 +1,42 @@
+"""History: what a ``fit`` measured, epoch by epoch, and how the run ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class History:
+    """What a ``fit`` measured.
+
+    loss          training loss per completed epoch: the mean of the epoch's batch losses,
+                  each taken in the forward pass before that batch's update
+    val_loss      validation loss after each epoch (empty without validation_data)
+    time          wall time in seconds since the start of the run, after each epoch (a
+                  resumed run continues the clock of the run it resumes)
+    segment_loss  with a schedule: the last-epoch loss of each segment
+    diverged      None, or where the loss or a parameter first became NaN or infinite: an
+                  ``inertia.training.Divergence`` (epoch, step, loss), counted from 0
+    resumed_from  None, or the (epoch, step) a checkpoint resumed this run at
+    """
+
+    loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    time: list = field(default_factory=list)
+    segment_loss: list = field(default_factory=list)
+    diverged: object = None
+    resumed_from: object = None
+
+    @property
+    def epochs(self):
+        return len(self.loss)
+
+    def to_json(self):
+        """The measured lists as a JSON-able dict (a checkpoint keeps them)."""
+        return {"loss": self.loss, "val_loss": self.val_loss, "time": self.time,
+                "segment_loss": self.segment_loss}
+
+    @classmethod
+    def from_json(cls, d):
+        return cls(loss=list(d["loss"]), val_loss=list(d["val_loss"]), time=list(d["time"]),
+                   segment_loss=list(d["segment_loss"]))

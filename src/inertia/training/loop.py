@@ -1,0 +1,283 @@
+"""fit's loop: the position in the run, the epoch bookkeeping both ways of stepping share,
+and the two ways of stepping (engine calls, the compiled loop) behind one ``run`` interface:
+
+    run(state, t_end, due) -> None or a Divergence
+
+runs the steps state.t .. t_end - 1 (fewer when ``due()`` says to stop at a step boundary:
+a pending signal or checkpoint), records each finished epoch, and leaves the network and the
+optimizer at a completed step. On divergence (NaN or infinite loss or parameters, checked
+unless the policy is "continue") it leaves them at the last state whose loss was finite.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+
+import numpy as np
+
+from .divergence import Divergence, Snapshot, finite_sum
+from .history import History
+
+
+class State:
+    """Where the run is: ``t`` the next step of the run (epoch t // per, step t % per),
+    the shuffling generator, the current epoch's row order, the current epoch's step losses,
+    the History so far, and the clock."""
+
+    def __init__(self, net, opt, plan, val_loss):
+        self.net, self.opt, self.plan = net, opt, plan
+        self.t = 0
+        self.rng = np.random.default_rng(plan.seed)
+        self.order = np.arange(plan.n)
+        self.ep_losses = np.zeros(plan.per)
+        self.hist = History()
+        self.clock_offset = 0.0
+        self.t0 = time.perf_counter()
+        self.val_loss = val_loss
+        self.bar = None
+        self.fingerprint = None
+
+    def elapsed(self):
+        return self.clock_offset + time.perf_counter() - self.t0
+
+    def begin_epoch(self, e):
+        """Before the first step of epoch e: the hyperparameters of the segments starting
+        there, in order, and the epoch's row order."""
+        plan = self.plan
+        for (count, hyper), end in zip(plan.segs, plan.seg_ends):
+            if end - count == e and hyper:
+                self.opt.set(**hyper)
+        if plan.shuffle:
+            self.rng.shuffle(self.order)
+
+    def end_epoch(self, e, epoch_loss, when=None):
+        """After the last step of epoch e: the History, the progress bar."""
+        h = self.hist
+        h.loss.append(epoch_loss)
+        if self.plan.Xv is not None:
+            h.val_loss.append(float(self.val_loss()))
+        h.time.append(self.elapsed() if when is None else when)
+        if self.plan.schedule_given and (e + 1) in self.plan.seg_ends:
+            h.segment_loss.append(epoch_loss)
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.bar.n % 50 == 0:
+                self.bar.set_postfix(loss=f"{epoch_loss:.4g}", refresh=False)
+
+
+class EngineSteps:
+    """One engine call per primitive, as ``Network.train_step_`` makes them."""
+
+    def __init__(self, net, opt, plan, check):
+        e = self.e = net.e
+        self.net, self.opt, self.plan = net, opt, plan
+        X, y = plan.X, plan.y
+        self.X, self.y = (X, y) if e.is_array(X) and e.is_array(y) else \
+            (e.from_host(X), e.from_host(y))
+        self.bufs = {m: net.buffers(m) for m in {plan.bs, plan.n - int(plan.starts[-1])}}
+        self.full = plan.bs == plan.n
+        if self.full:
+            self._load_full()
+        self.Xv = self.yv = None
+        if plan.Xv is not None:
+            self.Xv, self.yv = e.from_host(plan.Xv), e.from_host(plan.yv)
+        self.check = check
+        self.snapshot = None
+
+    def _load_full(self):
+        b = self.bufs[self.plan.n]
+        self.e.copy(self.X, b.x)
+        self.e.copy(self.y, b.y)
+
+    def start(self):
+        """After any restore: the one-step-back copies start from the state now."""
+        if self.check:
+            self.snapshot = Snapshot(self.net, self.opt)
+
+    def val_loss(self):
+        e, net = self.e, self.net
+        vb = net.buffers(self.Xv.shape[0])
+        e.copy(self.Xv, vb.x)
+        e.copy(self.yv, vb.y)
+        net.forward_(vb)
+        value = e.loss(self.plan.loss, vb.z[-1], vb.a_out, vb.y)
+        if self.full and vb is self.bufs[self.plan.n]:   # the training batch shares them
+            self._load_full()
+        return value
+
+    def _batch(self, state, j):
+        plan = self.plan
+        if self.full:
+            return self.bufs[plan.n]
+        lo = int(plan.starts[j])
+        idx = state.order[lo:lo + int(plan.counts[j])]
+        b = self.bufs[idx.shape[0]]
+        self.e.take_rows(self.X, idx, b.x)
+        self.e.take_rows(self.y, idx, b.y)
+        return b
+
+    def run(self, state, t_end, due):
+        plan, opt, snap = self.plan, self.opt, self.snapshot
+        for t in range(state.t, t_end):
+            ep, j = divmod(t, plan.per)
+            if j == 0:
+                state.begin_epoch(ep)
+            b = self._batch(state, j)
+            if plan.step_schedules:
+                plan.step_schedules(opt)
+            if snap is not None:
+                snap.save()
+            try:
+                value = self.net.train_step_(b, plan.loss, opt)
+            except BaseException:
+                if snap is not None:            # never leave a half-updated network
+                    snap.undo(1)
+                raise
+            if snap is not None:
+                if not math.isfinite(value):
+                    snap.undo(2)
+                    return Divergence(ep, j, float(value))
+                if not finite_sum(self.net.flat):
+                    snap.undo(1)
+                    return Divergence(ep, j, float(value))
+                snap.swap()
+            state.ep_losses[j] = value
+            state.t = t + 1
+            if j == plan.per - 1:
+                state.end_epoch(ep, float(state.ep_losses.mean()))
+            if due():
+                break
+        return None
+
+
+# seconds per compiled call: enough work to hide the call, little enough to show progress
+# and to take signals and checkpoints promptly
+CHUNK_SECONDS = 0.05
+
+
+class CompiledLoop:
+    """Runs of steps as single calls of the compiled loop (``inertia.compiled``)."""
+
+    def __init__(self, net, opt, plan, check):
+        from .. import compiled
+
+        self.net, self.opt, self.plan, self.check = net, opt, plan, check
+        self.steps = compiled.CompiledSteps(net, opt, plan.loss, plan.X, plan.y)
+        self.chunk = plan.per           # steps in the next call, sized by measurement
+
+    def start(self):
+        self.steps.reset_backup()
+
+    def val_loss(self):
+        return self.net.loss(self.plan.Xv, self.plan.yv, self.plan.loss)
+
+    def _orders(self, state, t, t_end):
+        """The rows of the epochs that steps t..t_end-1 touch, one epoch's order after
+        another (new epochs shuffled here, in order), and each step's start in them."""
+        plan = self.plan
+        e0, j0 = divmod(t, plan.per)
+        e1 = (t_end - 1) // plan.per
+        parts = []
+        for ep in range(e0, e1 + 1):
+            if ep > e0 or j0 == 0:
+                state.begin_epoch(ep)
+            if plan.shuffle:
+                parts.append(state.order.copy() if e1 > e0 else state.order)
+        steps = np.arange(t, t_end)
+        ep, j = np.divmod(steps, plan.per)
+        starts = plan.starts[j] + (plan.n * (ep - e0) if plan.shuffle else 0)
+        order = (np.concatenate(parts) if len(parts) > 1 else parts[0]) if plan.shuffle \
+            else state.order
+        return order, starts.astype(np.int64), plan.counts[j]
+
+    def _record(self, state, t, out, c0, c1):
+        """Step losses out (steps t.. of this call) into the epochs they belong to."""
+        per, S, pos = self.plan.per, out.shape[0], 0
+        while pos < S:
+            ep, j = divmod(t + pos, per)
+            m = min(per - j, S - pos)
+            state.ep_losses[j:j + m] = out[pos:pos + m]
+            pos += m
+            if j + m == per:
+                when = state.clock_offset + c0 - state.t0 + (c1 - c0) * pos / S
+                state.end_epoch(ep, float(state.ep_losses.mean()), when)
+        state.t = t + S
+
+    def _end(self, state):
+        """Where the next call ends: about CHUNK_SECONDS of steps, at most 8192 steps or
+        epochs of a million rows in all, whole epochs where they fit, one epoch with
+        validation data."""
+        plan = self.plan
+        t = state.t
+        steps = max(1, min(self.chunk, 8192, max(1, 1_000_000 // plan.n) * plan.per))
+        epoch_end = (t // plan.per + 1) * plan.per
+        if plan.Xv is not None:
+            return epoch_end
+        if t + steps <= epoch_end:
+            return t + steps
+        return t + steps - (t + steps) % plan.per
+
+    def run(self, state, t_end, due):
+        plan, opt = self.plan, self.opt
+        t = state.t
+        t_end = min(t_end, self._end(state))
+        order, starts, counts = self._orders(state, t, t_end)
+        lr, mu = opt.lr, getattr(opt, "momentum", 0.0)
+        if plan.planned is not None:
+            lr, mu = (a[t:t_end] for a in plan.planned)
+        c0 = time.perf_counter()
+        out, stop, kept = self.steps.run(order, starts, counts, lr, mu, self.check)
+        c1 = time.perf_counter()
+        if np.ndim(lr) and kept > 0:
+            opt.set(lr=float(lr[kept - 1]), **({"momentum": float(mu[kept - 1])}
+                                               if plan.momentum_scheduled else {}))
+        if stop < out.shape[0]:
+            self._record(state, t, out[:stop], c0, c1)   # every finite loss, as the engine loop
+            return Divergence(*divmod(t + stop, plan.per), float(out[stop]))
+        self._record(state, t, out, c0, c1)
+        per_step = (c1 - c0) / out.shape[0]
+        self.chunk = max(1, int(CHUNK_SECONDS / max(per_step, 1e-8)))
+        return None
+
+
+class Signals:
+    """SIGINT and SIGTERM deferred to the end of the step they land in, for the duration of
+    ``fit`` and only in the main thread (signal handlers can be set nowhere else); the old
+    handlers come back afterwards. ``pending`` is the signal received, or None."""
+
+    NAMES = ("SIGINT", "SIGTERM")
+
+    def __init__(self):
+        self.pending = None
+        self.old = {}
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for name in self.NAMES:
+            num = getattr(signal, name, None)
+            if num is None:
+                continue
+            old = signal.getsignal(num)
+            if old in (signal.SIG_IGN, None):
+                continue
+            self.old[num] = old
+            signal.signal(num, self._handler)
+        return self
+
+    def _handler(self, num, frame):
+        self.pending = num
+
+    def __exit__(self, *exc):
+        for num, old in self.old.items():
+            signal.signal(num, old)
+        self.old = {}
+        return False
+
+    def deliver(self):
+        """Send a pending SIGTERM again, to the old handler (by default the process ends)."""
+        if self.pending is not None and self.pending != signal.SIGINT:
+            signal.raise_signal(self.pending)

@@ -1,0 +1,247 @@
+"""fit's plan: every argument checked before the first step, and what the loop needs to know
+(the batches of an epoch, the segments, every scheduled value)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import losses
+from ..network import all_finite
+from ..optim.base import Optimizer
+
+
+def _check_data(net, X, y, loss, name="X"):
+    X = net.check_inputs(X, name)
+    yname = "y" if name == "X" else name.replace("X", "y")
+    y = np.asarray(y)
+    if y.shape[:1] != X.shape[:1]:
+        raise ValueError(f"{name} has {X.shape[0]} rows but {yname} has "
+                         f"{y.shape[0] if y.ndim else 0}: pass one target per sample")
+    if not np.issubdtype(y.dtype, np.number) or not all_finite(y):
+        raise ValueError(f"{yname} contains NaN, inf or non-numbers: clean or drop those rows "
+                         "first")
+    y = losses.prepare_targets(loss, y, net.n_outputs, net.dtype)
+    return np.ascontiguousarray(X, dtype=net.dtype), y
+
+
+def _check_schedule(opt, schedule):
+    segs = []
+    try:
+        items = list(schedule)
+    except TypeError:
+        raise ValueError("schedule must be a list of (epochs, {'lr': ..., 'momentum': ..., "
+                         "'weight_decay': ...}) segments") from None
+    if not items:
+        raise ValueError("schedule is empty: give at least one (epochs, {...}) segment")
+    for k, seg in enumerate(items):
+        if not (isinstance(seg, (tuple, list)) and len(seg) == 2 and isinstance(seg[1], dict)):
+            raise ValueError(f"schedule segment {k} is {seg!r}: write (epochs, {{'lr': 0.1, "
+                             "'momentum': 0.9}})")
+        ep, hyper = seg
+        if not isinstance(ep, (int, np.integer)) or isinstance(ep, bool) or ep < 1:
+            raise ValueError(f"schedule segment {k}: epochs must be a positive integer, got "
+                             f"{ep!r}")
+        opt.check(**hyper)
+        segs.append((int(ep), dict(hyper)))
+    return segs
+
+
+def _check_step_schedules(opt, lr_schedule, momentum_schedule):
+    """Validate per-step schedules before training; return a function applying them."""
+    if lr_schedule is None and momentum_schedule is None:
+        return None
+    for name, s in (("lr_schedule", lr_schedule), ("momentum_schedule", momentum_schedule)):
+        if s is not None and not callable(s):
+            raise ValueError(f"{name} must be a callable from step to value, such as "
+                             "inertia.schedules.cosine(0.1, 1000)")
+    if momentum_schedule is not None and "momentum" not in opt.HYPER:
+        raise ValueError(f"{type(opt).__name__} has no momentum to schedule: use "
+                         "momentum_schedule with SGD or QHM")
+    t0 = opt.state.step if opt.state is not None else 0
+
+    def changes(t):
+        ch = {}
+        if lr_schedule is not None:
+            ch["lr"] = lr_schedule(t)
+        if momentum_schedule is not None:
+            ch["momentum"] = momentum_schedule(t)
+        return ch
+
+    opt.check(**changes(t0))
+
+    def apply(opt):
+        opt.set(**changes(opt.state.step))
+
+    return apply
+
+
+def _scheduled_values(opt, segs, per_epoch, lr_schedule, momentum_schedule):
+    """Every value the per-step schedules will give in this fit, checked before the first
+    step (with each segment's hyperparameters): [(lr, momentum) arrays of each segment]."""
+    t = opt.state.step if opt.state is not None else 0
+    cur = {k: v for k, v in opt.config().items() if k in opt.HYPER}
+    out = []
+    for ep, hyper in segs:
+        cur.update(hyper)
+        h = opt.check(**cur)
+        steps = t + np.arange(ep * per_epoch)
+        lr = np.array([lr_schedule(int(i)) for i in steps], dtype=np.float64) \
+            if lr_schedule is not None else np.full(steps.shape, float(h["lr"]))
+        mu = np.array([momentum_schedule(int(i)) for i in steps], dtype=np.float64) \
+            if momentum_schedule is not None else np.full(steps.shape,
+                                                          float(h.get("momentum", 0.0)))
+        _check_values(opt, lr, mu, h, t)
+        out.append((lr, mu))
+        t += steps.shape[0]
+    return out
+
+
+def _check_values(opt, lr, mu, h, t0):
+    """Raise the optimizer's own one-line error for the first impossible scheduled value."""
+    ok = np.isfinite(lr) & (lr > 0) & np.isfinite(mu) & (mu >= 0) & (mu < 1)
+    if h.get("nesterov", False):
+        ok &= mu > 0
+    if not ok.all():
+        i = int(np.argmin(ok))
+        changes = {k: v for k, v in h.items() if k in opt.HYPER}
+        changes["lr"] = float(lr[i])
+        if "momentum" in opt.HYPER:
+            changes["momentum"] = float(mu[i])
+        opt.check(**changes)
+        raise ValueError(f"the schedules give impossible values at step {t0 + i}: lr "
+                         f"{lr[i]}, momentum {mu[i]}")
+
+
+@dataclass
+class Plan:
+    """Everything ``fit`` decided before its first step.
+
+    X, y        the training data as the network's dtype (host arrays, checked)
+    Xv, yv      the validation data or None
+    per         steps per epoch; ``starts``/``counts`` (int64, per) each step's rows of the
+                epoch's order
+    segs        [(epochs, hyperparameters)]; ``seg_ends`` their cumulative epoch counts
+    shuffle     whether each epoch draws a new order (mini-batch and online with shuffle)
+    planned     None, or the per-step schedules' (lr, momentum) arrays, one entry a step of
+                the whole run
+    step0       the optimizer's step counter at the start (schedules count from it)
+    compiled    whether the compiled loop runs the steps
+    every       checkpoint every this many epochs (int) or None; ``every_s`` the same in
+                seconds (float) or None
+    """
+
+    X: object
+    y: object
+    Xv: object
+    yv: object
+    loss: str
+    n: int
+    bs: int
+    per: int
+    starts: np.ndarray
+    counts: np.ndarray
+    segs: list
+    seg_ends: list
+    shuffle: bool
+    seed: object
+    step_schedules: object
+    planned: object
+    momentum_scheduled: bool
+    step0: int
+    compiled: bool
+    schedule_given: bool
+    on_divergence: str
+    checkpoint: object
+    every: object
+    every_s: object
+    progress: bool
+
+    @property
+    def epochs(self):
+        return self.seg_ends[-1] if self.seg_ends else 0
+
+    @property
+    def total_steps(self):
+        return self.epochs * self.per
+
+
+def _check_epochs(opt, epochs, schedule):
+    if schedule is not None:
+        if epochs is not None:
+            raise ValueError("give either epochs or a schedule, not both (a schedule's "
+                             "segments say how many epochs each runs)")
+        return _check_schedule(opt, schedule)
+    if epochs is None:
+        raise ValueError("epochs is missing: pass epochs=N or a schedule")
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    return [(int(epochs), {})]
+
+
+def _check_batch(batch_size, n):
+    if batch_size is None:
+        return n
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    return min(int(batch_size), n)
+
+
+def _check_validation(net, validation_data, loss):
+    if validation_data is None:
+        return None, None
+    if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+        raise ValueError("validation_data must be a pair (X_val, y_val)")
+    return _check_data(net, validation_data[0], validation_data[1], loss, name="X_val")
+
+
+def _check_compiled(net, opt, compiled):
+    if compiled is not None and not isinstance(compiled, bool):
+        raise ValueError(f"compiled must be None, True or False, got {compiled!r}")
+    if compiled is False:
+        return False
+    from .. import compiled as compiled_mod
+
+    why = compiled_mod.unsupported(net, opt)
+    if why is not None and compiled:
+        raise ValueError(f"compiled=True cannot run here: {why}; leave compiled unset")
+    return why is None
+
+
+def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
+              validation_data, progress, lr_schedule, momentum_schedule, compiled,
+              on_divergence, checkpoint, checkpoint_every):
+    """Check every argument of ``fit`` (one-line ValueErrors) and return its Plan."""
+    from . import checkpoint as ckpt
+    from .divergence import check_policy
+
+    if not isinstance(optimizer, Optimizer):
+        raise ValueError(f"optimizer must be an inertia optimizer (inertia.SGD, ...), got "
+                         f"{type(optimizer).__name__}")
+    losses.check(loss, net.output_activation)
+    X, y = _check_data(net, X, y, loss)
+    n = X.shape[0]
+    segs = _check_epochs(optimizer, epochs, schedule)
+    bs = _check_batch(batch_size, n)
+    Xv, yv = _check_validation(net, validation_data, loss)
+    step_schedules = _check_step_schedules(optimizer, lr_schedule, momentum_schedule)
+    check_policy(on_divergence)
+    every, every_s = ckpt.check_args(checkpoint, checkpoint_every)
+    use_compiled = _check_compiled(net, optimizer, compiled)
+    starts = np.arange(0, n, bs, dtype=np.int64)
+    per = starts.shape[0]
+    planned = None
+    if step_schedules is not None:
+        parts = _scheduled_values(optimizer, segs, per, lr_schedule, momentum_schedule)
+        planned = tuple(np.concatenate([p[i] for p in parts]) for i in range(2))
+    return Plan(X=X, y=y, Xv=Xv, yv=yv, loss=loss, n=n, bs=bs, per=per, starts=starts,
+                counts=np.minimum(bs, n - starts), segs=segs,
+                seg_ends=list(np.cumsum([ep for ep, _ in segs]).tolist()),
+                shuffle=bool(shuffle) and bs < n, seed=seed, step_schedules=step_schedules,
+                planned=planned, momentum_scheduled=momentum_schedule is not None,
+                step0=optimizer.state.step if optimizer.state is not None else 0,
+                compiled=use_compiled, schedule_given=schedule is not None,
+                on_divergence=on_divergence, checkpoint=checkpoint, every=every,
+                every_s=every_s, progress=progress)
