@@ -980,6 +980,8 @@ def configure(args):
             raise ValueError("--device cuda: PyTorch sees no CUDA GPU on this machine")
     if args.reps is not None and args.reps < 1:
         raise ValueError(f"--reps must be at least 1, got {args.reps}")
+    from .files import check_folder
+    check_folder(args.out, "--out")            # before any timing: a bad folder is one line
     reps = args.reps or (1 if tiny else 3 if quick else 7)
     cfg = Config(workloads=wl, engines=eng, peers=avail, reps=reps, device=device,
                  out=args.out, plot=not args.no_plot, quick=quick, tiny=tiny,

@@ -106,8 +106,8 @@ def picture_format(path, flag=None):
         except ImportError:
             fmt = None
     if fmt is None:
-        raise ValueError(f"{_flag(flag, path)}: cannot draw a {ext or 'extension-less'} "
-                         "picture: end the name in .png, .pdf, .svg or .jpg")
+        raise ValueError(f"{_flag(flag, path)}: cannot draw a picture of type "
+                         f"{ext or '(no extension)'}: end the name in .png, .pdf, .svg or .jpg")
     return fmt
 
 

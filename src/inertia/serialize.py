@@ -171,8 +171,34 @@ def _load_optimizer(om, data, net):
             idx = sorted(int(m.group(1)) for k in data
                          if (m := re.fullmatch(rf"opt_{name}_(\d+)", k)))
             arrs[name] = [data[f"opt_{name}_{i}"] for i in idx]
-            for a in arrs[name]:
-                if a is None or a.dtype.kind != "f" or not np.all(np.isfinite(a)):
-                    raise ValueError(f"optimizer buffer {name} is not finite numbers")
+        _check_state(opt, state, arrs, net)
         opt.restore_state(state, arrs, net.e)
     return opt
+
+
+def _check_state(opt, state, arrs, net):
+    """The optimizer state's scalars have their dataclass defaults' types; its buffers are
+    finite and shaped like the parameters (K buffers a parameter for AggMo: index k P + j)."""
+    import dataclasses
+
+    defaults = {f.name: f.default for f in dataclasses.fields(opt.STATE)
+                if f.name not in opt.STATE_LISTS}
+    for key, v in state.items():
+        if key not in defaults:
+            raise ValueError(f"unknown optimizer state {key!r}")
+        want = defaults[key]
+        ok = (isinstance(v, bool) if isinstance(want, bool)
+              else _is_int(v) and v >= 0 if isinstance(want, int)
+              else v is None or isinstance(v, (int, float)) and not isinstance(v, bool))
+        if not ok:
+            raise TypeError(f"optimizer state {key} is {v!r}")
+    shapes = [a.shape for pair in net.parameters() for a in pair]
+    for name, bufs in arrs.items():
+        if len(bufs) % len(shapes):
+            raise ValueError(f"optimizer buffer {name} has {len(bufs)} arrays for "
+                             f"{len(shapes)} parameters")
+        for i, a in enumerate(bufs):
+            if a is None or a.dtype.kind != "f" or a.shape != shapes[i % len(shapes)] \
+                    or not np.all(np.isfinite(a)):
+                raise ValueError(f"optimizer buffer {name} {i} is not finite numbers shaped "
+                                 "like its parameter")
