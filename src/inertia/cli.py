@@ -92,6 +92,9 @@ def load_data(args):
     seed = args.data_seed or 0
     if name in datasets.BUILTIN:
         if name == "smooth-regression":
+            if args.dim is not None:
+                raise CLIError("--dim sizes random-binary, not smooth-regression (4 inputs): "
+                               "leave it out")
             n = args.samples or 10_000
             X, y = datasets.smooth_regression(n, seed=seed)
             rec = {"source": name, "samples": n, "data_seed": seed}
