@@ -91,6 +91,9 @@ def load_data(args):
     _at_least(args, "--data-seed", 0)
     seed = args.data_seed or 0
     if name in datasets.BUILTIN:
+        if getattr(args, "target", None) is not None:
+            raise CLIError(f"--target picks a column of a data file; the built-in set {name} "
+                           "has its own target: leave --target out")
         if name == "smooth-regression":
             if args.dim is not None:
                 raise CLIError("--dim sizes random-binary, not smooth-regression (4 inputs): "
@@ -152,6 +155,8 @@ def resume_model(args):
     """The resumed (network, optimizer, extra), with every flag that the model fixes checked
     against it; fills ``args.data`` (and the built-in set's size) from the model's record
     when ``--data`` is not given."""
+    if not args.resume.strip():
+        raise CLIError("--resume is empty: give a model file written by --save")
     net, opt = load(args.resume, engine=args.engine, device=args.device)
     extra = check_extra(dict(net.extra), net, args.resume)
     if args.layers is not None:
@@ -286,7 +291,7 @@ def scale_data(args, table, net, loss, extra):
 
 def check_fit_memory(net, n_rows, batch_size, n_val):
     """Refuse a run whose training buffers cannot fit (before any is allocated)."""
-    rows = (batch_size or n_rows) + n_val
+    rows = min(batch_size or n_rows, n_rows) + n_val
     nbytes = 3 * rows * sum(net.sizes) * net.dtype.itemsize + n_rows * net.n_inputs * 8
     datasets.check_memory(nbytes, f"training on {n_rows:,} rows through {describe(net)}")
 
@@ -298,7 +303,8 @@ def cmd_train(args):
     if args.test_fraction is not None and not 0 <= args.test_fraction < 1:
         raise CLIError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
     check_train_outputs(args)
-    net, resumed_opt, extra = resume_model(args) if args.resume else (None, None, {})
+    net, resumed_opt, extra = resume_model(args) if args.resume is not None \
+        else (None, None, {})
     if args.data is None:
         args.data = "smooth-regression"
     table, label, data_rec = train_data(args, net, extra)

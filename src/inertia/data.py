@@ -48,8 +48,8 @@ def check_memory(nbytes, what):
     a one-line ValueError giving the size needed."""
     total = total_memory()
     if total is not None and nbytes > total:
-        raise ValueError(f"{what} need {_size(nbytes)} but this machine has {_size(total)} of "
-                         "memory: ask for less")
+        raise ValueError(f"{what}: {_size(nbytes)} needed but this machine has "
+                         f"{_size(total)} of memory: ask for less")
 
 
 def _size(nbytes):
