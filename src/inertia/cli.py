@@ -649,8 +649,10 @@ def cmd_predict(args):
         np.savetxt(f, table, delimiter=",", header=",".join(header), comments="", fmt=fmt)
 
     if args.out == "-":
-        write(sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+        sys.stdout.flush()
+        stream = getattr(sys.stdout, "buffer", sys.stdout)     # text streams take str too
+        write(stream)
+        stream.flush()
         print(f"wrote {len(out)} predictions of {describe(net)} to standard output",
               file=sys.stderr)
         return 0

@@ -53,6 +53,8 @@ def check_memory(nbytes, what):
 
 
 def _size(nbytes):
+    if nbytes >= 1e30:
+        return f"about 1e{len(str(int(nbytes))) - 1} bytes"
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
         if nbytes >= scale:
             return f"{nbytes / scale:.3g} {unit}"
