@@ -7,6 +7,7 @@ traceback; everything is checked before training starts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -368,7 +369,8 @@ def resumed_optimizer(args, opt):
                        f"optimizer's {opt.config().get('convention')}: leave it out when "
                        "resuming")
     changes = {k: v for k, v in optimizer_flags(args).items() if k in opt.HYPER}
-    opt.set(**changes)
+    with naming_flags(changes):
+        opt.set(**changes)
     return opt
 
 
@@ -455,7 +457,21 @@ def build_optimizer(args):
         flags["amsgrad"] = True
     elif args.amsgrad:
         raise CLIError("--amsgrad applies to --optimizer adam or adamw only")
-    return OPTIMIZERS[kind](**flags)
+    with naming_flags(optimizer_flags(args)):
+        return OPTIMIZERS[kind](**flags)
+
+
+@contextlib.contextmanager
+def naming_flags(flags):
+    """Add the optimizer flags that were given to an optimizer's ValueError, so that its
+    message names them (``learning rate must be > 0 (given --lr -0.1)``)."""
+    try:
+        yield
+    except ValueError as ex:
+        given = ", ".join(f"--{k.replace('_', '-')}" + ("" if v is True else " " + (",".join(map(str, v)) if isinstance(v, list)
+                                                        else str(v)))
+                          for k, v in flags.items() if k != "convention" and v is not False)
+        raise CLIError(f"{ex} (given {given})" if given else str(ex)) from None
 
 
 def describe_optimizer(opt):
@@ -533,14 +549,18 @@ def run_compare(X, y, layers, loss, convention, settings, segments, every, seeds
     return curves
 
 
-def cmd_compare(args):
+def compare_checks(args):
+    """Check ``compare``'s counts and output path before any work; returns the plot path."""
     for flag in ("--seeds", "--segments", "--every", "--batch-size"):
         _at_least(args, flag, 1)
     _at_least(args, "--seed", 0)
     if args.plot is not None:
-        plot = check_output(args.plot, "--plot", picture=True)
-    else:
-        plot = os.path.join(check_folder(args.out, "--out"), "compare.png")
+        return check_output(args.plot, "--plot", picture=True)
+    return os.path.join(check_folder(args.out, "--out"), "compare.png")
+
+
+def cmd_compare(args):
+    plot = compare_checks(args)
     table, label, _ = load_data(args)
     X, y = table.X, table.y
     layers = parse_layers(args.layers)
