@@ -72,7 +72,8 @@ def check_output(path, flag=None, *, stdout_ok=False, picture=False):
         raise ValueError(f"cannot write {_flag(flag, path)}: {ex.strerror or ex} "
                          f"(in {folder})") from None
     os.close(fd)
-    os.unlink(tmp)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
     return path
 
 
@@ -91,7 +92,8 @@ def check_folder(path, flag=None):
         raise ValueError(f"cannot write into {_flag(flag, path)}: {ex.strerror or ex}"
                          ) from None
     os.close(fd)
-    os.unlink(tmp)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
     return path
 
 
@@ -145,14 +147,18 @@ def stale_temporaries(path):
         if not name.startswith(prefix):
             continue
         pid = name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _running(int(pid)):
-            stale.append(os.path.join(folder, name))
+        path = os.path.join(folder, name)
+        if pid.isdigit() and not _running(int(pid)) and path not in _OPEN:
+            stale.append(path)
     return stale
+
+
+_OPEN = set()                        # this process's temporaries being written now
 
 
 def _running(pid):
     if pid == os.getpid():
-        return False                 # ours, from an earlier write that was interrupted
+        return False                 # ours, unless in _OPEN: an earlier interrupted write
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -192,6 +198,7 @@ def atomic_path(path, flag=None):
     except OSError as ex:
         raise ValueError(f"cannot write {_flag(flag, path)}: {ex.strerror or ex}") from None
     os.close(fd)
+    _OPEN.add(tmp)
     try:
         yield tmp
         with open(tmp, "rb+") as f:
@@ -205,6 +212,8 @@ def atomic_path(path, flag=None):
             raise ValueError(f"cannot write {_flag(flag, path)}: {ex.strerror or ex}"
                              ) from None
         raise
+    finally:
+        _OPEN.discard(tmp)
 
 
 def atomic_write(path, write, flag=None):
