@@ -241,3 +241,23 @@ def test_fuzz_predict_flags(flag, value):
     asked = [args["--out"]] if args["--out"] != "-" else []
     with sandbox() as sentinels:
         check_run(argv, asked, sentinels)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table=rows, encoding=encodings, target=st.sampled_from([None, "0", "-1", "b", "9"]))
+def test_fuzz_csv_through_train_and_predict(table, encoding, target):
+    """A random CSV as training data and as prediction input: 0 or one line, nothing
+    written unless asked for, the model file untouched by a refused run."""
+    text = "\n".join(",".join(r) for r in table)
+    try:
+        raw = text.encode(encoding)
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8")
+    with sandbox() as sentinels:
+        with open("fuzz.csv", "wb") as f:
+            f.write(raw)
+        argv = ["train", "--data", "fuzz.csv", "--layers", "1:linear", "--epochs", "1",
+                "--quiet", "--save", "new.npz"] + (["--target", target] if target else [])
+        check_run(argv, ["new.npz"], sentinels)
+        check_run(["predict", "keep.npz", "--data", "fuzz.csv", "--out", "p.csv"], ["p.csv"],
+                  sentinels)
