@@ -168,9 +168,9 @@ def test_failed_save_keeps_old_file(tmp_path, capsys, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(numpy, "savez", boom)
-    with pytest.raises(OSError):
-        main(["train", "--samples", "100", "--epochs", "2", "--layers", "1:linear", "--save",
-              str(model), "--quiet"])
+    code, out, err = run(capsys, "train", "--samples", "100", "--epochs", "2", "--layers",
+                         "1:linear", "--save", str(model), "--quiet")
+    assert code == 2 and "disk full" in err and len(err.strip().splitlines()) == 1
     assert model.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]    # no temporary left behind
 

@@ -7,6 +7,7 @@ traceback; everything is checked before training starts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -18,8 +19,9 @@ from . import data as datasets
 from . import losses, schedules
 from .network import Dense, Network
 from .optim import CONVENTIONS, SGD
-from .serialize import atomic_write, load, save
 from . import training
+from .files import atomic_write, check_folder, check_output
+from .serialize import load, save
 from .training import fit
 
 DEFAULT_OUT = "inertia-out"
@@ -39,14 +41,43 @@ def parse_layers(text):
             continue
         units, _, act = part.partition(":")
         try:
-            n = int(units)
-        except ValueError:
-            raise CLIError(f"--layers: {part!r} is not UNITS:ACTIVATION (e.g. 32:sigmoid)") \
-                from None
-        layers.append(Dense(n, act.strip() or "linear"))
+            layers.append(Dense(int(units), act.strip() or "linear"))
+        except ValueError as ex:
+            why = str(ex) if _is_int(units) else "write UNITS:ACTIVATION, e.g. 32:sigmoid"
+            raise CLIError(f"--layers {part!r}: {why}") from None
     if not layers:
         raise CLIError("--layers is empty: write e.g. 32:sigmoid,16:tanh,1:linear")
     return layers
+
+
+def _is_int(text):
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def int_arg(text):
+    """An integer flag's value: '1000', '1_000' or '1e6' (a whole number)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not np.isfinite(value) or value != int(value):
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+    return int(value)
+
+
+def _at_least(args, flag, minimum):
+    """Check an integer flag (None = not given) against its minimum, naming the flag."""
+    value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+    if value is not None and value < minimum:
+        raise CLIError(f"{flag} must be at least {minimum}, got {value}")
 
 
 def describe(net):
@@ -55,19 +86,39 @@ def describe(net):
 
 
 def load_data(args):
-    """(X, y, label) from a built-in set name or a file path."""
+    """(Table, label, data record) from a built-in set name or a file path; the record says
+    how to load the same data again (kept in a saved model for ``--resume``)."""
     name = args.data
+    for flag in ("--samples", "--dim"):
+        _at_least(args, flag, 1)
+    _at_least(args, "--data-seed", 0)
+    seed = args.data_seed or 0
     if name in datasets.BUILTIN:
+        if getattr(args, "target", None) is not None:
+            raise CLIError(f"--target picks a column of a data file; the built-in set {name} "
+                           "has its own target: leave --target out")
         if name == "smooth-regression":
-            X, y = datasets.smooth_regression(args.samples or 10_000, seed=args.data_seed)
+            if args.dim is not None:
+                raise CLIError("--dim sizes random-binary, not smooth-regression (4 inputs): "
+                               "leave it out")
+            n = args.samples or 10_000
+            X, y = datasets.smooth_regression(n, seed=seed)
+            rec = {"source": name, "samples": n, "data_seed": seed}
         else:
-            X, y = datasets.random_binary(args.samples or 1000, args.dim, seed=args.data_seed)
-        return X, y, name
-    if not os.path.exists(name):
+            n, dim = args.samples or 1000, args.dim or 1000
+            X, y = datasets.random_binary(n, dim, seed=seed)
+            rec = {"source": name, "samples": n, "dim": dim, "data_seed": seed}
+        k = X.shape[1]
+        table = datasets.Table(X, y, list(range(k)), k, k + 1)
+        return table, f"{name} ({n} samples)" if args.samples else name, rec
+    if not name or not os.path.exists(name):
         raise CLIError(f"--data {name!r} is neither a built-in set "
                        f"({', '.join(datasets.BUILTIN)}) nor an existing file")
-    X, y = datasets.load(name, target=args.target)
-    return X, y, name
+    if args.samples is not None or args.dim is not None:
+        raise CLIError("--samples and --dim size a built-in set, not the file --data "
+                       f"{name}: leave them out")
+    table = datasets.load_table(name, target=args.target)
+    return table, name, {"source": os.path.abspath(name), "target": args.target}
 
 
 def default_loss(layers):
@@ -91,72 +142,201 @@ def _print_curve(hist, every_hint=10):
 
 
 # ------------------------------------------------------------------------------ commands
+REGRESSION_LOSSES = ("mse", "quadratic")
+
+
+def check_train_outputs(args):
+    """Every output path of ``train``, checked before any work (a directory, a missing or
+    read-only folder, a picture format matplotlib cannot write: one line, nothing trained)."""
+    if args.save is not None:
+        check_output(args.save, "--save")
+    if args.plot is not None:
+        check_output(args.plot, "--plot", picture=True)
+    if args.checkpoint is not None:
+        check_output(args.checkpoint, "--checkpoint")
+
+
+def resume_model(args):
+    """The resumed (network, optimizer, extra), with every flag that the model fixes checked
+    against it; fills ``args.data`` (and the built-in set's size) from the model's record
+    when ``--data`` is not given."""
+    if not args.resume.strip():
+        raise CLIError("--resume is empty: give a model file written by --save")
+    net, opt = load(args.resume, engine=args.engine, device=args.device)
+    extra = check_extra(dict(net.extra), net, args.resume)
+    if args.layers is not None:
+        want = [(layer.units, layer.activation) for layer in parse_layers(args.layers)]
+        have = [(layer.units, layer.activation) for layer in net.layers]
+        if want != have:
+            raise CLIError(f"--layers {args.layers} differs from the resumed model "
+                           f"{describe(net)}: leave --layers out when resuming")
+    if args.dtype is not None and args.dtype != net.dtype.name:
+        raise CLIError(f"--dtype {args.dtype} differs from the resumed model's "
+                       f"{net.dtype.name}: leave --dtype out when resuming")
+    if args.standardize and extra.get("mean") is None:
+        raise CLIError("--standardize: the resumed model was trained on unscaled inputs; "
+                       "leave --standardize out (a resumed model keeps its scaling)")
+    rec = extra.get("data")
+    if args.data is None:
+        if not isinstance(rec, dict) or not isinstance(rec.get("source"), str):
+            raise CLIError(f"--resume {args.resume}: the model does not record the data it "
+                           "was trained on: give --data")
+        src = rec["source"]
+        if src not in datasets.BUILTIN and not os.path.isfile(src):
+            raise CLIError(f"--resume {args.resume}: the model was trained on {src}, which no "
+                           "longer exists: give --data")
+        args.data = src
+        if src in datasets.BUILTIN:
+            for key in ("samples", "dim", "data_seed"):
+                if getattr(args, key) is None and isinstance(rec.get(key), int):
+                    setattr(args, key, rec[key])
+        print(f"inertia train: resuming on the recorded data {src}")
+    return net, opt, extra
+
+
+def check_extra(extra, net, path):
+    """The saved model's training record, type-checked (an edited file: one line)."""
+    def bad(key):
+        return CLIError(f"{path} is a damaged inertia model file (its {key} record is "
+                        f"{extra.get(key)!r}): save it again with `inertia train --save`")
+
+    if extra.get("loss") is not None and extra["loss"] not in losses.NAMES:
+        raise bad("loss")
+    tf = extra.get("test_fraction")
+    if tf is not None and not (isinstance(tf, (int, float)) and 0 <= tf < 1):
+        raise bad("test_fraction")
+    ss = extra.get("split_seed")
+    if ss is not None and not (isinstance(ss, int) and ss >= 0):
+        raise bad("split_seed")
+    for key, n in (("mean", net.n_inputs), ("std", net.n_inputs),
+                   ("y_mean", net.n_outputs), ("y_std", net.n_outputs)):
+        if extra.get(key) is None:
+            continue
+        try:
+            a = np.asarray(extra[key], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise bad(key) from None
+        if a.shape != (n,) or not np.all(np.isfinite(a)) or key.endswith("std") and \
+                not np.all(a > 0):
+            raise bad(key)
+        extra[key] = a
+    if (extra.get("mean") is None) != (extra.get("std") is None) or \
+            (extra.get("y_mean") is None) != (extra.get("y_std") is None):
+        raise bad("scaling")
+    if extra.get("columns") is not None and not _valid_columns(extra["columns"], net):
+        raise bad("columns")
+    return extra
+
+
+def _valid_columns(rec, net):
+    if not isinstance(rec, dict) or not _int_in(rec.get("n_columns"), net.n_inputs, None):
+        return False
+    names, feats = rec.get("names"), rec.get("features")
+    ok_names = names is None or (isinstance(names, list) and len(names) == net.n_inputs
+                                 and all(isinstance(c, str) for c in names))
+    ok_feats = feats is None or (isinstance(feats, list) and len(feats) == net.n_inputs and
+                                 all(_int_in(f, 0, rec["n_columns"] - 1) for f in feats))
+    t, tn = rec.get("target"), rec.get("target_name")
+    return (ok_names and ok_feats and (names is None) != (feats is None)
+            and (t is None or _int_in(t, 0, rec["n_columns"] - 1))
+            and (tn is None or isinstance(tn, str)))
+
+
+def _int_in(v, lo, hi):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi)
+
+
+def train_data(args, net, extra):
+    """(Table, label, data record) for ``train``; a resumed model's target and input columns
+    are the recorded ones (a different --target is refused, the inputs are matched by name)."""
+    cols = extra.get("columns") if net is not None else None
+    from_file = cols is not None and args.data not in datasets.BUILTIN
+    if from_file:
+        recorded = cols["target_name"] if cols.get("target_name") is not None \
+            else cols.get("target")
+        if args.target is not None and recorded is not None and \
+                str(args.target) != str(recorded):
+            raise CLIError(f"--target {args.target}: the resumed model was trained to predict "
+                           f"column {recorded!r}: leave --target out")
+        if recorded is not None:
+            args.target = str(recorded)
+    table, label, rec = load_data(args)
+    if from_file and cols.get("names"):
+        names, have = cols["names"], table.features
+        missing = [c for c in names if c not in have]
+        if missing:
+            raise CLIError(f"--data {args.data} lacks the resumed model's input column(s) "
+                           f"{', '.join(map(repr, missing))}")
+        X = table.X[:, [have.index(c) for c in names]]
+        table = datasets.Table(X, table.y, list(names), table.target, table.n_columns)
+    return table, label, rec
+
+
+def scale_data(args, table, net, loss, extra):
+    """Standardise the inputs (and a regression target) as ``--standardize`` asks or as the
+    resumed model recorded; stores the scaling in ``extra``. Returns (X, y) in float64."""
+    X, y = table.X, table.y
+    if args.standardize and extra.get("mean") is None:
+        _, extra["mean"], extra["std"] = datasets.standardize(X)
+        y2 = np.asarray(y).reshape(len(y), -1)
+        if loss in REGRESSION_LOSSES and net.output_activation == "linear" and \
+                y2.shape[1] == net.n_outputs:
+            _, extra["y_mean"], extra["y_std"] = datasets.standardize(y2)
+    if extra.get("mean") is not None:
+        X, _, _ = datasets.standardize(X, extra["mean"], extra["std"])
+    if extra.get("y_mean") is not None:
+        y, _, _ = datasets.standardize(y, extra["y_mean"], extra["y_std"])
+    names = [str(c) if isinstance(c, str) else f"column {c}" for c in table.features]
+    datasets.check_range(np.asarray(X, dtype=np.float64), names, net.dtype, args.data)
+    tname = table.target if table.target is not None else "y"
+    datasets.check_range(np.asarray(y, dtype=np.float64).reshape(len(y), -1),
+                         [str(tname)] * (y.size // max(1, len(y))), net.dtype, args.data)
+    return X, y
+
+
+def check_fit_memory(net, n_rows, batch_size, n_val):
+    """Refuse a run whose training buffers cannot fit (before any is allocated)."""
+    rows = min(batch_size or n_rows, n_rows) + n_val
+    nbytes = 3 * rows * sum(net.sizes) * net.dtype.itemsize + n_rows * net.n_inputs * 8
+    datasets.check_memory(nbytes, f"training on {n_rows:,} rows through {describe(net)}")
+
+
 def cmd_train(args):
-    X, y, label = load_data(args)
-    resumed_opt = None
-    extra = {}
-    if args.resume:
-        net, resumed_opt = load(args.resume, engine=args.engine, device=args.device)
-        extra = getattr(net, "extra", {}) or {}
-        if args.layers:
-            want = [(layer.units, layer.activation) for layer in parse_layers(args.layers)]
-            have = [(layer.units, layer.activation) for layer in net.layers]
-            if want != have:
-                raise CLIError(f"--layers {args.layers} differs from the resumed model "
-                               f"{describe(net)}: leave --layers out when resuming")
-    else:
-        layers = parse_layers(args.layers or "32:sigmoid,16:tanh,1:linear")
-        net = Network(X.shape[1], layers, seed=args.seed, dtype=args.dtype or "float32",
-                      engine=args.engine or "numpy", device=args.device)
+    _at_least(args, "--seed", 0)
+    for flag in ("--epochs", "--batch-size"):
+        _at_least(args, flag, 1)
+    if args.test_fraction is not None and not 0 <= args.test_fraction < 1:
+        raise CLIError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
+    check_train_outputs(args)
+    net, resumed_opt, extra = resume_model(args) if args.resume is not None \
+        else (None, None, {})
+    if args.data is None:
+        args.data = "smooth-regression"
+    table, label, data_rec = train_data(args, net, extra)
+    if net is None:
+        layers = parse_layers(args.layers if args.layers is not None
+                              else "32:sigmoid,16:tanh,1:linear")
+        net = Network(table.X.shape[1], layers, seed=args.seed, dtype=args.dtype or "float32",
+                      engine=args.engine if args.engine is not None else "numpy",
+                      device=args.device)
     loss = args.loss or extra.get("loss") or default_loss(net.layers)
     losses.check(loss, net.output_activation)
-    if X.shape[1] != net.n_inputs:
-        raise CLIError(f"the data has {X.shape[1]} input column(s) but the network takes "
+    if table.X.shape[1] != net.n_inputs:
+        raise CLIError(f"the data has {table.X.shape[1]} input column(s) but the network takes "
                        f"{net.n_inputs}: check --data, --target and --layers")
-    if args.standardize or extra.get("mean") is not None:
-        if extra.get("mean") is not None:
-            mean, std = np.array(extra["mean"]), np.array(extra["std"])
-        else:
-            _, mean, std = datasets.standardize(X)
-        X, _, _ = datasets.standardize(X, mean, std)
-        extra["mean"], extra["std"] = mean.tolist(), std.tolist()
+    X, y = scale_data(args, table, net, loss, extra)
     test_fraction = args.test_fraction
     if test_fraction is None:                  # a resumed run keeps its train/test split
         test_fraction = extra.get("test_fraction", 0.0)
     split_seed = extra.get("split_seed", args.seed)
     Xtr, ytr, Xte, yte = datasets.split(X, y, test_fraction, seed=split_seed)
-    # the optimizer: flags override a resumed optimizer's settings
-    if resumed_opt is not None:
-        opt = resumed_opt
-        if args.optimizer and args.optimizer != opt.kind:
-            raise CLIError(f"--optimizer {args.optimizer} differs from the resumed optimizer's "
-                           f"{opt.kind}: leave it out when resuming")
-        if args.convention and args.convention != opt.config().get("convention"):
-            raise CLIError(f"--convention {args.convention} differs from the resumed "
-                           f"optimizer's {opt.config().get('convention')}: leave it out when "
-                           "resuming")
-        changes = {k: v for k, v in optimizer_flags(args).items() if k in opt.HYPER}
-        opt.set(**changes)
-    else:
-        opt = build_optimizer(args)
+    opt = resumed_optimizer(args, resumed_opt) if resumed_opt is not None \
+        else build_optimizer(args)
     epochs = args.epochs if args.epochs is not None else 100
-    if epochs < 1:
-        raise CLIError(f"--epochs must be at least 1, got {epochs}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
-    for path in (args.save, args.plot):
-        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-            raise CLIError(f"cannot write {path}: its folder does not exist")
+    check_fit_memory(net, len(Xtr), args.batch_size, len(Xte))
     val = (Xte, yte) if len(Xte) else None
     steps = epochs * (1 if args.batch_size is None else -(-len(Xtr) // args.batch_size))
-    lr_sched = mom_sched = None
-    if args.lr_schedule:
-        lr_sched = schedules.parse(args.lr_schedule, opt.lr, steps, "lr")
-    if args.momentum_schedule:
-        if "momentum" not in opt.HYPER:
-            raise CLIError(f"--momentum-schedule needs an optimizer with momentum (sgd, qhm), "
-                           f"not {opt.kind}")
-        mom_sched = schedules.parse(args.momentum_schedule, opt.momentum, steps, "momentum")
+    lr_sched, mom_sched = train_schedules(args, opt, steps)
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     print(f"inertia train: {describe(net)} on {label}, {len(Xtr)} training"
           + (f" / {len(Xte)} test" if len(Xte) else "") + f" samples, {loss} loss")
@@ -170,42 +350,78 @@ def cmd_train(args):
                         momentum_schedule=mom_sched)
     if hist is None:
         return 130
-    _print_curve(hist)
     if hist.diverged is not None:
-        _plot_train(args, hist, net, opt, loss)
+        _print_curve(hist)
+        if args.plot is not None:
+            plot_training(hist, net, opt, loss, args.plot)
         print(f"inertia: diverged: {training.divergence.message(hist.diverged)}"
               + (f"; {args.save} was not written" if args.save else ""), file=sys.stderr)
         return 3
-    secs = hist.time[-1]
-    print(f"trained {epochs} epochs in {secs:.2f} s ({1e3 * secs / epochs:.3f} ms/epoch)")
-    train_cost = net.loss(Xtr, ytr, loss)
-    line = f"training cost {_fmt(train_cost)}"
-    if val is not None:
-        line += f"   test cost {_fmt(net.loss(Xte, yte, loss))}"
-    print(line)
-    if args.save:
-        extra.update(loss=loss, test_fraction=test_fraction, split_seed=split_seed)
-        save(args.save, net, optimizer=opt, extra=extra)
+    report_training(hist, net, loss, epochs, (Xtr, ytr), val)
+    if args.save is not None:
+        extra.update(loss=loss, test_fraction=test_fraction, split_seed=split_seed,
+                     data=data_rec, columns=datasets.columns_record(table))
+        save(args.save, net, optimizer=opt, extra=json_ready(extra))
         print(f"saved the model and optimizer state to {args.save}")
-    _plot_train(args, hist, net, opt, loss)
+    if args.plot is not None:
+        plot_training(hist, net, opt, loss, args.plot)
     return 0
 
 
-def _plot_train(args, hist, net, opt, loss):
-    if not args.plot:
-        return
+def json_ready(extra):
+    """``extra`` with arrays as lists (the model file's metadata is JSON)."""
+    return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in extra.items()}
+
+
+def resumed_optimizer(args, opt):
+    """The resumed optimizer with the flags' changes (a different kind is refused)."""
+    if args.optimizer and args.optimizer != opt.kind:
+        raise CLIError(f"--optimizer {args.optimizer} differs from the resumed optimizer's "
+                       f"{opt.kind}: leave it out when resuming")
+    if args.convention and args.convention != opt.config().get("convention"):
+        raise CLIError(f"--convention {args.convention} differs from the resumed "
+                       f"optimizer's {opt.config().get('convention')}: leave it out when "
+                       "resuming")
+    changes = {k: v for k, v in optimizer_flags(args).items() if k in opt.HYPER}
+    with naming_flags(changes):
+        opt.set(**changes)
+    return opt
+
+
+def train_schedules(args, opt, steps):
+    lr_sched = mom_sched = None
+    if args.lr_schedule is not None:
+        lr_sched = schedules.parse(args.lr_schedule, opt.lr, steps, "lr")
+    if args.momentum_schedule is not None:
+        if "momentum" not in opt.HYPER:
+            raise CLIError(f"--momentum-schedule needs an optimizer with momentum (sgd, qhm), "
+                           f"not {opt.kind}")
+        mom_sched = schedules.parse(args.momentum_schedule, opt.momentum, steps, "momentum")
+    return lr_sched, mom_sched
+
+
+def report_training(hist, net, loss, epochs, train, val):
+    _print_curve(hist)
+    secs = hist.time[-1]
+    print(f"trained {epochs} epochs in {secs:.2f} s ({1e3 * secs / epochs:.3f} ms/epoch)")
+    line = f"training cost {_fmt(net.loss(*train, loss))}"
+    if val is not None:
+        line += f"   test cost {_fmt(net.loss(*val, loss))}"
+    print(line)
+
+
+def plot_training(hist, net, opt, loss, path):
     from . import plots
 
     d = hist.diverged
     plots.loss_curves({"training set": (np.arange(1, len(hist.loss) + 1), hist.loss)},
-                      args.plot,
-                      f"Training loss: {describe(net)}\n{describe_optimizer(opt)}",
+                      path, f"Training loss: {describe(net)}\n{describe_optimizer(opt)}",
                       ylabel=f"{loss} loss",
                       val_curves={"training set": (np.arange(1, len(hist.val_loss) + 1),
                                                    hist.val_loss)} if hist.val_loss else None,
                       val_label="test set",
                       diverged={"training set": d.epoch + 1} if d is not None else None)
-    print(f"wrote the loss curve to {args.plot}")
+    print(f"wrote the loss curve to {path}")
 
 
 def _fit_guarded(args, net, X, y, **kw):
@@ -253,7 +469,7 @@ def optimizer_flags(args):
         flags["nesterov"] = True
     if args.momentum_correction:
         flags["momentum_correction"] = True
-    if args.betas:
+    if args.betas is not None:
         try:
             flags["betas"] = [float(b) for b in args.betas.split(",")]
         except ValueError:
@@ -284,8 +500,9 @@ def build_optimizer(args):
         raise CLIError(f"{names} {verb} not apply to --optimizer {kind}: it takes "
                        + ", ".join("--" + k.replace("_", "-")
                                    for k in sorted(OPTIMIZER_FLAGS[kind])))
-    if kind == "sgd":
+    if kind in ("sgd", "qhm", "aggmo"):         # adam and adamw keep their own 0.001
         flags.setdefault("lr", 0.01)
+    if kind == "sgd":
         flags["convention"] = args.convention or "pytorch"
     elif args.convention:
         raise CLIError(f"--convention applies to --optimizer sgd only, not {kind}")
@@ -293,7 +510,21 @@ def build_optimizer(args):
         flags["amsgrad"] = True
     elif args.amsgrad:
         raise CLIError("--amsgrad applies to --optimizer adam or adamw only")
-    return OPTIMIZERS[kind](**flags)
+    with naming_flags(optimizer_flags(args)):
+        return OPTIMIZERS[kind](**flags)
+
+
+@contextlib.contextmanager
+def naming_flags(flags):
+    """Add the optimizer flags that were given to an optimizer's ValueError, so that its
+    message names them (``learning rate must be > 0 (given --lr -0.1)``)."""
+    try:
+        yield
+    except ValueError as ex:
+        given = ", ".join(f"--{k.replace('_', '-')}" + ("" if v is True else " " + (",".join(map(str, v)) if isinstance(v, list)
+                                                        else str(v)))
+                          for k, v in flags.items() if k != "convention" and v is not False)
+        raise CLIError(f"{ex} (given {given})" if given else str(ex)) from None
 
 
 def describe_optimizer(opt):
@@ -375,20 +606,29 @@ def run_compare(X, y, layers, loss, convention, settings, segments, every, seeds
     return curves
 
 
+def compare_checks(args):
+    """Check ``compare``'s counts and output path before any work; returns the plot path."""
+    for flag in ("--seeds", "--segments", "--every", "--batch-size"):
+        _at_least(args, flag, 1)
+    _at_least(args, "--seed", 0)
+    if args.plot is not None:
+        return check_output(args.plot, "--plot", picture=True)
+    return os.path.join(check_folder(args.out, "--out"), "compare.png")
+
+
 def cmd_compare(args):
-    X, y, label = load_data(args)
+    plot = compare_checks(args)
+    table, label, _ = load_data(args)
+    X, y = table.X, table.y
     layers = parse_layers(args.layers)
     loss = args.loss or default_loss(layers)
     losses.check(loss, layers[-1].activation)
     settings = parse_settings(args.settings)
-    if args.seeds < 1 or args.segments < 1 or args.every < 1:
-        raise CLIError("--seeds, --segments and --every must be at least 1")
-    plot = args.plot or os.path.join(args.out, "compare.png")
-    d = os.path.dirname(os.path.abspath(plot))
-    os.makedirs(d, exist_ok=True)
     seeds = list(range(args.seed, args.seed + args.seeds))
     names = [f"[{lr:g} {wd:g} {mu:g}]" for lr, wd, mu in settings]
     tmp = Network(X.shape[1], layers, seed=0, dtype=args.dtype, engine=args.engine)
+    datasets.check_range(X, [str(c) for c in table.features], tmp.dtype, args.data)
+    check_fit_memory(tmp, len(X), args.batch_size, 0)
     if tmp.n_outputs != (y.shape[1] if y.ndim == 2 else 1) and loss != "cross_entropy":
         raise CLIError(f"the data has {y.shape[1]} target column(s) but the network has "
                        f"{tmp.n_outputs} output(s): change the last layer in --layers")
@@ -460,28 +700,41 @@ def _report_diverged(names, seeds, curves):
     return out
 
 
+def predict_columns(args, net, extra):
+    """The model's input columns of ``--data`` (selected by name or position as recorded)."""
+    table = datasets.load_table(args.data, need_target=False)
+    named = bool(table.features) and isinstance(table.features[0], str)
+    header = table.features if named else None
+    cols = extra.get("columns")
+    width = table.X.shape[1]
+    if cols is None:                           # an older model: inputs first, maybe a target
+        target = None
+        if width == net.n_inputs + 1:
+            target = datasets._target_column(args.target, header or list(range(width)),
+                                             named, args.data)
+        cols = {"names": None, "features": None, "target": target, "target_name": None,
+                "n_columns": net.n_inputs + 1}
+    elif args.target is not None:
+        recorded = cols["target_name"] if cols.get("target_name") is not None \
+            else cols.get("target")
+        if str(args.target) != str(recorded):
+            raise CLIError(f"--target {args.target}: the model was trained to predict column "
+                           f"{recorded!r}; its columns are recorded: leave --target out")
+    X, _ = datasets.select_columns(table.X, header, cols, net.n_inputs, args.data)
+    return X
+
+
 def cmd_predict(args):
+    check_output(args.out, "--out", stdout_ok=True)
     net, _ = load(args.model)
-    extra = getattr(net, "extra", {}) or {}
-    try:
-        X, _, _ = datasets.read_csv(args.data, target=False) \
-            if not args.data.lower().endswith((".npy", ".npz")) else (None, None, None)
-    except ValueError as ex:
-        raise CLIError(str(ex)) from None
-    if X is None:
-        X, _ = datasets.load(args.data)
-    if X.shape[1] == net.n_inputs + 1:
-        col = datasets._target_column(args.target, [str(i) for i in range(X.shape[1])], False,
-                                      args.data)
-        X = np.delete(X, col, axis=1)
-    if X.shape[1] != net.n_inputs:
-        raise CLIError(f"{args.data} has {X.shape[1]} column(s) but the model takes "
-                       f"{net.n_inputs} input(s) (or {net.n_inputs + 1} with a target column)")
-    if not np.all(np.isfinite(X)):
-        raise CLIError(f"{args.data} contains NaN or inf: clean or drop those rows first")
+    extra = check_extra(dict(net.extra), net, args.model)
+    X = predict_columns(args, net, extra)
     if extra.get("mean") is not None:
-        X, _, _ = datasets.standardize(X, np.array(extra["mean"]), np.array(extra["std"]))
+        X, _, _ = datasets.standardize(X, extra["mean"], extra["std"])
+    datasets.check_range(X, [f"input {i}" for i in range(X.shape[1])], net.dtype, args.data)
     out = net.predict(X)
+    if extra.get("y_mean") is not None:        # back to the target's own units
+        out = np.asarray(out, dtype=np.float64) * extra["y_std"] + extra["y_mean"]
     if net.output_activation == "softmax":
         header = [f"p{k}" for k in range(out.shape[1])] + ["class"]
         table = np.column_stack([out, out.argmax(axis=1)])
@@ -493,7 +746,15 @@ def cmd_predict(args):
     def write(f):
         np.savetxt(f, table, delimiter=",", header=",".join(header), comments="", fmt=fmt)
 
-    atomic_write(args.out, write)
+    if args.out == "-":
+        sys.stdout.flush()
+        stream = getattr(sys.stdout, "buffer", sys.stdout)     # text streams take str too
+        write(stream)
+        stream.flush()
+        print(f"wrote {len(out)} predictions of {describe(net)} to standard output",
+              file=sys.stderr)
+        return 0
+    atomic_write(args.out, write, "--out")
     print(f"wrote {len(out)} predictions of {describe(net)} to {args.out}")
     return 0
 
@@ -507,10 +768,7 @@ def cmd_demo(args):
             print(f"  {name:<10} {summary}")
         return 0
     mod = demos.module(args.demo)
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as ex:
-        raise CLIError(f"cannot create the output folder {args.out}: {ex.strerror}") from None
+    check_folder(args.out, "--out")
     result = mod.run(args)
     for line in result.lines:
         print(line)
@@ -556,18 +814,30 @@ def cmd_bench(args):
 def _data_args(p, default="smooth-regression"):
     p.add_argument("--data", default=default,
                    help="built-in set (smooth-regression, random-binary) or a CSV/.npy/.npz "
-                        f"file (default {default})")
+                        "file (default " + (default or "smooth-regression, or the resumed "
+                                            "model's recorded data") + ")")
     p.add_argument("--target", default=None,
                    help="target column of a CSV: a header name or a 0-based index "
                         "(default: the last column)")
-    p.add_argument("--samples", type=int, default=None, help="size of a built-in set")
-    p.add_argument("--dim", type=int, default=1000, help="input size of random-binary")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of a built-in set")
+    p.add_argument("--samples", type=int_arg, default=None,
+                   help="size of a built-in set (default 10000 for smooth-regression, 1000 "
+                        "for random-binary)")
+    p.add_argument("--dim", type=int_arg, default=None,
+                   help="input size of random-binary (default 1000)")
+    p.add_argument("--data-seed", type=int_arg, default=None,
+                   help="seed of a built-in set (default 0)")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line: ``inertia: error: ...`` and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"inertia: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser():
     conv = ", ".join(CONVENTIONS)
-    ap = argparse.ArgumentParser(
+    ap = Parser(
         prog="inertia",
         description="Train fully-connected networks by gradient descent with momentum.")
     ap.add_argument("--version", action="version", version="inertia 0.1.0")
@@ -575,7 +845,7 @@ def build_parser():
 
     p = sub.add_parser("train", help="train a network and report its cost",
                        description="Train a network on a built-in set or a data file.")
-    _data_args(p)
+    _data_args(p, default=None)
     p.add_argument("--layers", default=None,
                    help="UNITS:ACTIVATION[:PARAMETER...],... e.g. 64:gelu,32:leaky_relu:0.2 "
                         "(default 32:sigmoid,16:tanh,1:linear)")
@@ -585,7 +855,7 @@ def build_parser():
                    help=f"momentum convention: {conv} (default pytorch)")
     p.add_argument("--optimizer", choices=["sgd", "qhm", "aggmo", "adam", "adamw"],
                    default=None, help="default sgd (with --convention)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.01)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.01; adam and adamw 0.001)")
     p.add_argument("--momentum", type=float, default=None, help="momentum in [0, 1)")
     p.add_argument("--nu", type=float, default=None, help="QHM's immediate discount nu")
     p.add_argument("--betas", default=None,
@@ -603,17 +873,19 @@ def build_parser():
     p.add_argument("--dampening", type=float, default=None, help="dampening (pytorch only)")
     p.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
     p.add_argument("--weight-decay", type=float, default=None, help="weight decay")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default 100)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--epochs", type=int_arg, default=None, help="epochs (default 100)")
+    p.add_argument("--batch-size", type=int_arg, default=None,
                    help="mini-batch size (default: full batch; 1: online)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and split")
+    p.add_argument("--seed", type=int_arg, default=0,
+                   help="seed of weights, shuffling and split (default 0)")
     p.add_argument("--engine", default=None, help="array engine: numpy (default) or torch")
     p.add_argument("--device", default=None, help="device of the torch engine: cpu or cuda")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None)
     p.add_argument("--test-fraction", type=float, default=None,
                    help="fraction held out as a test set (default 0)")
     p.add_argument("--standardize", action="store_true",
-                   help="standardise the inputs (kept in the saved model)")
+                   help="standardise the inputs and a regression target (kept in the saved "
+                        "model; predictions come back in the target's units)")
     p.add_argument("--save", default=None, help="write the model and optimizer state (.npz)")
     p.add_argument("--resume", default=None, help="continue training a saved model")
     p.add_argument("--on-divergence", choices=["stop", "raise", "continue"], default="stop",
@@ -624,7 +896,8 @@ def build_parser():
                         "removed when the run ends")
     p.add_argument("--checkpoint-every", default="30s",
                    help="checkpoint every N epochs or every S seconds such as 30s (default)")
-    p.add_argument("--plot", default=None, help="write the loss curve (.png)")
+    p.add_argument("--plot", default=None,
+                   help="write the loss curve (.png, .pdf, .svg or .jpg)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -638,16 +911,17 @@ def build_parser():
     p.add_argument("--convention", choices=list(CONVENTIONS), default="neanderthal")
     p.add_argument("--settings", default=DEFAULT_SETTINGS,
                    help=f"'lr,weight_decay,momentum;...' (default {DEFAULT_SETTINGS})")
-    p.add_argument("--segments", type=int, default=8, help="rows of the table (default 8)")
-    p.add_argument("--every", type=int, default=50, help="epochs per row (default 50)")
-    p.add_argument("--seeds", type=int, default=1,
+    p.add_argument("--segments", type=int_arg, default=8, help="rows of the table (default 8)")
+    p.add_argument("--every", type=int_arg, default=50, help="epochs per row (default 50)")
+    p.add_argument("--seeds", type=int_arg, default=1,
                    help="repeat over K initialisations, showing mean ± std (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="first initialisation seed")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--seed", type=int_arg, default=0, help="first initialisation seed")
+    p.add_argument("--batch-size", type=int_arg, default=None)
     p.add_argument("--engine", default="numpy")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the plot ({DEFAULT_OUT})")
-    p.add_argument("--plot", default=None, help="plot path (default OUT/compare.png)")
+    p.add_argument("--plot", default=None,
+                   help="plot path: .png, .pdf, .svg or .jpg (default OUT/compare.png)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compare)
 
@@ -683,9 +957,13 @@ def build_parser():
     p = sub.add_parser("predict", help="write a saved model's predictions to CSV")
     p.add_argument("model", help="a model file written by `inertia train --save`")
     p.add_argument("--data", required=True,
-                   help="CSV (or .npy/.npz) of inputs; a target column is dropped")
-    p.add_argument("--target", default=None, help="target column to drop (default last)")
-    p.add_argument("--out", required=True, help="CSV file to write")
+                   help="CSV (or .npy, or .npz with X) of inputs: the model's input columns "
+                        "are selected by name (or position) as recorded; a target column "
+                        "may be present or not")
+    p.add_argument("--target", default=None,
+                   help="for models saved before columns were recorded: the target column "
+                        "to drop (default last)")
+    p.add_argument("--out", required=True, help="CSV file to write; - for standard output")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("translate", help="the same optimizer in another framework's convention",
@@ -706,7 +984,7 @@ def build_parser():
     p.add_argument("--lr-schedule", default=None,
                    help="the source's schedule: constant | step:STEPS[,GAMMA] | "
                         "inverse_scaling[:POWER] | cosine[:FINAL] | warmup:STEPS | one_cycle")
-    p.add_argument("--steps", type=int, default=1000,
+    p.add_argument("--steps", type=int_arg, default=1000,
                    help="length of the run, for schedules that need one (default 1000)")
     p.set_defaults(func=cmd_translate)
     return ap
@@ -722,12 +1000,20 @@ def main(argv=None):
     try:
         return args.func(args)
     except ValueError as ex:
-        print(f"inertia: error: {ex}", file=sys.stderr)
+        print("inertia: error: " + " ".join(str(ex).split()), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("inertia: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:                    # output piped into head and the like
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except MemoryError:
+        print("inertia: error: out of memory: ask for less (fewer --samples, smaller "
+              "--layers or --batch-size)", file=sys.stderr)
+        return 2
+    except OSError as ex:
+        where = f" ({ex.filename})" if ex.filename else ""
+        print(f"inertia: error: {ex.strerror or ex}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("inertia: interrupted", file=sys.stderr)
+        return 130

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,6 +13,7 @@ def smooth_regression(n=10_000, seed=0, dtype="float32"):
     """x uniform in [0, 1)^4, y = sin x0 + cos x1 + tanh x2 + x3^2 (the Neanderthal series'
     regression task). Returns X (n, 4) and y (n, 1)."""
     n = _count(n)
+    check_memory(n * 5 * 8 * 2, f"{n:,} samples of smooth-regression")
     rng = np.random.default_rng(seed)
     X = rng.random((n, 4))
     y = np.sin(X[:, 0]) + np.cos(X[:, 1]) + np.tanh(X[:, 2]) + X[:, 3] ** 2
@@ -22,6 +24,7 @@ def random_binary(n=1000, dim=1000, seed=0, dtype="float32"):
     """N(0, 1) inputs of dimension ``dim``; the first half labelled 0, the second half 1
     (the mini-batch momentum experiment). Returns X (n, dim) and y (n, 1)."""
     n, dim = _count(n), _count(dim, "dim")
+    check_memory(n * (dim + 1) * 8 * 2, f"{n:,} samples of random-binary with dim {dim:,}")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, dim))
     y = np.zeros((n, 1))
@@ -30,6 +33,32 @@ def random_binary(n=1000, dim=1000, seed=0, dtype="float32"):
 
 
 BUILTIN = {"smooth-regression": smooth_regression, "random-binary": random_binary}
+
+
+def total_memory():
+    """Bytes of physical memory, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(nbytes, what):
+    """Refuse, before allocating, a request of ``nbytes`` that exceeds the machine's memory:
+    a one-line ValueError giving the size needed."""
+    total = total_memory()
+    if total is not None and nbytes > total:
+        raise ValueError(f"{what}: {_size(nbytes)} needed but this machine has "
+                         f"{_size(total)} of memory: ask for less")
+
+
+def _size(nbytes):
+    if nbytes >= 1e30:
+        return f"about 1e{len(str(int(nbytes))) - 1} bytes"
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes:.0f} bytes"
 
 
 def _count(n, name="n"):
@@ -46,16 +75,25 @@ def _is_number(s):
     return True
 
 
-def read_csv(path, target=None):
-    """Read a numeric CSV file. Returns (X, y, names) with y the target column: ``target`` is
-    a column name (when the file has a header) or a 0-based index (negative counts from the
-    end); default the last column. ``target=False`` returns all columns as X and y = None.
-    A header is detected when the first row is not all numbers."""
-    try:
-        with open(path, newline="") as f:
-            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError) as ex:
-        raise ValueError(f"cannot read {path}: {ex.strerror or ex}") from None
+@dataclass
+class Table:
+    """A loaded data set: X (n, k) float64, y (n, t) or None, and where its columns came from:
+    ``features`` the k input columns' names (a CSV with a header) or 0-based positions,
+    ``target`` the target column's name or position (None: y came as a separate array or
+    there is none), ``n_columns`` the number of columns of the file's table."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    features: list
+    target: object
+    n_columns: int
+
+
+def read_table(path):
+    """A CSV file as (values (n, columns) float64, header names or None). Handles a UTF-8
+    byte-order mark; refuses other encodings, binary files, ragged rows, non-numbers and
+    NaN/inf (naming the row and column), each in one line."""
+    rows = _csv_rows(path)
     if not rows:
         raise ValueError(f"{path} is empty: it needs a header (optional) and numeric rows")
     header = None
@@ -63,25 +101,81 @@ def read_csv(path, target=None):
         header, rows = [c.strip() for c in rows[0]], rows[1:]
     if not rows:
         raise ValueError(f"{path} has a header but no data rows")
-    width = len(rows[0])
+    width = len(header) if header else len(rows[0])
+    first = 1 + (header is not None)            # the file line of the first data row
     for i, r in enumerate(rows):
         if len(r) != width:
-            raise ValueError(f"{path}: row {i + 1 + (header is not None)} has {len(r)} "
-                             f"columns, expected {width}")
+            raise ValueError(f"{path}: row {i + first} has {len(r)} columns, expected {width}")
+    check_memory(len(rows) * width * 8, f"the {len(rows)} x {width} values of {path}")
+    values = np.empty((len(rows), width))
+    for i, r in enumerate(rows):
+        for j, c in enumerate(r):
+            try:
+                values[i, j] = float(c)
+            except ValueError:
+                raise ValueError(f"{path} has a non-numeric value {c.strip()[:20]!r} in row "
+                                 f"{i + first}, column {_col(header, j)}: the data must be "
+                                 "numbers") from None
+    _check_finite(values, header, path, first)
+    return values, header
+
+
+def _csv_rows(path):
     try:
-        data = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
-    except ValueError as ex:
-        raise ValueError(f"{path} has a non-numeric value ({ex}): the data must be numbers"
-                         ) from None
-    names = header or [f"x{i}" for i in range(width)]
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as ex:
+        raise ValueError(f"cannot read {path}: {ex.strerror or ex}") from None
+    if b"\0" in raw:
+        raise ValueError(f"{path} is not a CSV text file (it holds binary data): give a CSV, "
+                         ".npy or .npz file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as ex:
+        raise ValueError(f"{path} is not UTF-8 text (byte 0x{raw[ex.start]:02x} at offset "
+                         f"{ex.start}): save it as UTF-8") from None
+    try:
+        return [r for r in csv.reader(text.splitlines())
+                if r and any(c.strip() for c in r)]
+    except csv.Error as ex:
+        raise ValueError(f"{path} is not a readable CSV file ({ex})") from None
+
+
+def _col(header, j):
+    return f"{header[j]!r}" if header else f"{j}"
+
+
+def _check_finite(values, header, path, first=1, what="value"):
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"{path} has a {what} {values[i, j]} (NaN, inf or beyond float64) "
+                         f"in row {i + first}, column {_col(header, j)}: clean or drop those "
+                         "rows first")
+
+
+def read_csv(path, target=None):
+    """Read a numeric CSV file. Returns (X, y, names) with y the target column: ``target`` is
+    a column name (when the file has a header) or a 0-based index (negative counts from the
+    end); default the last column. ``target=False`` returns all columns as X and y = None.
+    A header is detected when the first row is not all numbers."""
+    values, header = read_table(path)
+    names = header or [f"x{i}" for i in range(values.shape[1])]
     if target is False:
-        return data, None, names
+        return values, None, names
+    t = _split_target(values, header, target, path)
+    return t.X, t.y, [names[f] if isinstance(f, int) else f for f in t.features]
+
+
+def _split_target(values, header, target, path):
+    names = header or [f"x{i}" for i in range(values.shape[1])]
     col = _target_column(target, names, header is not None, path)
-    y = data[:, col:col + 1]
-    X = np.delete(data, col, axis=1)
-    if X.shape[1] == 0:
+    keep = [i for i in range(values.shape[1]) if i != col]
+    if not keep:
         raise ValueError(f"{path} has only the target column: it needs input columns too")
-    return X, y, [c for i, c in enumerate(names) if i != col]
+    features = [header[i] for i in keep] if header else keep
+    return Table(values[:, keep], values[:, col:col + 1], features,
+                 header[col] if header else col, values.shape[1])
 
 
 def _target_column(target, names, has_header, path):
@@ -91,7 +185,7 @@ def _target_column(target, names, has_header, path):
     if isinstance(target, str) and not _is_int(target):
         if not has_header or target not in names:
             raise ValueError(f"{path} has no column named {target!r}: columns are "
-                             f"{', '.join(names)}")
+                             f"{', '.join(names) if has_header else f'{width} unnamed'}")
         return names.index(target)
     idx = int(target)
     if not -width <= idx < width:
@@ -102,7 +196,7 @@ def _target_column(target, names, has_header, path):
 def _is_int(s):
     try:
         int(s)
-    except ValueError:
+    except (ValueError, TypeError):
         return False
     return True
 
@@ -111,40 +205,56 @@ def load(path, target=None):
     """Load (X, y) from a CSV file, an ``.npz`` with arrays ``X`` and ``y``, or an ``.npy``
     file of X beside ``NAME_y.npy`` (or ``y.npy`` for ``X.npy``). For .npy and .npz without y,
     the last column is the target, as for CSV."""
+    t = load_table(path, target)
+    return t.X, t.y
+
+
+def load_table(path, target=None, need_target=True):
+    """Like ``load`` but returns a ``Table`` that records the columns. With
+    ``need_target=False`` a file may come without targets (y None): a CSV or array whose
+    columns are all inputs."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory: give a CSV, .npy or .npz file")
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".npz", ".npy"):
-        X, y, _ = read_csv(path, target)
-        return _finite(X, y, path)
+        values, header = read_table(path)
+        if not need_target:
+            return Table(values, None, list(header or range(values.shape[1])), None,
+                         values.shape[1])
+        return _split_target(values, header, target, path)
+    X, y = _read_arrays(path, ext)
+    X, y = _finite(X, y, path)
+    if y is not None or not need_target:
+        return Table(X, y, list(range(X.shape[1])), None, X.shape[1])
+    if X.shape[1] < 2:
+        raise ValueError(f"{path} holds no targets: give y in the file or a _y.npy beside it")
+    return _split_target(X, None, target, path)
+
+
+def _read_arrays(path, ext):
     try:
         if ext == ".npz":
             with np.load(path, allow_pickle=False) as f:
                 if "X" not in f:
-                    raise ValueError(f"{path} has no array 'X' (it has {', '.join(f.files)}): "
-                                     "save it with np.savez(path, X=..., y=...)")
+                    raise KeyError(", ".join(f.files))
                 X = f["X"]
                 y = f["y"] if "y" in f else None
-        elif ext == ".npy":
+        else:
             X = np.load(path, allow_pickle=False)
             y = None
             ypath = _y_path(path)
             if ypath is not None:
                 y = np.load(ypath, allow_pickle=False)
+    except KeyError as ex:
+        raise ValueError(f"{path} has no array 'X' (it has {ex.args[0] or 'none'}): save it "
+                         "with np.savez(path, X=..., y=...)") from None
     except Exception as ex:   # not an array file, pickled objects, truncated files
-        if "has no array 'X'" in str(ex):
-            raise
         raise ValueError(f"cannot read {path}: it is not a NumPy .npy/.npz array file "
                          f"without pickled objects ({type(ex).__name__})") from None
-    if y is None:
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] < 2:
-            raise ValueError(f"{path} holds no targets: give y in the file or a _y.npy beside it")
-        col = _target_column(target, [f"x{i}" for i in range(X.shape[1])], False, path)
-        y = X[:, col:col + 1]
-        X = np.delete(X, col, axis=1)
-    return _finite(X, y, path)
+    return X, y
 
 
 def _y_path(path):
@@ -159,14 +269,15 @@ def _y_path(path):
 
 
 def _finite(X, y, path):
-    X = np.asarray(X, dtype=np.float64) if np.asarray(X).dtype.kind in "iub" else np.asarray(X)
+    X = np.asarray(X)
+    if X.dtype.kind not in "fiub":
+        raise ValueError(f"{path}: the inputs are {X.dtype} non-numbers: save numbers")
+    X = X.astype(np.float64) if X.dtype.kind in "iub" else X
     if X.ndim == 1:
         X = X.reshape(-1, 1)
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"{path}: X must be a non-empty 2-D array, got shape {X.shape}")
-    if X.dtype.kind not in "fiu" or not np.all(np.isfinite(X)):
-        raise ValueError(f"{path}: the inputs contain NaN, inf or non-numbers: clean or drop "
-                         "those rows first")
+    _check_finite(X, None, path, what="input")
     if y is not None:
         y = np.asarray(y)
         if y.dtype.kind not in "fiub" or not np.all(np.isfinite(y.astype(np.float64))):
@@ -174,6 +285,19 @@ def _finite(X, y, path):
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"{path}: X has {X.shape[0]} rows but y has {y.shape[0]}")
     return X, y
+
+
+def check_range(values, names, dtype, what):
+    """Refuse values that overflow ``dtype`` (they would become inf): a one-line ValueError
+    naming the first such value's column (``names[j]``) and row (1-based)."""
+    limit = np.finfo(dtype).max
+    with np.errstate(invalid="ignore"):
+        big = np.abs(values) > limit
+    if big.any():
+        i, j = np.argwhere(big)[0]
+        raise ValueError(f"{what}: the value {values[i, j]:g} in data row {i + 1}, column "
+                         f"{names[j]!r} overflows {np.dtype(dtype).name} (largest "
+                         f"{limit:.3g}): rescale it, use --standardize or --dtype float64")
 
 
 def standardize(X, mean=None, std=None):
@@ -198,3 +322,53 @@ def split(X, y, test_fraction=0.2, seed=0):
         raise ValueError(f"a test fraction of {test_fraction} leaves no training rows")
     test, train = idx[:k], idx[k:]
     return X[train], y[train], X[test], y[test]
+
+
+def columns_record(table):
+    """The JSON-able record of a Table's columns, kept in a saved model so that predictions
+    and resumed runs select the same columns: {"names": input names or None, "features":
+    input positions, "target": target position or None, "target_name": its name or None,
+    "n_columns": the file's width}."""
+    named = bool(table.features) and isinstance(table.features[0], str)
+    return {"names": list(table.features) if named else None,
+            "features": None if named else [int(f) for f in table.features],
+            "target": table.target if isinstance(table.target, int) else None,
+            "target_name": table.target if isinstance(table.target, str) else None,
+            "n_columns": int(table.n_columns)}
+
+
+def select_columns(values, header, record, n_inputs, path, need_target=False):
+    """Pick a model's input (and, when present, target) columns out of a file's ``values``
+    (n, columns) with ``header`` (names or None), as ``record`` (``columns_record``; None for
+    an older model: the inputs are the first ``n_inputs`` columns) says. Returns (X, y or
+    None); a file that does not fit is a one-line ValueError."""
+    width = values.shape[1]
+    rec = record or {"names": None, "features": list(range(n_inputs)), "target": None,
+                     "target_name": None, "n_columns": n_inputs + 1}
+    names, target_name = rec.get("names"), rec.get("target_name")
+    if header is not None and names:
+        missing = [c for c in names if c not in header]
+        if missing:
+            raise ValueError(f"{path} lacks the model's input column(s) "
+                             f"{', '.join(map(repr, missing))} (it has {', '.join(header)})")
+        X = values[:, [header.index(c) for c in names]]
+        y = values[:, [header.index(target_name)]] if target_name in header else None
+    elif width == n_inputs:
+        X, y = values, None
+    elif width == rec["n_columns"] and rec.get("target") is not None:
+        feats = rec["features"] or [i for i in range(width) if i != rec["target"]]
+        X, y = values[:, feats], values[:, [rec["target"]]]
+    elif width == rec["n_columns"] and target_name is not None and names:
+        # the model was trained on a file with a header; this one has the same columns
+        # without it: positions follow from a file laid out as the training file
+        raise ValueError(f"{path} has no header line but the model's columns are named: "
+                         f"add one naming them ({', '.join(names + [target_name])})")
+    else:
+        with_t = f" (or {rec['n_columns']} with the target column)" \
+            if rec["n_columns"] != n_inputs else ""
+        raise ValueError(f"{path} has {width} column(s) but the model takes {n_inputs} "
+                         f"input(s){with_t}")
+    if need_target and y is None:
+        what = repr(target_name) if target_name else "its target column"
+        raise ValueError(f"{path} lacks the model's target column {what}: training needs it")
+    return X, y

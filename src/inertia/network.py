@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import engines, losses
+from .data import check_memory
 from .ops import activations
 
 
@@ -97,7 +98,9 @@ class Network:
         rng = np.random.default_rng(seed)
         # every parameter lives in one flat array, layer by layer (W row-major, then b): the
         # compiled training loop reads them as one buffer; W and b are views into it
-        self.flat = self.e.zeros((sum(o * i + o for i, o in zip(self.sizes, self.sizes[1:])),))
+        n_params = sum(o * i + o for i, o in zip(self.sizes, self.sizes[1:]))
+        check_memory(n_params * self.dtype.itemsize, f"the network's {n_params:,} parameters")
+        self.flat = self.e.zeros((n_params,))
         self.W, self.b = [], []
         off = 0
         for n_in, layer in zip(self.sizes[:-1], layers):

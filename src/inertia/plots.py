@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from .serialize import atomic_write
+from .files import atomic_write, picture_format
 
 # one colour per kind of method, the same in every figure
 COLORS = {"plain": "#1f77b4", "momentum": "#d62728", "nesterov": "#2ca02c"}
@@ -25,8 +25,10 @@ def new_figure(figsize=FIGSIZE):
 
 
 def save(fig, path):
-    """Write the figure as PNG atomically."""
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+    """Write the figure atomically, in the format its extension names (png, pdf, svg, jpg;
+    anything else is a one-line ValueError before drawing)."""
+    fmt = picture_format(path)
+    atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=DPI))
     return path
 
 

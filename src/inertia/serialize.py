@@ -1,47 +1,23 @@
 """save / load: the network, the optimizer's hyperparameters, convention and state in one .npz
-that loads without pickle, written atomically (a failed save leaves the old file intact)."""
+that loads without pickle, written atomically (a failed save leaves the old file intact).
+
+``load`` checks everything it reads (the metadata's JSON types and sizes, the arrays' shapes
+and finiteness) and refuses a file that is not a model, or an edited or corrupted one, with a
+one-line ValueError, never a traceback.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import os
-import tempfile
 
 import numpy as np
 
+from .files import atomic_write, check_output  # noqa: F401  (re-exported)
 from .network import Dense, Network
 
 FORMAT = "inertia-model-2"
-
-
-def atomic_write(path, write):
-    """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it over
-    ``path``. On any error the temporary file is removed and ``path`` is untouched."""
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise ValueError(f"cannot write {path}: the folder {d} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".",
-                                   suffix=".tmp")
-    except OSError as ex:
-        raise ValueError(f"cannot write {path}: {ex.strerror}") from None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # as an ordinary open() would create it
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def save(path, net, optimizer=None, extra=None):
@@ -70,38 +46,159 @@ def save(path, net, optimizer=None, extra=None):
 
 def load(path, engine=None, device=None):
     """Read a file written by ``save``: returns (network, optimizer or None). ``engine`` and
-    ``device`` override the ones the model was saved with."""
+    ``device`` override the ones the model was saved with. The saved ``extra`` dict is
+    ``network.extra``."""
     path = os.fspath(path)
+    data = _read_arrays(path)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            data = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise ValueError(f"no such model file: {path}") from None
-    except Exception as ex:
-        raise ValueError(f"cannot read model file {path}: {ex}") from None
+        meta = json.loads(str(data["meta"])) if "meta" in data else None
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an inertia model file: {_describe_npz(data)}; "
+                         "save one with inertia.save or `inertia train --save`")
     try:
-        meta = json.loads(str(data["meta"]))
-        if meta.get("format") != FORMAT:
-            raise KeyError("format")
+        _check_meta(meta, data)
         net = Network(meta["n_inputs"], [Dense(u, a) for u, a in meta["layers"]],
                       seed=meta["seed"], dtype=meta["dtype"], engine=engine or meta["engine"],
                       device=device)
         net.set_parameters([(data[f"W{i}"], data[f"b{i}"]) for i in range(len(meta["layers"]))])
-        opt = None
-        om = meta["optimizer"]
-        if om is not None:
-            from .optim import OPTIMIZERS
-
-            opt = OPTIMIZERS[om["type"]](**om["config"])
-            if om["state"] is not None:
-                arrs = {}
-                for name in opt.STATE_LISTS:
-                    idx = sorted(int(m.group(1)) for k in data
-                                 if (m := re.fullmatch(rf"opt_{name}_(\d+)", k)))
-                    arrs[name] = [data[f"opt_{name}_{i}"] for i in idx]
-                opt.restore_state(om["state"], arrs, net.e)
-    except (KeyError, TypeError, ValueError) as ex:
-        raise ValueError(f"{path} is not an inertia model file ({ex}): save one with "
-                         "inertia.save or `inertia train --save`") from None
-    net.extra = meta.get("extra", {})
+        opt = _load_optimizer(meta["optimizer"], data, net)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as ex:
+        msg = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
+        raise ValueError(f"{path} is a damaged inertia model file ({msg}): save it again "
+                         "with `inertia train --save`") from None
+    net.extra = meta["extra"]
     return net, opt
+
+
+def _read_arrays(path):
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory, not a model file")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except FileNotFoundError:
+        raise ValueError(f"no such model file: {path}") from None
+    except OSError as ex:
+        raise ValueError(f"cannot read model file {path}: {ex.strerror}") from None
+    if magic == b"\x93NUMPY":
+        raise ValueError(f"cannot read model file {path}: it is a NumPy .npy array, not an "
+                         "inertia model (.npz written by `inertia train --save`)")
+    if not magic.startswith(b"PK"):
+        raise ValueError(f"cannot read model file {path}: it is not a .npz archive (an "
+                         "inertia model is written by `inertia train --save`)")
+    data = {}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            for k in f.files:
+                try:
+                    data[k] = f[k]
+                except ValueError:           # object arrays: pickled Python objects
+                    data[k] = None
+    except Exception as ex:   # a truncated or damaged zip: zipfile, OSError, EOFError, ...
+        raise ValueError(f"{path} is a damaged .npz archive ({type(ex).__name__}), not a "
+                         "readable inertia model file") from None
+    return data
+
+
+def _describe_npz(data):
+    if not data:
+        return "an empty .npz archive"
+    names = sorted(data)
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    what = "pickled objects" if any(v is None for v in data.values()) else "arrays"
+    return f"a .npz archive of {what} ({shown}) without inertia metadata"
+
+
+def _check_meta(meta, data):
+    """Type- and size-check the metadata against the arrays (TypeError/ValueError)."""
+    _want(meta, "n_inputs", int)
+    _want(meta, "layers", list)
+    _want(meta, "dtype", str)
+    _want(meta, "engine", str)
+    _want(meta, "extra", dict)
+    if meta["optimizer"] is not None:
+        _want(meta, "optimizer", dict)
+    if meta.get("seed") is not None:
+        _want(meta, "seed", int)
+    if meta["dtype"] not in ("float32", "float64"):
+        raise ValueError(f"dtype {meta['dtype']!r}")
+    sizes = [meta["n_inputs"]]
+    for layer in meta["layers"]:
+        if not (isinstance(layer, list) and len(layer) == 2 and _is_int(layer[0])
+                and isinstance(layer[1], str)):
+            raise TypeError(f"layer {layer!r} is not [units, activation]")
+        sizes.append(layer[0])
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        for name, shape in ((f"W{i}", (n_out, n_in)), (f"b{i}", (n_out,))):
+            arr = data.get(name)
+            if arr is None or arr.shape != shape or arr.dtype.kind != "f":
+                raise ValueError(f"{name} is {_shape(arr)}, the metadata says {shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{name} holds NaN or inf weights")
+
+
+def _want(meta, key, kind):
+    v = meta[key]
+    ok = _is_int(v) if kind is int else isinstance(v, kind)
+    if not ok:
+        raise TypeError(f"{key} is {type(v).__name__}, not {kind.__name__}")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _shape(arr):
+    return "missing" if arr is None else f"{arr.dtype} {arr.shape}"
+
+
+def _load_optimizer(om, data, net):
+    if om is None:
+        return None
+    from .optim import OPTIMIZERS
+
+    if om.get("type") not in OPTIMIZERS or not isinstance(om.get("config"), dict):
+        raise ValueError(f"optimizer {om.get('type')!r} with config {om.get('config')!r}")
+    opt = OPTIMIZERS[om["type"]](**om["config"])
+    state = om.get("state")
+    if state is not None:
+        if not isinstance(state, dict):
+            raise TypeError(f"optimizer state is {type(state).__name__}, not dict")
+        arrs = {}
+        for name in opt.STATE_LISTS:
+            idx = sorted(int(m.group(1)) for k in data
+                         if (m := re.fullmatch(rf"opt_{name}_(\d+)", k)))
+            arrs[name] = [data[f"opt_{name}_{i}"] for i in idx]
+        _check_state(opt, state, arrs, net)
+        opt.restore_state(state, arrs, net.e)
+    return opt
+
+
+def _check_state(opt, state, arrs, net):
+    """The optimizer state's scalars have their dataclass defaults' types; its buffers are
+    finite and shaped like the parameters (K buffers a parameter for AggMo: index k P + j)."""
+    import dataclasses
+
+    defaults = {f.name: f.default for f in dataclasses.fields(opt.STATE)
+                if f.name not in opt.STATE_LISTS}
+    for key, v in state.items():
+        if key not in defaults:
+            raise ValueError(f"unknown optimizer state {key!r}")
+        want = defaults[key]
+        ok = (isinstance(v, bool) if isinstance(want, bool)
+              else _is_int(v) and v >= 0 if isinstance(want, int)
+              else v is None or isinstance(v, (int, float)) and not isinstance(v, bool))
+        if not ok:
+            raise TypeError(f"optimizer state {key} is {v!r}")
+    shapes = [a.shape for pair in net.parameters() for a in pair]
+    for name, bufs in arrs.items():
+        if len(bufs) % len(shapes):
+            raise ValueError(f"optimizer buffer {name} has {len(bufs)} arrays for "
+                             f"{len(shapes)} parameters")
+        for i, a in enumerate(bufs):
+            if a is None or a.dtype.kind != "f" or a.shape != shapes[i % len(shapes)] \
+                    or not np.all(np.isfinite(a)):
+                raise ValueError(f"optimizer buffer {name} {i} is not finite numbers shaped "
+                                 "like its parameter")

@@ -11,11 +11,11 @@ average is computed by ``inertia.SGD(convention="ema")`` itself, one step per po
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
 from . import DemoResult
+from ..files import atomic_path
 
 NAME = "ball"
 SUMMARY = "a ball in a bumpy valley: plain descent stops at the bump, momentum rolls past it"
@@ -228,13 +228,7 @@ def draw_gif(r, path, fps=10, hold=8):
     title = ax.set_title("Two balls in a bumpy valley: step 0", fontsize=12)
     fig.draw_without_rendering()         # lay out once, then keep that layout for every frame
     fig.set_layout_engine("none")
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".gif")
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)          # as an ordinary open() would create it
+    with atomic_path(path) as tmp:             # the temporary keeps the .gif extension
         writer = PillowWriter(fps=fps)
         with writer.saving(fig, tmp, dpi=80):
             for t in range(n + hold):
@@ -245,11 +239,6 @@ def draw_gif(r, path, fps=10, hold=8):
                         texts[kind].set_text(f"{names[kind]}: stopped at x = {x[i]:.2f}")
                 title.set_text(f"Two balls in a bumpy valley: step {min(t, n - 1)}")
                 writer.grab_frame()
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -30,13 +30,9 @@ def check_args(path, every):
         return None, None
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"checkpoint must be a file path, got {type(path).__name__}")
-    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
-    if not os.path.isdir(folder):
-        raise ValueError(f"cannot write the checkpoint {path}: the folder {folder} does not "
-                         "exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"cannot write the checkpoint {path}: the folder {folder} is not "
-                         "writable")
+    from ..files import check_output
+
+    check_output(os.fspath(path), "checkpoint")
     return parse_every(every)
 
 
