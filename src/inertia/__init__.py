@@ -16,6 +16,15 @@ from .train import History, fit
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    if name == "tune":                 # choosing lr and momentum: imported on first use
+        import importlib
+
+        return importlib.import_module(".tune", __name__)
+    raise AttributeError(f"module 'inertia' has no attribute {name!r}")
+
+
 __all__ = ["Network", "Dense", "SGD", "SGDState", "QHM", "AggMo", "Adam", "AdamW", "Convention",
            "CONVENTIONS", "translate", "NotRepresentable", "fit", "History", "save", "load",
-           "datasets", "engines", "schedules", "__version__"]
+           "datasets", "engines", "schedules", "tune", "__version__"]

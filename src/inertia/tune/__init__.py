@@ -19,6 +19,8 @@ YellowFin (``yellowfin``) is reproduced as a baseline for the benchmark, not off
 from __future__ import annotations
 
 import math
+import sys
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,3 +165,15 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
 
 
 __all__ = ["tune", "TuneResult", "METHODS"]
+
+
+class _CallableModule(types.ModuleType):
+    """``inertia.tune`` is this package and is called as the function ``tune``: importing a
+    submodule (``inertia.tune.race``) binds the package to the name ``inertia.tune``, so the
+    package itself must be callable for ``inertia.tune(net, ...)`` to keep working."""
+
+    def __call__(self, *args, **kwargs):
+        return tune(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

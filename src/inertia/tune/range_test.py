@@ -10,8 +10,10 @@ decade below, where the loss still falls steadily (the usual reading of the test
 
 On a quadratic with plain gradient descent the loss cannot rise before the step size passes
 the stability limit 2 / lambda_max (every eigen-component shrinks below it), so
-``lr_rise >= 2 / lambda_max``; it lies above the limit by the time the unstable component
-takes to grow back to the size of the loss, which the ramp's rate sets.
+``lr_rise >= 2 / lambda_max``. It lies well above the limit (about 4x on the test's
+quadratic): the sharpest component was shrunk by the steps below the limit and must grow back
+to the size of the rest of the loss before the total rises, and the ramp keeps raising the
+rate meanwhile. Noise (mini-batches) keeps that component from vanishing and the lag shorter.
 """
 
 from __future__ import annotations
