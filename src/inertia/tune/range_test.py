@@ -3,7 +3,8 @@ Networks"): train a copy of the network while the learning rate grows geometrica
 step at a time, and watch the loss.
 
 The loss is recorded before every update and smoothed by a debiased moving average (weight
-``SMOOTHING`` on the past). The test stops when the smoothed loss leaves the finite numbers or
+``SMOOTHING`` on the past with mini-batches, whose losses are noisy; ``SMOOTHING_FULL`` with
+the full batch, where only the reading's lag matters). The test stops when the smoothed loss leaves the finite numbers or
 exceeds ``STOP_FACTOR`` x its minimum. ``lr_rise`` is the learning rate at the minimum of the
 smoothed loss: past it the loss rises. The suggested learning rate is ``lr_rise / 10``, a
 decade below, where the loss still falls steadily (the usual reading of the test).
@@ -25,7 +26,8 @@ import numpy as np
 
 from ..optim.sgd import SGD
 
-SMOOTHING = 0.7
+SMOOTHING = 0.9
+SMOOTHING_FULL = 0.5
 STOP_FACTOR = 4.0
 SUGGEST_FRACTION = 0.1
 
@@ -75,13 +77,14 @@ def range_test(net, X, y, loss, lr_min, lr_max, steps=100, momentum=0.9, batch_s
     rng = np.random.default_rng(seed)
     batches = _batches(X.shape[0], batch_size, rng)
     losses, smoothed, avg, evals = [], [], 0.0, 0
+    beta = SMOOTHING if batch_size is not None and batch_size < X.shape[0] else SMOOTHING_FULL
     for t, lr in enumerate(lrs):
         rows = next(batches)
         value, grads = work.gradients(X[rows], y[rows], loss)
         evals += rows.shape[0]
         losses.append(float(value))
-        avg = SMOOTHING * avg + (1 - SMOOTHING) * float(value)
-        smoothed.append(avg / (1 - SMOOTHING ** (t + 1)))
+        avg = beta * avg + (1 - beta) * float(value)
+        smoothed.append(avg / (1 - beta ** (t + 1)))
         if not math.isfinite(smoothed[-1]) or smoothed[-1] > STOP_FACTOR * min(smoothed):
             break
         opt.set(lr=float(lr))
