@@ -242,7 +242,8 @@ def test_yellowfin_measurements_match_the_reference_test():
 
 def tune_everything(D, C, h_min, h_max):
     """The authors' reference solution (their yellowfin_test.py): the cubic's root by
-    np.roots, mu = max(root^2, ((sqrt(dr) - 1) / (sqrt(dr) + 1))^2), lr = (1 - sqrt mu)^2 / h_min."""
+    np.roots, mu = max(root^2, ((sqrt(dr) - 1) / (sqrt(dr) + 1))^2),
+    lr = (1 - sqrt mu)^2 / h_min."""
     const = D ** 2 * h_min ** 2 / 2 / C
     roots = np.roots([-1, 3, -(3 + const), 1])
     roots = roots[(np.real(roots) > 0) & (np.real(roots) < 1)]

@@ -4,8 +4,8 @@ step at a time, and watch the loss.
 
 The loss is recorded before every update and smoothed by a debiased moving average (weight
 ``SMOOTHING`` on the past with mini-batches, whose losses are noisy; ``SMOOTHING_FULL`` with
-the full batch, where only the reading's lag matters). The test stops when the smoothed loss leaves the finite numbers or
-exceeds ``STOP_FACTOR`` x its minimum. ``lr_rise`` is the learning rate at the minimum of the
+the full batch, where only the reading's lag matters). The test stops when the smoothed loss
+leaves the finite numbers or exceeds ``STOP_FACTOR`` x its minimum. ``lr_rise`` is the learning rate at the minimum of the
 smoothed loss: past it the loss rises. The suggested learning rate is ``lr_rise / 10``, a
 decade below, where the loss still falls steadily (the usual reading of the test).
 
