@@ -5,9 +5,10 @@ step at a time, and watch the loss.
 The loss is recorded before every update and smoothed by a debiased moving average (weight
 ``SMOOTHING`` on the past with mini-batches, whose losses are noisy; ``SMOOTHING_FULL`` with
 the full batch, where only the reading's lag matters). The test stops when the smoothed loss
-leaves the finite numbers or exceeds ``STOP_FACTOR`` x its minimum. ``lr_rise`` is the learning rate at the minimum of the
-smoothed loss: past it the loss rises. The suggested learning rate is ``lr_rise / 10``, a
-decade below, where the loss still falls steadily (the usual reading of the test).
+leaves the finite numbers or exceeds ``STOP_FACTOR`` x its minimum. ``lr_rise`` is the
+learning rate at the minimum of the smoothed loss: past it the loss rises. The suggested
+learning rate is ``lr_rise / 10``, a decade below, where the loss still falls steadily (the
+usual reading of the test).
 
 On a quadratic with plain gradient descent the loss cannot rise before the step size passes
 the stability limit 2 / lambda_max (every eigen-component shrinks below it), so
