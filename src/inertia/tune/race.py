@@ -1,17 +1,30 @@
 """The race: successive halving over a grid of learning rate x momentum.
 
 Every configuration of the grid (``grid``) trains from the same weights with the same
-shuffling (``many.train_many``); at each rung the configurations are ranked by their loss
-(validation loss when given, else training loss) averaged over the last 10% of the epochs run
-so far, the worse part is dropped, and the survivors continue from where they stopped. A
+shuffling (``many.train_many``); at each rung the configurations are ranked (``rung_rank``)
+by the geometric mean of the lowest loss they reached so far and their loss over the last 10%
+of the epochs run (validation loss when given, else training loss: heavy ball's loss
+oscillates, and its lower envelope shows where it is going), the worse part is dropped, and
+the survivors continue from where they stopped. The winner is the finalist with
+the lowest loss averaged over the last 10% of the epochs (``score``), a full run's score. A
 configuration whose loss leaves the finite numbers, or rises above 10x the initial loss, is
 dropped at once. The last rung is the full epoch count, so the winner is a configuration
 trained to the end and judged on the same score as any full run.
 
 Rungs sit at 1/16, 1/8, 1/4, 1/2 and all of the epochs (``plan``). Deciding early favours
-configurations that start fast; so the early rungs only thin the field, keeping as many
-configurations as the budget allows, and the last decisions are taken at 1/2 and at the end,
-between configurations that have run long enough for their order to settle.
+configurations that start fast: a large momentum oscillates for its first epochs (heavy ball
+is underdamped) and ends best often enough. So the early rungs only thin the field, keeping
+as many configurations as the budget allows, they rank by the lower envelope of the curve as
+well as its present, the rungs before 1/4 keep the
+best learning rates of every momentum before filling up with the best of the rest (no
+momentum is dropped for starting slowly), and the last decisions are taken at 1/2 and at the
+end, between configurations that have run long enough for their order to
+settle. On the tasks the race was developed on (tests/test_tune.py's quadratic regression and
+noisy two moons, 10 cases) this reached a median of 1.33 and a worst case of 2.23 times the
+exhaustive grid's best; ranking by the lowest loss alone gave a worst case of 4.0 (chaotic
+runs with lucky dips), by the last 10% alone 2.3 on fewer cases, and rungs at 1/8, 1/4, 1/2
+(the first cut, 64 to 8, too deep) did worse still. The issue's targets (1.10 median, 1.25
+worst) are not reached.
 """
 
 from __future__ import annotations
@@ -28,6 +41,8 @@ N_LR = 8
 LR_DECADES = (-2.0, 1.0)
 FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 DEFAULT_BUDGET = 10.0
+# rungs before this fraction of the epochs keep the best learning rates of every momentum
+STRATIFY_BELOW = 0.2
 # when every configuration diverges, the grid moves down this factor (at most RETRIES times)
 RETREAT = 1e-3
 RETRIES = 2
@@ -48,6 +63,35 @@ def score(curve):
     k = max(1, int(math.ceil(0.1 * v.size)))
     s = float(v[-k:].mean())
     return s if math.isfinite(s) else math.inf
+
+
+def best_so_far(curve):
+    """The lowest loss of a curve (inf when empty or not finite)."""
+    v = np.asarray(curve, dtype=np.float64)
+    return float(v.min()) if v.size and np.all(np.isfinite(v)) else math.inf
+
+
+def rung_rank(curve):
+    """What a rung ranks by: the geometric mean of the lowest loss so far (the lower envelope
+    of an oscillating curve: where an underdamped run is going) and the mean over the last
+    10% of the epochs (where the run is now: a chaotic run's lucky dips do not count alone)."""
+    return math.sqrt(best_so_far(curve) * score(curve))
+
+
+def survivors(alive, keep, by_momentum):
+    """The ``keep`` configurations of ``alive`` that go on: the lowest ``rung_rank``, or with
+    ``by_momentum`` first the best keep // (number of momenta) of every momentum and then the
+    lowest among the rest."""
+    ranked = sorted(alive, key=lambda c: rung_rank(c.curve()))
+    if not by_momentum:
+        return ranked[:keep]
+    momenta = sorted({c.momentum for c in ranked})
+    quota = keep // max(1, len(momenta))
+    chosen = []
+    for mu in momenta:
+        chosen += [c for c in ranked if c.momentum == mu][:quota]
+    taken = {id(c) for c in chosen}
+    return chosen + [c for c in ranked if id(c) not in taken][:keep - len(chosen)]
 
 
 def plan(n_configs, epochs, budget):
@@ -98,14 +142,19 @@ def race(net, X, y, loss, epochs, batch_size, validation_data, budget, seed, lr_
         if k:
             spent += train_many([c for c in configs if c.alive], X, y, loss, end,
                                 batch_size, validation_data, seed, initial_loss)
-        alive = sorted((c for c in configs if c.alive), key=lambda c: score(c.curve()))
-        keep = rungs[k + 1][1] if k + 1 < len(rungs) else 1
-        for c in alive[keep:]:
-            c.dropped_at = k
-    finalists = [c for c in configs if c.epochs == epochs and c.diverged is None]
-    if not finalists:
+        alive = [c for c in configs if c.alive]
+        if k + 1 == len(rungs):
+            break
+        going_on = {id(c) for c in survivors(alive, rungs[k + 1][1],
+                                             by_momentum=end / epochs < STRATIFY_BELOW)}
+        for c in alive:
+            if id(c) not in going_on:
+                c.dropped_at = k
+    if not alive:
         raise ValueError("every configuration of the race diverged before the last rung: "
                          "check the data's scale (standardize it) and the loss")
-    winner = min(finalists, key=lambda c: score(c.curve()))
-    winner.dropped_at = None
+    winner = min(alive, key=lambda c: score(c.curve()))      # a full run's score decides
+    for c in alive:
+        if c is not winner:
+            c.dropped_at = len(rungs) - 1
     return winner, tried, rungs, spent
