@@ -260,7 +260,8 @@ def profile(results, methods, path):
     for k, m in enumerate(methods):
         r = np.array([max(1.0, results[n]["methods"][m]["ratio"]) for n in results])
         ax.step(taus, [(r <= t).mean() for t in taus], where="post", lw=2 if k < 3 else 1.3,
-                color=plots.CYCLE[k % len(plots.CYCLE)], label=m)
+                color=plots.CYCLE[k % len(plots.CYCLE)], label=m,
+                ls=("-", "--", ":", "-.")[k % 4])     # equal curves stay visible
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("tau: score within tau x the 104-point grid's best (log scale)")

@@ -398,3 +398,25 @@ def test_import_inertia_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": src}, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_benchmark_checks_its_options_before_any_work(tmp_path):
+    import importlib.util
+    import os
+    import sys
+
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "tuning.py")
+    spec = importlib.util.spec_from_file_location("tuning_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench                 # dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    assert bench.parse(["--quick", "--out", str(tmp_path)]) == (list(bench.QUICK),
+                                                                bench.QUICK_SEEDS,
+                                                                str(tmp_path))
+    for bad in (["--workloads", "mnist"], ["--seeds", "0"]):
+        with pytest.raises(SystemExit) as info:
+            bench.parse(bad + ["--out", str(tmp_path)])
+        assert info.value.code == 2
+    # the protocol's grid: 13 x 8 = 104 points from 1e-3 to 10^1.5, momenta 0 to 0.99
+    assert len(bench.GRID_LRS) * len(bench.GRID_MOMENTA) == 104
+    assert bench.score([1.0] * 9 + [3.0], 10) == 3.0 and bench.score([1.0], 10) == math.inf
