@@ -365,6 +365,7 @@ def test_result_optimizer_takes_the_given_convention():
     ({"epochs": 0}, "epochs"),
     ({"budget": -1}, "budget"),
     ({"budget": 5, "method": "range"}, "budget applies"),
+    ({"budget": 2}, "budget=2 runs cannot pay"),
     ({"optimizer": "sgd"}, "optimizer"),
     ({"batch_size": 0}, "batch_size"),
     ({"validation_data": (1, 2, 3)}, "validation_data"),

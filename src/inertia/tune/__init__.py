@@ -91,6 +91,8 @@ def _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget, me
     if budget is not None and method != "race":
         raise ValueError(f"budget applies to method='race' only; method={method!r} spends a "
                          "fixed small amount")
+    if budget is not None:                 # a budget too small for the race: say so now
+        _race.plan(len(_race.grid(1.0)), int(epochs), float(budget))
     if optimizer is not None and not isinstance(optimizer, SGD):
         raise ValueError(f"optimizer must be an inertia.SGD (its convention is kept), got "
                          f"{type(optimizer).__name__}")

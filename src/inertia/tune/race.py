@@ -109,7 +109,7 @@ def plan(n_configs, epochs, budget):
     first = n_configs * ends[0] / epochs
     least = first + (epochs - ends[0]) / epochs
     if budget < least:
-        raise ValueError(f"budget={budget} runs cannot pay for a race of {n_configs} "
+        raise ValueError(f"budget={budget:g} runs cannot pay for a race of {n_configs} "
                          f"configurations over {epochs} epochs: give budget >= "
                          f"{math.ceil(least * 100) / 100}")
     rungs = [(ends[0], n_configs)]
