@@ -14,12 +14,12 @@ state), so training a configuration to epoch 10 and then to epoch 20 is one run 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..optim.sgd import SGD
-from ..train import fit
 
 # a loss above this multiple of the initial training loss counts as diverged
 DIVERGE_FACTOR = 10.0
@@ -88,9 +88,12 @@ def train_many(configs, X, y, loss, upto, batch_size=None, validation_data=None,
     """Train every live configuration in ``configs`` until it has run ``upto`` epochs.
 
     Each one is checked after every chunk (``boundaries`` of ``upto`` and the epochs in
-    ``stops``): a non-finite loss or one above ``DIVERGE_FACTOR`` x ``initial_loss`` marks it
-    diverged and it trains no further. Returns the epochs trained in this call (summed over
+    ``stops``): a non-finite loss, one above ``DIVERGE_FACTOR`` x ``initial_loss``, or a fit
+    that stopped short (a ``fit`` that stops on divergence) marks it diverged and it trains
+    no further. Returns the epochs trained in this call (summed over
     configurations), each epoch being one gradient evaluation per training row."""
+    from .. import fit      # the package's fit (imported here: inertia is loaded by now)
+
     ends = sorted(set(boundaries(upto)) | {s for s in stops if 0 < s < upto})
     spent = 0
     for c in configs:
@@ -100,13 +103,16 @@ def train_many(configs, X, y, loss, upto, batch_size=None, validation_data=None,
             if c.epochs >= end:
                 continue
             start = c.epochs
-            h = fit(c.net, X, y, loss=loss, optimizer=c.opt, epochs=end - start,
-                    batch_size=batch_size, seed=[0 if seed is None else int(seed), start],
-                    validation_data=validation_data, progress=False)
+            with warnings.catch_warnings():     # a fit that stops on divergence warns
+                warnings.simplefilter("ignore", RuntimeWarning)
+                h = fit(c.net, X, y, loss=loss, optimizer=c.opt, epochs=end - start,
+                        batch_size=batch_size, seed=[0 if seed is None else int(seed), start],
+                        validation_data=validation_data, progress=False)
             c.loss.extend(h.loss)
             c.val.extend(h.val_loss)
-            spent += end - start
-            if diverged(h.loss, initial_loss) or diverged(h.val_loss, math.inf):
+            stopped = len(h.loss) < end - start        # fit stopped on a non-finite loss
+            spent += min(end - start, len(h.loss) + stopped)   # a partial epoch counts whole
+            if stopped or diverged(h.loss, initial_loss) or diverged(h.val_loss, math.inf):
                 c.diverged = c.epochs
                 break
     return spent
