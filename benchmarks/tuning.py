@@ -23,7 +23,7 @@ The protocol (fixed; nothing in it is tuned to the tuner):
   whole cost in runs, tuning and final training (1 for a fixed setting); its wall time, tuning
   and final run, summed over the seeds.
 - methods: the race, curvature, the range test (``inertia.tune``), YellowFin
-  (``inertia.tune.yellowfin``), the defaults of Keras (lr 0.01, no momentum), scikit-learn
+  (``inertia.tuning.yellowfin``), the defaults of Keras (lr 0.01, no momentum), scikit-learn
   (lr 0.001, Nesterov momentum 0.9, its convention) and PyTorch (lr 0.001, no momentum), and
   "lr 0.1, momentum 0.9".
 
@@ -46,8 +46,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import inertia
-from inertia.tune import race as race_mod
-from inertia.tune import yellowfin
+from inertia.tuning import race as race_mod
+from inertia.tuning import yellowfin
 
 GRID_LRS = tuple(float(x) for x in np.logspace(-3, 1.5, 13))
 GRID_MOMENTA = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)

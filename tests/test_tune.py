@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import inertia
-from inertia.tune import curvature, many, race, range_test, tune, yellowfin
+from inertia.tuning import curvature, many, race, range_test, tune, yellowfin
 
 
 # --------------------------------------------------------------------------- small tasks

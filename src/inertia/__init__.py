@@ -21,7 +21,7 @@ def __getattr__(name):
     if name == "tune":                 # choosing lr and momentum: imported on first use
         import importlib
 
-        return importlib.import_module(".tune", __name__)
+        return importlib.import_module(".tuning", __name__).tune
     raise AttributeError(f"module 'inertia' has no attribute {name!r}")
 
 

@@ -1,4 +1,4 @@
-"""Choosing the learning rate and the momentum: ``inertia.tune``.
+"""Choosing the learning rate and the momentum: ``inertia.tune`` (this package's ``tune``).
 
 ``tune(net, X, y, loss=, epochs=, ...)`` returns a ``TuneResult`` with ``lr``, ``momentum``, an
 SGD ready to ``fit`` (``optimizer``), the compute it spent (``cost``, in runs of ``epochs``:
@@ -19,8 +19,6 @@ YellowFin (``yellowfin``) is reproduced as a baseline for the benchmark, not off
 from __future__ import annotations
 
 import math
-import sys
-import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -184,14 +182,3 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
 
 __all__ = ["tune", "TuneResult", "METHODS"]
 
-
-class _CallableModule(types.ModuleType):
-    """``inertia.tune`` is this package and is called as the function ``tune``: importing a
-    submodule (``inertia.tune.race``) binds the package to the name ``inertia.tune``, so the
-    package itself must be callable for ``inertia.tune(net, ...)`` to keep working."""
-
-    def __call__(self, *args, **kwargs):
-        return tune(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
