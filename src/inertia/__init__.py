@@ -20,16 +20,21 @@ _ESTIMATORS = ("MLPClassifier", "MLPRegressor")
 
 
 def __getattr__(name):
-    """MLPClassifier and MLPRegressor (``inertia.estimators``) import scikit-learn, so they
-    are imported on first use: ``import inertia`` never imports scikit-learn."""
+    """What imports heavy packages is imported on first use, so that ``import inertia`` never
+    imports scikit-learn: MLPClassifier and MLPRegressor (``inertia.estimators``) and
+    ``tune`` (``inertia.tuning.tune``)."""
     if name in _ESTIMATORS:
         from . import estimators
 
         return getattr(estimators, name)
+    if name == "tune":
+        from .tuning import tune
+
+        return tune
     raise AttributeError(f"module 'inertia' has no attribute {name!r}")
 
 
 __all__ = ["Network", "Dense", "SGD", "SGDState", "QHM", "AggMo", "Adam", "AdamW", "Convention",
            "CONVENTIONS", "translate", "NotRepresentable", "fit", "History", "Diverged",
            "DivergenceWarning", "save", "load", "datasets", "engines", "schedules",
-           "MLPClassifier", "MLPRegressor", "__version__"]
+           "MLPClassifier", "MLPRegressor", "tune", "__version__"]

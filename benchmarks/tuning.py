@@ -1,0 +1,342 @@
+#!/usr/bin/env python
+"""How well each way of choosing lr and momentum trains: ``python benchmarks/tuning.py``.
+
+The protocol (fixed; nothing in it is tuned to the tuner):
+
+- workloads: the comparison network (4-8-8-1, sigmoid/tanh/linear) on ``smooth_regression``
+  full batch and with batches of 64; ``random_binary`` (labels independent of the inputs, so
+  it is scored on its training rows: memorisation is the task); scikit-learn's digits,
+  breast_cancer, wine and diabetes (standardised, a fixed 75/25 split). Each has a fixed
+  network, loss, batch size and epoch budget (``WORKLOADS``), and runs over 5 seeds (the seed
+  sets the initial weights and the shuffling).
+- a run's score is its mean validation loss over the last 10% of its epochs (diverged: inf).
+- the baseline is the grid of 13 learning rates (log-spaced, 1e-3 to 10^1.5) x 8 momenta
+  (0 to 0.99), PyTorch's convention; its best is the configuration whose score averaged over
+  the seeds is lowest.
+- a method is run once per seed; its chosen configuration is trained once per seed with the
+  same protocol and its scores are averaged the same way.
+- metrics: the score over the grid's best; the log-regret (log L - log L_grid) / (log L_0 -
+  log L_grid), L_0 the initial validation loss; the gradient evaluations (in runs of the
+  workload) to reach the grid's best score: the method's tuning cost (the race's less the one
+  run it spends on its winner) plus the part of the final run before its validation loss
+  first reaches that score (median over the seeds; inf when it never does); the method's
+  whole cost in runs, tuning and final training (1 for a fixed setting); its wall time, tuning
+  and final run, summed over the seeds.
+- methods: the race, curvature, the range test (``inertia.tune``), YellowFin
+  (``inertia.tuning.yellowfin``), the defaults of Keras (lr 0.01, no momentum), scikit-learn
+  (lr 0.001, Nesterov momentum 0.9, its convention) and PyTorch (lr 0.001, no momentum), and
+  "lr 0.1, momentum 0.9".
+
+Writes ``tuning-YYYYMMDD-HHMMSS.md`` (the table), ``.json`` (every score) and ``.png`` (the
+performance profile: for each method the fraction of workloads whose score is within a
+factor tau of the grid's best) to ``--out`` (default benchmarks/results). ``--quick`` runs two
+workloads over two seeds, as a smoke test. Timings mean something only on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import inertia
+from inertia.tuning import race as race_mod
+from inertia.tuning import yellowfin
+
+GRID_LRS = tuple(float(x) for x in np.logspace(-3, 1.5, 13))
+GRID_MOMENTA = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+SEEDS = (0, 1, 2, 3, 4)
+QUICK = ("smooth-full", "breast_cancer")
+QUICK_SEEDS = (0, 1)
+DENSE = inertia.Dense
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    data: str          # the data set's name in ``load_data``
+    layers: tuple      # (units, activation) after the inputs
+    loss: str
+    epochs: int
+    batch_size: int | None
+
+
+WORKLOADS = {w.name: w for w in (
+    Workload("smooth-full", "smooth", ((8, "sigmoid"), (8, "tanh"), (1, "linear")),
+             "quadratic", 400, None),
+    Workload("smooth-b64", "smooth", ((8, "sigmoid"), (8, "tanh"), (1, "linear")),
+             "quadratic", 40, 64),
+    Workload("random_binary", "random_binary", ((16, "tanh"), (1, "sigmoid")), "bce", 60, 32),
+    Workload("digits", "digits", ((32, "tanh"), (10, "softmax")), "cross_entropy", 30, 32),
+    Workload("breast_cancer", "breast_cancer", ((16, "tanh"), (1, "sigmoid")), "bce", 60, 32),
+    Workload("wine", "wine", ((16, "tanh"), (3, "softmax")), "cross_entropy", 60, 16),
+    Workload("diabetes", "diabetes", ((16, "tanh"), (1, "linear")), "mse", 60, 32),
+)}
+
+
+def load_data(name):
+    """(X_train, y_train, X_val, y_val) as float32, the same for every seed."""
+    if name == "smooth":
+        X, y = inertia.datasets.smooth_regression(2000, seed=1)
+        Xv, yv = inertia.datasets.smooth_regression(500, seed=2)
+        return X, y, Xv, yv
+    if name == "random_binary":
+        X, y = inertia.datasets.random_binary(400, 20, seed=1)
+        return X, y, X, y
+    import sklearn.datasets as skd
+
+    X, y = getattr(skd, f"load_{name}")(return_X_y=True)
+    y = y.reshape(-1, 1).astype(np.float64)
+    Xtr, ytr, Xv, yv = inertia.datasets.split(X, y, test_fraction=0.25, seed=0)
+    Xtr, mean, std = inertia.datasets.standardize(Xtr)
+    Xv, _, _ = inertia.datasets.standardize(Xv, mean, std)
+    if name == "diabetes":                      # a regression target: standardise it too
+        m, s = ytr.mean(), ytr.std()
+        ytr, yv = (ytr - m) / s, (yv - m) / s
+    return tuple(np.asarray(a, dtype=np.float32) for a in (Xtr, ytr, Xv, yv))
+
+
+def make_net(w, n_inputs, seed):
+    return inertia.Network(n_inputs, [DENSE(u, a) for u, a in w.layers], seed=seed)
+
+
+def train(w, data, seed, opt):
+    """One run under the protocol: (validation loss per epoch, initial validation loss)."""
+    X, y, Xv, yv = data
+    net = make_net(w, X.shape[1], seed)
+    start = net.loss(Xv, yv, w.loss)
+    h = inertia.fit(net, X, y, loss=w.loss, optimizer=opt, epochs=w.epochs,
+                    batch_size=w.batch_size, seed=seed, validation_data=(Xv, yv),
+                    progress=False)
+    return list(h.val_loss), start
+
+
+def score(curve, epochs):
+    """Mean over the last 10% of the epochs; inf when the run diverged or stopped early."""
+    if len(curve) < epochs:
+        return math.inf
+    return race_mod.score(curve)
+
+
+# --------------------------------------------------------------------------- methods
+def fixed(opt_args):
+    def method(w, data, seed):
+        return inertia.SGD(**opt_args), 0.0
+    return method
+
+
+def tuned(name):
+    def method(w, data, seed):
+        X, y, Xv, yv = data
+        res = inertia.tune(make_net(w, X.shape[1], seed), X, y, loss=w.loss, epochs=w.epochs,
+                           batch_size=w.batch_size, validation_data=(Xv, yv), method=name,
+                           seed=seed)
+        # the race trains its winner to the end: that run is the final run, not overhead
+        return res.optimizer, res.cost - (1.0 if name == "race" else 0.0)
+    return method
+
+
+METHODS = {
+    "race": tuned("race"),
+    "curvature": tuned("curvature"),
+    "range test": tuned("range"),
+    "YellowFin": None,                       # its own training loop (run_yellowfin)
+    "Keras default": fixed({"lr": 0.01, "convention": "keras"}),
+    "scikit-learn default": fixed({"lr": 0.001, "momentum": 0.9, "nesterov": True,
+                                   "convention": "sklearn"}),
+    "PyTorch default": fixed({"lr": 0.001}),
+    "lr 0.1, momentum 0.9": fixed({"lr": 0.1, "momentum": 0.9}),
+}
+
+
+def run_yellowfin(w, data, seed):
+    X, y, Xv, yv = data
+    net = make_net(w, X.shape[1], seed)
+    _, val, _ = yellowfin.train(net, X, y, w.loss, w.epochs, w.batch_size, seed=seed,
+                                validation_data=(Xv, yv))
+    return val
+
+
+def run_method(name, w, data, seed):
+    """(validation curve, tuning overhead in runs, seconds) of one method on one seed."""
+    t0 = time.perf_counter()
+    if name == "YellowFin":
+        curve, overhead = run_yellowfin(w, data, seed), 0.0
+    else:
+        opt, overhead = METHODS[name](w, data, seed)
+        curve, _ = train(w, data, seed, opt)
+    return curve, overhead, time.perf_counter() - t0
+
+
+def run_grid(w, data, seeds):
+    """{(lr, momentum): [score per seed]}, the initial losses, and the seconds it took."""
+    t0 = time.perf_counter()
+    scores, starts = {}, []
+    for seed in seeds:
+        for lr in GRID_LRS:
+            for mu in GRID_MOMENTA:
+                curve, start = train(w, data, seed, inertia.SGD(lr=lr, momentum=mu))
+                scores.setdefault((lr, mu), []).append(score(curve, w.epochs))
+        starts.append(start)
+    return scores, float(np.mean(starts)), time.perf_counter() - t0
+
+
+def reach(curve, target, overhead, epochs):
+    """Runs of gradient evaluations until the curve first reaches ``target``."""
+    hit = [i for i, v in enumerate(curve) if v <= target]
+    return overhead + (hit[0] + 1) / epochs if hit else math.inf
+
+
+def evaluate(w, seeds, methods, log):
+    data = load_data(w.data)
+    grid, start, grid_time = run_grid(w, data, seeds)
+    best_cfg = min(grid, key=lambda k: np.mean(grid[k]))
+    best = float(np.mean(grid[best_cfg]))
+    log(f"{w.name}: grid best lr {best_cfg[0]:.4g} momentum {best_cfg[1]:g} score "
+        f"{best:.5g} ({grid_time:.0f} s)")
+    rows = {}
+    for name in methods:
+        per = [run_method(name, w, data, seed) for seed in seeds]
+        s = float(np.mean([score(c, w.epochs) for c, _, _ in per]))
+        ratio = s / best
+        regret = (math.log(s) - math.log(best)) / (math.log(start) - math.log(best)) \
+            if math.isfinite(s) and start > best else math.inf
+        rows[name] = {"score": s, "ratio": ratio, "log_regret": regret,
+                      "runs_to_grid_best": float(np.median([reach(c, best, o, w.epochs)
+                                                            for c, o, _ in per])),
+                      "cost_runs": 1.0 + float(np.mean([o for _, o, _ in per])),
+                      "seconds": float(sum(t for _, _, t in per)),
+                      "diverged": int(sum(not math.isfinite(score(c, w.epochs))
+                                          for c, _, _ in per))}
+        log(f"  {name:22s} x{ratio:8.3f}  regret {regret:6.3f}  cost "
+            f"{rows[name]['cost_runs']:5.2f} runs  {rows[name]['seconds']:6.1f} s")
+    return {"grid_best": {"lr": best_cfg[0], "momentum": best_cfg[1], "score": best},
+            "initial_loss": start, "grid_seconds": grid_time, "methods": rows}
+
+
+# --------------------------------------------------------------------------- report
+def table(results, methods):
+    """The markdown table: one row per method, one ratio column per workload, then the
+    summary columns."""
+    names = list(results)
+    head = ["method"] + [f"{n} (x best)" for n in names] + [
+        "median x", "worst x", "median log-regret", "median runs to grid best",
+        "mean cost (runs)", "diverged", "time (s)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in methods:
+        rows = [results[n]["methods"][m] for n in names]
+        ratios = [r["ratio"] for r in rows]
+        cells = [m] + [f"{x:.3g}" for x in ratios] + [
+            f"{np.median(ratios):.3g}", f"{max(ratios):.3g}",
+            f"{np.median([r['log_regret'] for r in rows]):.3f}",
+            f"{np.median([r['runs_to_grid_best'] for r in rows]):.3g}",
+            f"{np.mean([r['cost_runs'] for r in rows]):.2f}",
+            str(sum(r["diverged"] for r in rows)),
+            f"{sum(r['seconds'] for r in rows):.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    best = ["grid best (lr, momentum)"] + [
+        f"{results[n]['grid_best']['lr']:.3g}, {results[n]['grid_best']['momentum']:g}"
+        for n in names] + [""] * 6 + [f"{sum(results[n]['grid_seconds'] for n in names):.0f}"]
+    lines.append("| " + " | ".join(best) + " |")
+    return "\n".join(lines)
+
+
+def profile(results, methods, path):
+    """The performance profile: fraction of workloads within a factor tau of the grid's
+    best, against tau (log scale)."""
+    from matplotlib.figure import Figure
+
+    from inertia import plots
+
+    fig = Figure(figsize=(8, 5), dpi=plots.DPI, layout="constrained")
+    ax = fig.add_subplot()
+    taus = np.logspace(0, 3.5, 400)
+    for k, m in enumerate(methods):
+        r = np.array([max(1.0, results[n]["methods"][m]["ratio"]) for n in results])
+        ax.step(taus, [(r <= t).mean() for t in taus], where="post", lw=2 if k < 3 else 1.3,
+                color=plots.CYCLE[k % len(plots.CYCLE)], label=m,
+                ls=("-", "--", ":", "-.")[k % 4])     # equal curves stay visible
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("tau: score within tau x the 104-point grid's best (log scale)")
+    ax.set_ylabel("fraction of workloads")
+    ax.set_title(f"Choosing lr and momentum: performance profile over {len(results)} "
+                 "workloads", fontsize=11)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=9, loc="lower right")
+    return plots.save(fig, path)
+
+
+def summary(results):
+    """The issue's targets, checked: the race's median and worst ratio, its cost and its
+    divergences; the curvature method's median ratio."""
+    race = [results[n]["methods"]["race"] for n in results]
+    ratios = [r["ratio"] for r in race]
+    curv = [results[n]["methods"]["curvature"]["ratio"] for n in results]
+    return [f"race: median {np.median(ratios):.3f}x (target <= 1.10), worst "
+            f"{max(ratios):.3f}x (<= 1.25), cost at most {max(r['cost_runs'] for r in race):.2f}"
+            f" runs (<= 12), diverged {sum(r['diverged'] for r in race)} (0)",
+            f"curvature: median {np.median(curv):.3f}x (target <= 2)"]
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description="Benchmark the ways of choosing lr and momentum.")
+    p.add_argument("--quick", action="store_true",
+                   help=f"workloads {', '.join(QUICK)} over seeds {QUICK_SEEDS} only")
+    p.add_argument("--workloads", help="comma-separated names: " + ", ".join(WORKLOADS))
+    p.add_argument("--seeds", type=int, help="how many seeds (default 5; 2 with --quick)")
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                 "results"))
+    args = p.parse_args(argv)
+    names = args.workloads.split(",") if args.workloads else list(QUICK if args.quick
+                                                                    else WORKLOADS)
+    bad = [n for n in names if n not in WORKLOADS]
+    if bad:
+        p.error(f"unknown workload(s) {', '.join(bad)}: choose from {', '.join(WORKLOADS)}")
+    if args.seeds is not None and args.seeds < 1:
+        p.error(f"--seeds must be a positive integer, got {args.seeds}")
+    seeds = tuple(range(args.seeds)) if args.seeds else (QUICK_SEEDS if args.quick else SEEDS)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        if not os.access(args.out, os.W_OK):
+            raise OSError("not writable")
+    except OSError as err:
+        p.error(f"--out {args.out}: {err}")
+    return names, seeds, args.out
+
+
+def main(argv=None):
+    names, seeds, out = parse(sys.argv[1:] if argv is None else argv)
+    methods = list(METHODS)
+    results = {}
+    for name in names:
+        results[name] = evaluate(WORKLOADS[name], seeds, methods,
+                                 lambda s: print(s, flush=True))
+    text = table(results, methods)
+    lines = summary(results)
+    print()
+    print(text)
+    print()
+    print("\n".join(lines))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = os.path.join(out, f"tuning-{stamp}")
+    with open(base + ".md", "w") as f:
+        f.write(f"seeds {list(seeds)}, workloads {names}\n\n{text}\n\n" + "\n".join(lines)
+                + "\n")
+    with open(base + ".json", "w") as f:
+        json.dump({"seeds": list(seeds), "grid_lrs": GRID_LRS, "grid_momenta": GRID_MOMENTA,
+                   "workloads": {n: vars(WORKLOADS[n]) for n in names}, "results": results},
+                  f, indent=1, default=str)
+    profile(results, methods, base + ".png")
+    print(f"wrote {base}.md, .json, .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

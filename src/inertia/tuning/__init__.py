@@ -1,0 +1,184 @@
+"""Choosing the learning rate and the momentum: ``inertia.tune`` (this package's ``tune``).
+
+``tune(net, X, y, loss=, epochs=, ...)`` returns a ``TuneResult`` with ``lr``, ``momentum``, an
+SGD ready to ``fit`` (``optimizer``), the compute it spent (``cost``, in runs of ``epochs``:
+gradient evaluations, rows x passes, over one plain run's) and every configuration it tried
+(``trace``). Methods:
+
+race       successive halving over 8 learning rates (log-spaced over three decades around
+           1 / lambda_max) x 8 momenta (0 to 0.99), rungs at 1/16 .. 1/2 of the epochs and the
+           end (``race``); at most ``budget`` runs (default 10)
+curvature  about 20 Hessian-vector products and no training (``curvature``): Polyak's pair
+           when a lambda_min estimate is reliable, else momentum 0.9 and lr = 0.95 /
+           lambda_max (half of heavy ball's stability limit)
+range      a learning-rate range test with momentum 0.9 (``range_test``)
+
+YellowFin (``yellowfin``) is reproduced as a baseline for the benchmark, not offered here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import losses
+from ..network import all_finite
+from ..optim.sgd import SGD
+from . import curvature as _curv
+from . import race as _race
+from . import range_test as _range
+
+METHODS = ("race", "curvature", "range")
+RANGE_STEPS = 100
+
+
+@dataclass
+class TuneResult:
+    """What ``tune`` chose and how.
+
+    lr, momentum   the choice (PyTorch's and Keras's meaning: b = mu b + g; w -= lr b)
+    optimizer      an ``inertia.SGD`` with them, in the convention of the optimizer passed
+                   to ``tune`` (PyTorch's when none was), without state: ready to ``fit``
+    cost           gradient evaluations spent (rows x passes) over those of one run of
+                   ``epochs``; validation passes (forward only) are not counted
+    trace          every configuration tried: dicts with lr, momentum, loss (training loss per
+                   epoch), val_loss, diverged (epoch or None), dropped_at (rung or None),
+                   score (mean loss over its last 10% of epochs)
+    method         "race", "curvature" or "range"
+    rungs          the race's [(epochs, configurations trained to it)], else []
+    curvature      the ``curvature.Curvature`` measured, or None
+    range_test     the ``range_test.RangeTest``, or None
+    net            the race's winner, trained for ``epochs``, or None
+    """
+
+    lr: float
+    momentum: float
+    optimizer: SGD
+    cost: float
+    trace: list = field(default_factory=list)
+    method: str = "race"
+    rungs: list = field(default_factory=list)
+    curvature: object = None
+    range_test: object = None
+    net: object = None
+
+    def plot(self, path="tune.png"):
+        """Draw the result (the race: survivors on the lr x momentum grid and their loss
+        curves; the range test: loss against lr) into ``path`` (PNG). Returns the path."""
+        from .plot import draw
+
+        return draw(self, path)
+
+
+def _check_data(net, X, y, loss, name="X"):
+    """X as a C-contiguous array of the network's dtype and y as prepared targets (one-hot
+    for class labels), after the checks ``fit`` makes; a one-line ValueError otherwise."""
+    X = net.check_inputs(X, name)
+    yname = "y" if name == "X" else name.replace("X", "y")
+    y = np.asarray(y)
+    if y.shape[:1] != X.shape[:1]:
+        raise ValueError(f"{name} has {X.shape[0]} rows but {yname} has "
+                         f"{y.shape[0] if y.ndim else 0}: pass one target per sample")
+    if not np.issubdtype(y.dtype, np.number) or not all_finite(y):
+        raise ValueError(f"{yname} contains NaN, inf or non-numbers: clean or drop those rows "
+                         "first")
+    y = losses.prepare_targets(loss, y, net.n_outputs, net.dtype)
+    return np.ascontiguousarray(X, dtype=net.dtype), y
+
+
+def _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget, method,
+                optimizer):
+    """Every argument checked before any work; returns (X, y, validation pair or None)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
+                                   or isinstance(batch_size, bool) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(
+            budget, (int, float, np.integer, np.floating)) or not budget > 0
+            or not math.isfinite(budget)):
+        raise ValueError(f"budget must be a positive number of runs, got {budget!r}")
+    if budget is not None and method != "race":
+        raise ValueError(f"budget applies to method='race' only; method={method!r} spends a "
+                         "fixed small amount")
+    if budget is not None:                 # a budget too small for the race: say so now
+        _race.plan(len(_race.grid(1.0)), int(epochs), float(budget))
+    if optimizer is not None and not isinstance(optimizer, SGD):
+        raise ValueError(f"optimizer must be an inertia.SGD (its convention is kept), got "
+                         f"{type(optimizer).__name__}")
+    losses.check(loss, net.output_activation)
+    X, y = _check_data(net, X, y, loss)
+    val = None
+    if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a pair (X_val, y_val)")
+        val = _check_data(net, validation_data[0], validation_data[1], loss, name="X_val")
+    return X, y, val
+
+
+def _in_convention(lr, momentum, optimizer):
+    """An SGD with (lr, momentum) in ``optimizer``'s convention (PyTorch's when None)."""
+    from ..optim.translate import translate
+
+    chosen = SGD(lr=lr, momentum=momentum)
+    if optimizer is None:
+        return chosen
+    return translate(chosen, to=optimizer.convention.name)
+
+
+def _trace(configs):
+    return [{"lr": c.lr, "momentum": c.momentum, "loss": list(c.loss), "val_loss": list(c.val),
+             "diverged": c.diverged, "dropped_at": c.dropped_at,
+             "score": _race.score(c.curve())} for c in configs]
+
+
+def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=None,
+         method="race", optimizer=None, seed=None):
+    """Choose the learning rate and the momentum for training ``net`` on (X, y).
+
+    net              an ``inertia.Network``; its weights are the starting point of every
+                     trial and are not changed
+    loss, epochs, batch_size, validation_data
+                     as for ``inertia.fit``: the training the choice is for
+    budget           the race's compute limit, in runs of ``epochs`` (default 10)
+    method           "race", "curvature" or "range" (module docstring)
+    optimizer        an ``inertia.SGD`` whose convention the result's optimizer takes
+    seed             the seed of the shuffling and of the curvature's random start
+
+    Returns a ``TuneResult``. Bad arguments raise a one-line ValueError before any work."""
+    X, y, val = _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget,
+                            method, optimizer)
+    seed = 0 if seed is None else seed
+    run_evals = X.shape[0] * epochs
+    with_min = method == "curvature"
+    curv = _curv.estimate(net, X, y, loss, iters=10, with_min=with_min, seed=seed)
+    lr_center = 1.0 / curv.lambda_max if curv.lambda_max > 0 else 1.0
+    if method == "curvature":
+        lr, mu = _curv.choose(curv)
+        return TuneResult(lr, mu, _in_convention(lr, mu, optimizer),
+                          curv.gradient_evals / run_evals, method=method, curvature=curv)
+    if method == "range":
+        rt = _range.range_test(net, X, y, loss, lr_center * 1e-3, lr_center * 1e2,
+                               steps=RANGE_STEPS, momentum=_curv.DEFAULT_MOMENTUM,
+                               batch_size=batch_size, seed=seed)
+        mu = _curv.DEFAULT_MOMENTUM
+        return TuneResult(rt.lr, mu, _in_convention(rt.lr, mu, optimizer),
+                          (rt.gradient_evals + curv.gradient_evals) / run_evals,
+                          method=method, curvature=curv, range_test=rt)
+    initial_loss = net.loss(X, y, loss)
+    budget = _race.DEFAULT_BUDGET if budget is None else float(budget)
+    winner, configs, rungs, spent = _race.race(
+        net, X, y, loss, epochs, batch_size, val, budget - curv.gradient_evals / run_evals,
+        seed, lr_center, initial_loss)
+    cost = (spent * X.shape[0] + curv.gradient_evals) / run_evals
+    return TuneResult(winner.lr, winner.momentum,
+                      _in_convention(winner.lr, winner.momentum, optimizer), cost,
+                      _trace(configs), method, rungs, curv, net=winner.net)
+
+
+__all__ = ["tune", "TuneResult", "METHODS"]
+

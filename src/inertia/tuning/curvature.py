@@ -1,0 +1,181 @@
+"""Curvature of the training loss from Hessian-vector products, and the step it implies.
+
+The Hessian-vector product is a central finite difference of the network's explicit gradient
+(``Network.gradients``) in float64, along a unit direction v:
+
+    H v ~ (g(w + eps v) - g(w - eps v)) / (2 eps),   eps = 1e-4 (1 + ||w||) / sqrt(dim)
+
+Its error is O(eps^2 * third derivative) against float64 round-off O(1e-16 ||g|| / eps), so
+about 1e-8 relative on the networks here. Each product costs two gradient evaluations on the
+rows it uses (at most ``max_rows`` of the data, drawn once).
+
+``lambda_max`` is power iteration on H; ``lambda_min`` is power iteration on (lambda_max I - H),
+whose largest eigenvalue is lambda_max - lambda_min. Power iteration converges at the rate
+of the gap between the two largest eigenvalues, so the smallest-eigenvalue estimate is
+*reliable* only when, after its iterations, (a) the Rayleigh quotient stopped moving (relative
+change under ``tol``), (b) the residual ||B v - theta v|| is under ``tol`` times theta, and
+(c) the estimate lambda_min is positive (a neural network's loss often has lambda_min <= 0,
+where Polyak's pair does not apply). ``polyak_pair`` gives the heavy-ball optimum
+
+    lr = 4 / (sqrt(L) + sqrt(m))^2,   momentum = ((sqrt(L) - sqrt(m)) / (sqrt(L) + sqrt(m)))^2
+
+for a quadratic with Hessian eigenvalues in [m, L] (Polyak 1964), in the convention
+w -= lr b, b = momentum b + g (PyTorch's and Keras's lr and momentum).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..network import Network
+
+
+@dataclass
+class Curvature:
+    """What ``estimate`` measured.
+
+    lambda_max        the largest Hessian eigenvalue (power iteration)
+    lambda_min        the smallest-eigenvalue estimate, or None when not asked for
+    reliable          whether lambda_min passed the reliability checks (module docstring)
+    hvps              Hessian-vector products spent
+    gradient_evals    gradient evaluations spent, in samples (2 rows per row per product)
+    """
+
+    lambda_max: float
+    lambda_min: float | None
+    reliable: bool
+    hvps: int
+    gradient_evals: int
+
+
+class HessianOperator:
+    """v -> H v for the loss of ``net`` on (X, y), by central differences of float64
+    gradients. ``net`` is not changed (a float64 copy of it is used). v and the result are
+    flat float64 vectors of length ``dim`` (W then b, layer by layer)."""
+
+    def __init__(self, net, X, y, loss):
+        self.net = Network(net.n_inputs, net.layers, seed=net.seed, dtype="float64",
+                           engine="numpy")
+        self.params = net.parameters()
+        self.net.set_parameters(self.params)
+        self.w = flatten(self.params)
+        self.dim = self.w.shape[0]
+        self.X = np.asarray(X, dtype=np.float64)
+        self.y = np.asarray(y)
+        self.loss = loss
+        self.eps = 1e-4 * (1.0 + float(np.linalg.norm(self.w))) / math.sqrt(self.dim)
+        self.count = 0
+
+    def gradient(self, w):
+        """The flat gradient at flat weights w (float64)."""
+        self.net.set_parameters(unflatten(w, self.params))
+        _, grads = self.net.gradients(self.X, self.y, self.loss)
+        return flatten(grads)
+
+    def __call__(self, v):
+        self.count += 1
+        step = self.eps * v / max(float(np.linalg.norm(v)), 1e-300)
+        scale = float(np.linalg.norm(v))
+        return (self.gradient(self.w + step) - self.gradient(self.w - step)) \
+            * (scale / (2.0 * self.eps))
+
+
+def flatten(pairs):
+    """[(W, b), ...] -> one float64 vector (W row-major, then b, layer by layer)."""
+    return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for wb in pairs for a in wb])
+
+
+def unflatten(w, like):
+    """The inverse of ``flatten``, shaped as the (W, b) pairs in ``like``."""
+    out, k = [], 0
+    for W, b in like:
+        W2 = w[k:k + W.size].reshape(W.shape)
+        k += W.size
+        out.append((W2, w[k:k + b.size]))
+        k += b.size
+    return out
+
+
+def power_iteration(op, dim, iters, rng, shift=0.0, tol=1e-3):
+    """The dominant eigenpair of (shift I - op) if shift else op, by power iteration.
+
+    Returns (theta, v, converged, residual): theta the Rayleigh quotient, v the unit vector,
+    converged whether theta moved less than ``tol`` relative in the last iteration, residual
+    ||B v - theta v|| / |theta|."""
+    v = rng.standard_normal(dim)
+    v /= np.linalg.norm(v)
+    theta, converged, residual = 0.0, False, math.inf
+    for _ in range(iters):
+        bv = op(v)
+        if shift:
+            bv = shift * v - bv
+        new = float(v @ bv)
+        residual = float(np.linalg.norm(bv - new * v)) / max(abs(new), 1e-300)
+        converged = abs(new - theta) <= tol * abs(new)
+        theta = new
+        norm = float(np.linalg.norm(bv))
+        if norm == 0.0 or not math.isfinite(norm):
+            break
+        v = bv / norm
+        if converged and residual <= tol:
+            break
+    return theta, v, converged, residual
+
+
+def estimate(net, X, y, loss, iters=20, with_min=False, max_rows=1024, seed=0, tol=1e-3):
+    """Estimate lambda_max (and lambda_min) of the loss Hessian of ``net`` at its weights.
+
+    X, y      the training data (at most ``max_rows`` rows are used, drawn once by ``seed``)
+    iters     power iterations for each end of the spectrum (each one Hessian-vector product)
+    Returns a ``Curvature``."""
+    rng = np.random.default_rng(seed)
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.shape[0] > max_rows:
+        rows = np.sort(rng.choice(X.shape[0], max_rows, replace=False))
+        X, y = X[rows], y[rows]
+    op = HessianOperator(net, X, y, loss)
+    lam, _, _, _ = power_iteration(op, op.dim, iters, rng, tol=tol)
+    if lam < 0:                     # the dominant eigenvalue is negative: shift past it
+        top, _, _, _ = power_iteration(op, op.dim, iters, rng, shift=lam, tol=tol)
+        lam = lam - top if top < 0 else lam + abs(top)
+        lam = max(lam, 0.0)
+    lam_min, reliable = None, False
+    if with_min and lam > 0:
+        theta, _, converged, residual = power_iteration(op, op.dim, iters, rng,
+                                                        shift=lam * (1 + 1e-3), tol=tol)
+        lam_min = lam * (1 + 1e-3) - theta
+        reliable = bool(converged and residual <= 10 * tol and lam_min > 1e-8 * lam)
+    return Curvature(float(lam), None if lam_min is None else float(lam_min), reliable,
+                     op.count, 2 * op.count * X.shape[0])
+
+
+def polyak_pair(lambda_max, lambda_min):
+    """Polyak's heavy-ball (lr, momentum) for Hessian eigenvalues in [lambda_min, lambda_max]
+    (lr outside the buffer, as PyTorch and Keras write it)."""
+    if not (lambda_max > 0 and 0 < lambda_min <= lambda_max):
+        raise ValueError(f"Polyak's pair needs 0 < lambda_min <= lambda_max, got "
+                         f"{lambda_min} and {lambda_max}")
+    sl, sm = math.sqrt(lambda_max), math.sqrt(lambda_min)
+    return 4.0 / (sl + sm) ** 2, ((sl - sm) / (sl + sm)) ** 2
+
+
+# momentum used when no reliable lambda_min is available, and the learning rate as a
+# fraction of heavy ball's stability limit 2 (1 + mu) / lambda_max at that momentum
+DEFAULT_MOMENTUM = 0.9
+LIMIT_FRACTION = 0.5
+
+
+def choose(curv):
+    """(lr, momentum) from a ``Curvature``: Polyak's pair when lambda_min is reliable, else
+    momentum 0.9 and half of the heavy-ball stability limit, lr = (1 + 0.9) / lambda_max."""
+    if curv.lambda_max <= 0 or not math.isfinite(curv.lambda_max):
+        raise ValueError("the loss has no positive curvature at these weights (lambda_max "
+                         f"= {curv.lambda_max}): use method='race' or 'range'")
+    if curv.reliable:
+        return polyak_pair(curv.lambda_max, curv.lambda_min)
+    mu = DEFAULT_MOMENTUM
+    return LIMIT_FRACTION * 2.0 * (1.0 + mu) / curv.lambda_max, mu

@@ -1,0 +1,118 @@
+"""Training many (lr, momentum) configurations of one network side by side.
+
+``train_many`` is the one place the tuner trains configurations. Today it runs them one after
+another, each as ``inertia.fit`` calls on its own copy of the network with its own optimizer;
+``inertia.sweep`` will run them as one compiled computation behind the same signature.
+
+Fairness: every configuration starts from the weights of the network it was copied from, and
+every configuration sees the same shuffling order: the data are shuffled per chunk of epochs
+from the seed (seed, first epoch of the chunk), and the chunk boundaries are the same for all
+(``boundaries``). A fit continues where the previous one stopped (the optimizer keeps its
+state), so training a configuration to epoch 10 and then to epoch 20 is one run of 20 epochs.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..optim.sgd import SGD
+
+# a loss above this multiple of the initial training loss counts as diverged
+DIVERGE_FACTOR = 10.0
+
+
+@dataclass
+class Config:
+    """One configuration in training.
+
+    lr, momentum   the hyperparameters (PyTorch's convention: b = mu b + g; w -= lr b)
+    net, opt       its own network copy and optimizer (state carried across fits)
+    loss           training loss per epoch trained;  val  validation loss per epoch (or [])
+    diverged       the epoch count at which it was found diverged, or None
+    dropped_at     the rung after which the race dropped it (None: still running)
+    """
+
+    lr: float
+    momentum: float
+    net: object = None
+    opt: object = None
+    loss: list = field(default_factory=list)
+    val: list = field(default_factory=list)
+    diverged: int | None = None
+    dropped_at: int | None = None
+
+    @property
+    def epochs(self):
+        return len(self.loss)
+
+    @property
+    def alive(self):
+        return self.diverged is None and self.dropped_at is None
+
+    def curve(self):
+        """The curve the tuner ranks by: validation loss when measured, else training loss."""
+        return self.val if self.val else self.loss
+
+
+def new_configs(net, pairs):
+    """A Config per (lr, momentum) pair, each with its own copy of ``net``'s weights."""
+    out = []
+    for lr, mu in pairs:
+        out.append(Config(float(lr), float(mu), net.copy(), SGD(lr=float(lr),
+                                                                momentum=float(mu))))
+    return out
+
+
+def boundaries(upto):
+    """Chunk ends shared by every configuration: 1, 2, 4, 8, ... epochs, then ``upto``."""
+    out, k = [], 1
+    while k < upto:
+        out.append(k)
+        k *= 2
+    return out + [upto]
+
+
+def diverged(values, initial_loss, factor=DIVERGE_FACTOR):
+    """Whether a loss curve left the finite numbers or rose above ``factor`` x the start."""
+    v = np.asarray(values, dtype=np.float64)
+    return bool(v.size) and (not np.all(np.isfinite(v)) or float(v.max()) > factor *
+                             initial_loss)
+
+
+def train_many(configs, X, y, loss, upto, batch_size=None, validation_data=None, seed=0,
+               initial_loss=math.inf, stops=()):
+    """Train every live configuration in ``configs`` until it has run ``upto`` epochs.
+
+    Each one is checked after every chunk (``boundaries`` of ``upto`` and the epochs in
+    ``stops``): a non-finite loss, one above ``DIVERGE_FACTOR`` x ``initial_loss``, or a fit
+    that stopped short (a ``fit`` that stops on divergence) marks it diverged and it trains
+    no further. Returns the epochs trained in this call (summed over
+    configurations), each epoch being one gradient evaluation per training row."""
+    from .. import fit      # the package's fit (imported here: inertia is loaded by now)
+
+    ends = sorted(set(boundaries(upto)) | {s for s in stops if 0 < s < upto})
+    spent = 0
+    for c in configs:
+        if not c.alive:
+            continue
+        for end in ends:
+            if c.epochs >= end:
+                continue
+            start = c.epochs
+            with warnings.catch_warnings():     # a fit that stops on divergence warns
+                warnings.simplefilter("ignore", RuntimeWarning)
+                h = fit(c.net, X, y, loss=loss, optimizer=c.opt, epochs=end - start,
+                        batch_size=batch_size, seed=[0 if seed is None else int(seed), start],
+                        validation_data=validation_data, progress=False)
+            c.loss.extend(h.loss)
+            c.val.extend(h.val_loss)
+            stopped = len(h.loss) < end - start        # fit stopped on a non-finite loss
+            spent += min(end - start, len(h.loss) + stopped)   # a partial epoch counts whole
+            if stopped or diverged(h.loss, initial_loss) or diverged(h.val_loss, math.inf):
+                c.diverged = c.epochs
+                break
+    return spent
