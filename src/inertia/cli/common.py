@@ -74,9 +74,10 @@ def describe(net):
     return f"{sizes} ({', '.join(net.acts)})"
 
 
-def load_data(args):
+def load_data(args, target_kind="values"):
     """(Table, label, data record) from a built-in set name or a file path; the record says
-    how to load the same data again (kept in a saved model for ``--resume``)."""
+    how to load the same data again (kept in a saved model for ``--resume``). A file's target
+    column is read as ``target_kind`` says (``inertia.data.load_table``)."""
     name = args.data
     for flag in ("--samples", "--dim"):
         at_least(args, flag, 1)
@@ -106,7 +107,7 @@ def load_data(args):
     if args.samples is not None or args.dim is not None:
         raise CLIError("--samples and --dim size a built-in set, not the file --data "
                        f"{name}: leave them out")
-    table = datasets.load_table(name, target=args.target)
+    table = datasets.load_table(name, target=args.target, target_kind=target_kind)
     return table, name, {"source": os.path.abspath(name), "target": args.target}
 
 
@@ -168,7 +169,23 @@ def check_extra(extra, net, path):
         raise bad("scaling")
     if extra.get("columns") is not None and not _valid_columns(extra["columns"], net):
         raise bad("columns")
+    if extra.get("task", "regression") not in ("regression", "classification") or \
+            (extra.get("task") == "classification") != (extra.get("classes") is not None):
+        raise bad("task")
+    if extra.get("classes") is not None and not _valid_classes(extra["classes"], net):
+        raise bad("classes")
+    if extra.get("trained") is not None and not isinstance(extra["trained"], dict):
+        raise bad("trained")
     return extra
+
+
+def _valid_classes(classes, net):
+    """K distinct names, and an output layer for K classes (K softmax units, or 1 sigmoid
+    unit for 2)."""
+    ok = isinstance(classes, list) and len(classes) >= 2 and \
+        all(isinstance(c, str) for c in classes) and len(set(classes)) == len(classes)
+    return ok and (net.output_activation == "softmax" and net.n_outputs == len(classes) or
+                   net.output_activation == "sigmoid" and net.n_outputs == 1 == len(classes) - 1)
 
 
 def _valid_columns(rec, net):

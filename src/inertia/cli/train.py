@@ -17,6 +17,7 @@ from ..network import Network
 from ..optim import CONVENTIONS
 from ..serialize import load, save
 from ..training import fit
+from . import classes as classify
 from .common import (CLIError, add_data_args, at_least, build_optimizer, check_extra,
                      check_fit_memory, default_loss, describe, describe_optimizer, fmt,
                      int_arg, json_ready, load_data, naming_flags, optimizer_flags,
@@ -28,6 +29,7 @@ def add_parser(subparsers):
                               description="Train a network on a built-in set or a data file.")
     add_data_args(p, default=None)
     _model_args(p)
+    _task_args(p)
     _optimizer_args(p)
     _run_args(p)
     p.set_defaults(func=cmd_train)
@@ -40,6 +42,14 @@ def _model_args(p):
                         "(default 32:sigmoid,16:tanh,1:linear)")
     p.add_argument("--loss", choices=losses.NAMES, default=None,
                    help="default: cross_entropy for softmax, bce for sigmoid, else mse")
+
+
+def _task_args(p):
+    p.add_argument("--task", choices=["classification", "regression"], default=None,
+                   help="default: classification when a data file's target holds text, or "
+                        "(without --layers) 2 to 20 distinct whole numbers with 5 rows or "
+                        "more each; else regression. Classification ends the network in "
+                        "K:softmax (1:sigmoid for 2 classes) and reports accuracy")
 
 
 def _optimizer_args(p):
@@ -164,7 +174,9 @@ def train_data(args, net, extra):
                            f"column {recorded!r}: leave --target out")
         if recorded is not None:
             args.target = str(recorded)
-    table, label, rec = load_data(args)
+    kind = "auto" if args.task != "regression" and (net is None or extra.get("classes")) \
+        else "values"
+    table, label, rec = load_data(args, target_kind=kind)
     if from_file and cols.get("names"):
         names, have = cols["names"], table.features
         missing = [c for c in names if c not in have]
@@ -218,6 +230,9 @@ class Run:
     epochs: int = 100
     lr_sched: object = None
     mom_sched: object = None
+    task: str = "regression"
+    task_reason: str = ""       # why this task (the rule's reason, --task, a resumed model)
+    classes: list | None = None  # class names, code k = classes[k]
 
 
 def cmd_train(args):
@@ -251,11 +266,18 @@ def prepare_run(args):
     if args.data is None:
         args.data = "smooth-regression"
     table, label, data_rec = train_data(args, net, extra)
+    task, why, classes = choose_task(args, net, extra, table)
+    if task == "classification":
+        codes, classes = classify.encode(table.y, classes, f"--data {args.data}")
+        table = datasets.Table(table.X, codes, table.features, table.target, table.n_columns)
     if net is None:
-        net = new_network(args, table)
-    run = Run(net, extra, table, label, data_rec, resumed_opt=resumed_opt)
+        net = new_network(args, table, classes)
+    run = Run(net, extra, table, label, data_rec, resumed_opt=resumed_opt, task=task,
+              task_reason=why, classes=classes)
     run.loss = args.loss or extra.get("loss") or default_loss(net.layers)
     losses.check(run.loss, net.output_activation)
+    if classes is not None:
+        classify.check_output(net, classes, run.loss)
     if table.X.shape[1] != net.n_inputs:
         raise CLIError(f"the data has {table.X.shape[1]} input column(s) but the network takes "
                        f"{net.n_inputs}: check --data, --target and --layers")
@@ -269,9 +291,34 @@ def prepare_run(args):
     return run
 
 
-def new_network(args, table):
-    layers = parse_layers(args.layers if args.layers is not None
-                          else "32:sigmoid,16:tanh,1:linear")
+def choose_task(args, net, extra, table):
+    """(task, why, class names or None, meaning: take them from the data) of a run: a
+    resumed model's recorded task, else ``--task``, else the rule of ``classify``; a
+    built-in set is regression unless ``--task`` says otherwise."""
+    if net is not None:
+        task = extra.get("task", "regression")
+        if args.task is not None and args.task != task:
+            raise CLIError(f"--task {args.task}: the resumed model does {task}: leave --task "
+                           "out when resuming")
+        if task == "regression" and classify.is_text(table.y):
+            raise CLIError(f"--data {args.data}: the target holds text but the resumed model "
+                           "does regression")
+        return task, "the resumed model", extra.get("classes")
+    if args.data in datasets.BUILTIN and args.task is None:
+        return "regression", "", None
+    task, why = classify.infer_task(table.y, args.task, args.layers is not None)
+    return task, why, None
+
+
+def new_network(args, table, classes=None):
+    """A new network: --layers, or the default hidden layers with an output layer for the
+    task (1:linear; K:softmax or 1:sigmoid for classes)."""
+    if args.layers is not None:
+        layers = parse_layers(args.layers)
+    elif classes is not None:
+        layers = parse_layers("32:sigmoid,16:tanh") + [classify.output_layer(classes)]
+    else:
+        layers = parse_layers("32:sigmoid,16:tanh,1:linear")
     return Network(table.X.shape[1], layers, seed=args.seed, dtype=args.dtype or "float32",
                    engine=args.engine if args.engine is not None else "numpy",
                    device=args.device)
@@ -300,6 +347,9 @@ def print_plan(args, run):
           + (f", lr schedule {run.lr_sched!r}" if run.lr_sched else "")
           + (f", momentum schedule {run.mom_sched!r}" if run.mom_sched else "")
           + (f", resumed at step {opt.state.step}" if run.resumed_opt and opt.state else ""))
+    if run.classes is not None:
+        shown = ", ".join(run.classes[:8]) + (", ..." if len(run.classes) > 8 else "")
+        print(f"  classification ({run.task_reason}): {len(run.classes)} classes {shown}")
 
 
 def finish_run(args, run, hist):
@@ -312,15 +362,31 @@ def finish_run(args, run, hist):
               + (f"; {args.save} was not written" if args.save else ""), file=sys.stderr)
         return 3
     report_training(hist, run.net, run.loss, run.epochs, run.train, run.val)
+    scores = {} if run.classes is None else \
+        classify.report(run.net, run.classes, run.train, run.val)
     if args.save is not None:
         run.extra.update(loss=run.loss, test_fraction=run.test_fraction,
                          split_seed=run.split_seed, data=run.data_rec,
-                         columns=datasets.columns_record(run.table))
+                         columns=datasets.columns_record(run.table), task=run.task,
+                         classes=run.classes, trained=trained_record(run, hist, scores))
         save(args.save, run.net, optimizer=run.opt, extra=json_ready(run.extra))
         print(f"saved the model and optimizer state to {args.save}")
     if args.plot is not None:
         plot_training(hist, run.net, run.opt, run.loss, args.plot)
     return 0
+
+
+def trained_record(run, hist, scores):
+    """What the model file says of its training: epochs and steps in all (a resumed model's
+    too), the last epoch's losses, and the accuracies of a classifier."""
+    before = run.extra.get("trained") or {}
+    state = run.opt.state
+    rec = {"epochs": int(before.get("epochs") or 0) + len(hist.loss),
+           "steps": int(state.step) if state is not None else None,
+           "loss": float(hist.loss[-1]) if hist.loss else None,
+           "test_loss": float(hist.val_loss[-1]) if hist.val_loss else None}
+    rec.update(scores)
+    return rec
 
 
 def resumed_optimizer(args, opt):
