@@ -129,6 +129,10 @@ def resume_model(args):
         raise CLIError("--resume is empty: give a model file written by --save")
     net, opt = load(args.resume, engine=args.engine, device=args.device)
     extra = check_extra(dict(net.extra), net, args.resume)
+    task = extra.get("task", "regression")
+    if args.task is not None and args.task != task:
+        raise CLIError(f"--task {args.task}: the resumed model does {task}: leave --task "
+                       "out when resuming")
     if args.layers is not None:
         want = [(layer.units, layer.activation) for layer in parse_layers(args.layers)]
         have = [(layer.units, layer.activation) for layer in net.layers]
@@ -295,11 +299,8 @@ def choose_task(args, net, extra, table):
     """(task, why, class names or None, meaning: take them from the data) of a run: a
     resumed model's recorded task, else ``--task``, else the rule of ``classify``; a
     built-in set is regression unless ``--task`` says otherwise."""
-    if net is not None:
+    if net is not None:                         # --task is checked by resume_model
         task = extra.get("task", "regression")
-        if args.task is not None and args.task != task:
-            raise CLIError(f"--task {args.task}: the resumed model does {task}: leave --task "
-                           "out when resuming")
         if task == "regression" and classify.is_text(table.y):
             raise CLIError(f"--data {args.data}: the target holds text but the resumed model "
                            "does regression")
