@@ -17,6 +17,7 @@ import os
 import sys
 
 from .common import CLIError, int_arg, parse_layers  # noqa: F401  (re-exported)
+from .compare import run_compare  # noqa: F401  (re-exported)
 
 # the command modules (inertia.cli.<name>), in the order of ``inertia --help``
 COMMANDS = ("train", "compare", "demo", "bench", "predict", "translate", "info")
@@ -68,11 +69,3 @@ def main(argv=None):
         print("inertia: interrupted", file=sys.stderr)
         return 130
 
-
-def __getattr__(name):
-    """``run_compare`` (and the other commands' public names) stay importable from
-    ``inertia.cli`` without importing every command module up front."""
-    if name == "run_compare":
-        from .compare import run_compare
-        return run_compare
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

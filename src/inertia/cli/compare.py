@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 
 from .. import data as datasets
-from .. import losses, training
+from .. import losses
+from .. import training
 from ..files import check_folder, check_output
 from ..network import Network
 from ..optim import CONVENTIONS, SGD

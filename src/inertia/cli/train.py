@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import data as datasets
-from .. import losses, schedules, training
+from .. import losses
+from .. import schedules, training
 from ..files import check_output
 from ..network import Network
 from ..optim import CONVENTIONS
