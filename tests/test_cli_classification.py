@@ -236,6 +236,17 @@ def test_unknown_task_is_an_argparse_error(capsys):
     assert ex.value.code == 2 and err.count("\n") == 1 and "'maybe'" in err
 
 
+def test_classification_of_fractions_and_info_of_a_non_model(tmp_path, capsys):
+    code, out, err = run(capsys, "train", "--task", "classification", "--samples", "50",
+                         "--epochs", "1", "--quiet")
+    one_line_error(code, err, "--task classification", "whole numbers")
+    code, out, err = run(capsys, "info", tmp_path / "none.npz")
+    one_line_error(code, err, "no such model file")
+    np.savez(tmp_path / "a.npz", X=np.ones(3))
+    code, out, err = run(capsys, "info", tmp_path / "a.npz")
+    one_line_error(code, err, "not an inertia model")
+
+
 def test_proba_needs_a_classifier(tmp_path, capsys):
     model = tmp_path / "m.npz"
     assert run(capsys, "train", "--samples", "50", "--epochs", "1", "--quiet", "--save",

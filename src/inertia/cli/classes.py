@@ -32,6 +32,12 @@ def infer_task(y, requested, layers_given):
         if requested == "regression" and is_text(y):
             raise CLIError("--task regression: the target column holds text (class names): "
                            "leave --task out, or pick a numeric --target")
+        if requested == "classification" and not is_text(y):
+            values = np.asarray(y, dtype=np.float64)
+            if values.ndim == 2 and values.shape[1] != 1 or \
+                    not np.all(values == np.round(values)):
+                raise CLIError("--task classification: the target is not one column of class "
+                               "labels (text or whole numbers)")
         return requested, "--task"
     if is_text(y):
         return "classification", "the target holds text"
