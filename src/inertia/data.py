@@ -99,6 +99,13 @@ def read_table(path):
     header = None
     if not all(_is_number(c) for c in rows[0]):
         header, rows = [c.strip() for c in rows[0]], rows[1:]
+    return _numbers(rows, header, path), header
+
+
+def _numbers(rows, header, path, skip=None):
+    """The data ``rows`` (lists of text, after the ``header`` line if any) as float64
+    (n, columns), column ``skip`` (if any) left 0; ragged rows, non-numbers and NaN/inf are
+    one-line ValueErrors naming the file's row and column."""
     if not rows:
         raise ValueError(f"{path} has a header but no data rows")
     width = len(header) if header else len(rows[0])
@@ -107,9 +114,11 @@ def read_table(path):
         if len(r) != width:
             raise ValueError(f"{path}: row {i + first} has {len(r)} columns, expected {width}")
     check_memory(len(rows) * width * 8, f"the {len(rows)} x {width} values of {path}")
-    values = np.empty((len(rows), width))
+    values = np.zeros((len(rows), width))
     for i, r in enumerate(rows):
         for j, c in enumerate(r):
+            if j == skip:
+                continue
             try:
                 values[i, j] = float(c)
             except ValueError:
@@ -117,7 +126,7 @@ def read_table(path):
                                  f"{i + first}, column {_col(header, j)}: the data must be "
                                  "numbers") from None
     _check_finite(values, header, path, first)
-    return values, header
+    return values
 
 
 def _csv_rows(path):
@@ -209,10 +218,22 @@ def load(path, target=None):
     return t.X, t.y
 
 
-def load_table(path, target=None, need_target=True):
+def load_table(path, target=None, need_target=True, target_kind="values"):
     """Like ``load`` but returns a ``Table`` that records the columns. With
     ``need_target=False`` a file may come without targets (y None): a CSV or array whose
-    columns are all inputs."""
+    columns are all inputs.
+
+    ``target_kind`` says what the target column may hold: "values" numbers (the default);
+    "labels" class labels kept as text (y an (n,) array of str, each stripped; the input
+    columns are checked as numbers as ever); "auto" numbers when every target value is a
+    number (exactly as "values"), else labels. With "labels" or "auto" a CSV's first line
+    is a header when one of its input cells is not a number (or the target's cell is text
+    above numbers, or ``target`` is a name in it); with ``need_target=False`` the target
+    column is optional: it is dropped as labels only when it holds text, so a file of
+    input columns alone loads as before. An .npz's y may be an array of str (labels)."""
+    if target_kind not in ("values", "labels", "auto"):
+        raise ValueError(f"target_kind must be 'values', 'labels' or 'auto', "
+                         f"got {target_kind!r}")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"no such file: {path}")
@@ -220,18 +241,84 @@ def load_table(path, target=None, need_target=True):
         raise ValueError(f"{path} is a directory: give a CSV, .npy or .npz file")
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".npz", ".npy"):
+        if target_kind != "values":
+            return _labelled_table(path, target, need_target, target_kind)
         values, header = read_table(path)
         if not need_target:
             return Table(values, None, list(header or range(values.shape[1])), None,
                          values.shape[1])
         return _split_target(values, header, target, path)
     X, y = _read_arrays(path, ext)
+    if target_kind != "values" and y is not None and np.asarray(y).dtype.kind == "U":
+        X, _ = _finite(X, None, path)
+        return Table(X, _label_array(y, X.shape[0], path), list(range(X.shape[1])), None,
+                     X.shape[1])
     X, y = _finite(X, y, path)
     if y is not None or not need_target:
         return Table(X, y, list(range(X.shape[1])), None, X.shape[1])
     if X.shape[1] < 2:
         raise ValueError(f"{path} holds no targets: give y in the file or a _y.npy beside it")
     return _split_target(X, None, target, path)
+
+
+def _labelled_table(path, target, need_target, kind):
+    """``load_table`` of a CSV whose target column may hold text (see there)."""
+    rows = _csv_rows(path)
+    if not rows:
+        raise ValueError(f"{path} is empty: it needs a header (optional) and numeric rows")
+    col, header = _label_column(rows, target, need_target, path)
+    data = rows[1:] if header else rows
+    if col is None or (kind == "auto" or not need_target) and all(
+            _is_number(r[col]) for r in data if len(r) > col):
+        if header is None and not all(_is_number(c) for c in rows[0]):
+            header, data = [c.strip() for c in rows[0]], rows[1:]
+        values = _numbers(data, header, path)
+        if not need_target:
+            return Table(values, None, list(header or range(values.shape[1])), None,
+                         values.shape[1])
+        return _split_target(values, header, target, path)
+    values = _numbers(data, header, path, skip=col)
+    first = 1 + (header is not None)
+    labels = [r[col].strip() for r in data]
+    for i, lab in enumerate(labels):
+        if not lab:
+            raise ValueError(f"{path} has an empty class label in row {i + first}, column "
+                             f"{_col(header, col)}: fill or drop those rows")
+    keep = [j for j in range(values.shape[1]) if j != col]
+    if not keep:
+        raise ValueError(f"{path} has only the target column: it needs input columns too")
+    return Table(values[:, keep], np.array(labels), [header[j] for j in keep] if header
+                 else keep, header[col] if header else col, values.shape[1])
+
+
+def _label_column(rows, target, need_target, path):
+    """(the target column's index or None when optional and absent, the header or None)."""
+    first = [c.strip() for c in rows[0]]
+    width = len(first)
+    if isinstance(target, str) and not _is_int(target):
+        if target in first:
+            return first.index(target), first
+        if need_target:
+            _target_column(target, first, not all(_is_number(c) for c in first), path)
+        return None, None
+    if target is not None and not -width <= int(target) < width and not need_target:
+        return None, None
+    col = _target_column(target, first, False, path)
+    below = [r[col] for r in rows[1:] if len(r) > col]
+    text_above_numbers = not _is_number(first[col]) and below and all(map(_is_number, below))
+    others = [c for j, c in enumerate(first) if j != col]
+    is_header = not all(map(_is_number, others)) or text_above_numbers
+    return col, first if is_header else None
+
+
+def _label_array(y, n, path):
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{path}: the class labels y must be one per row of X ({n}), "
+                         f"got shape {y.shape}")
+    return np.char.strip(y)
 
 
 def _read_arrays(path, ext):
