@@ -729,12 +729,8 @@ def cmd_predict(args):
     net, _ = load(args.model)
     extra = check_extra(dict(net.extra), net, args.model)
     X = predict_columns(args, net, extra)
-    if extra.get("mean") is not None:
-        X, _, _ = datasets.standardize(X, extra["mean"], extra["std"])
     datasets.check_range(X, [f"input {i}" for i in range(X.shape[1])], net.dtype, args.data)
-    out = net.predict(X)
-    if extra.get("y_mean") is not None:        # back to the target's own units
-        out = np.asarray(out, dtype=np.float64) * extra["y_std"] + extra["y_mean"]
+    out = net.predict(X)                       # applies the stored scaling (net.scaling)
     if net.output_activation == "softmax":
         header = [f"p{k}" for k in range(out.shape[1])] + ["class"]
         table = np.column_stack([out, out.argmax(axis=1)])
