@@ -104,8 +104,8 @@ def _sklearn_mlp_rates(n, batch_size, lr0, power_t, epochs):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling", learning_rate_init=lr0,
-                         power_t=power_t, batch_size=batch_size, max_iter=epochs, tol=0.0,
+            MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling",
+                         learning_rate_init=lr0, power_t=power_t, batch_size=batch_size, max_iter=epochs, tol=0.0,
                          n_iter_no_change=10**6, random_state=0).fit(X, y)
     finally:
         sk.SGDOptimizer._get_updates = original
