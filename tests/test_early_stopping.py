@@ -282,6 +282,28 @@ def test_checkpoint_resume_stops_at_the_same_epoch_with_the_same_weights(compile
     assert not os.path.exists(path)
 
 
+@pytest.mark.parametrize("compiled", [False, None])
+def test_signal_in_the_stopping_epoch_resumes_to_the_same_end(compiled, tmp_path,
+                                                               monkeypatch):
+    """A Ctrl-C landing in the epoch that stops the run: the checkpoint says it stopped,
+    and resuming it only restores the best weights."""
+    def stopper():
+        return EarlyStopping(monitor="val_loss", patience=2)
+
+    ref = _net()
+    h_ref = _fit(ref, compiled, stopper=stopper())
+    path = str(tmp_path / "run.ckpt")
+    with monkeypatch.context() as m:
+        _interrupt_after_epoch(m, h_ref.stopped_epoch)
+        with pytest.raises(Interrupted):
+            _fit(_net(), compiled, stopper=stopper(), checkpoint=path)
+    net = _net()
+    h = _fit(net, compiled, stopper=stopper(), checkpoint=path)
+    assert (h.stopped_epoch, h.best_epoch) == (h_ref.stopped_epoch, h_ref.best_epoch)
+    assert h.loss == h_ref.loss
+    np.testing.assert_array_equal(net.flat, ref.flat)
+
+
 def test_checkpoint_refuses_other_early_stopping(tmp_path, monkeypatch):
     path = str(tmp_path / "run.ckpt")
     with monkeypatch.context() as m:

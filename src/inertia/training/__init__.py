@@ -170,11 +170,11 @@ def _loop(net, plan, state, stepper):
 def _save_now(plan, state, signals, due):
     """Whether to checkpoint after this run of steps: on a signal, and (before the end)
     when the time has come or an epoch multiple of ``checkpoint_every`` is done."""
-    if plan.checkpoint is None or state.stopped:
+    if plan.checkpoint is None:
         return False
     if signals.pending is not None:
         return True
-    if state.t >= plan.total_steps:
+    if state.t >= plan.total_steps or state.stopped:
         return False
     return due() or plan.every is not None and state.t % (plan.every * plan.per) == 0
 

@@ -108,7 +108,7 @@ def save(path, net, opt, plan, state):
             "history": state.hist.to_json(), "elapsed": state.elapsed()}
     stopper = plan.early_stopping
     if stopper is not None:
-        meta["early_stopping"] = stopper.state_json()
+        meta["early_stopping"] = dict(stopper.state_json(), stopped=state.stopped)
         if stopper.best_weights is not None:
             arrays["best_weights"] = stopper.best_weights
     arrays["meta"] = np.array(json.dumps(meta))
@@ -163,6 +163,7 @@ def restore(path, net, opt, plan, state):
     state.hist.resumed_from = (state.t // plan.per, state.t % plan.per)
     if plan.early_stopping is not None:
         plan.early_stopping.load_state(meta["early_stopping"], data.get("best_weights"))
+        state.stopped = bool(meta["early_stopping"]["stopped"])
 
 
 def remove(path):
