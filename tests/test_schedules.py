@@ -11,6 +11,7 @@
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -71,9 +72,10 @@ def test_inverse_scaling_formula():
     assert S.inverse_scaling(0.3, 0.0)(1000) == 0.3          # power 0: constant
 
 
-def test_inverse_scaling_is_sklearn_invscaling():
+def test_inverse_scaling_formula_is_sklearn_update_rule():
     """scikit-learn's SGDOptimizer (learning_rate="invscaling") sets
-    learning_rate = learning_rate_init / (time_step + 1) ** power_t in iteration_ends."""
+    learning_rate = learning_rate_init / (time_step + 1) ** power_t in iteration_ends: the
+    same formula (the clocks differ: see test_inverse_scaling_per_samples_is_sklearn_mlp)."""
     sk = pytest.importorskip("sklearn.neural_network._stochastic_optimizers")
     opt = sk.SGDOptimizer([np.zeros(3)], learning_rate_init=0.2, lr_schedule="invscaling",
                           power_t=0.25)
@@ -81,6 +83,69 @@ def test_inverse_scaling_is_sklearn_invscaling():
     for t in (0, 1, 2, 9, 99, 12345):
         opt.iteration_ends(t)
         assert s(t) == pytest.approx(opt.learning_rate, rel=1e-15), t
+
+
+def _sklearn_mlp_rates(n, batch_size, lr0, power_t, epochs):
+    """The learning rate of every update scikit-learn's MLPRegressor(solver="sgd",
+    learning_rate="invscaling") makes, read inside its SGDOptimizer."""
+    sk = pytest.importorskip("sklearn.neural_network._stochastic_optimizers")
+    from sklearn.neural_network import MLPRegressor
+
+    rates = []
+    original = sk.SGDOptimizer._get_updates
+
+    def recording(self, grads):
+        rates.append(self.learning_rate)
+        return original(self, grads)
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(n, 3)), rng.normal(size=n)
+    sk.SGDOptimizer._get_updates = recording
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling",
+                         learning_rate_init=lr0, power_t=power_t, batch_size=batch_size, max_iter=epochs, tol=0.0,
+                         n_iter_no_change=10**6, random_state=0).fit(X, y)
+    finally:
+        sk.SGDOptimizer._get_updates = original
+    return np.array(rates)
+
+
+@pytest.mark.parametrize("n, batch_size, power_t", [(23, 5, 0.5), (20, 4, 0.25),
+                                                    (17, None, 0.5), (9, 1, 0.75)])
+def test_inverse_scaling_per_samples_is_sklearn_mlp(n, batch_size, power_t):
+    """per="samples" gives the rate of every step of scikit-learn's MLP over several epochs,
+    an uneven last batch included (23 rows in batches of 5: 4 full ones and one of 3)."""
+    epochs = 6
+    want = _sklearn_mlp_rates(n, batch_size or n, 0.05, power_t, epochs)
+    per = -(-n // (batch_size or n))
+    assert want.shape == (epochs * per,)
+    s = S.inverse_scaling(0.05, power_t, per="samples", n_samples=n, batch_size=batch_size)
+    got = np.array([s(t) for t in range(epochs * per)])
+    np.testing.assert_allclose(got, want, rtol=1e-15)
+    # the step-counting form is a different schedule (it falls inside the first epoch)
+    steps = np.array([S.inverse_scaling(0.05, power_t)(t) for t in range(epochs * per)])
+    if power_t > 0 and per > 1:
+        assert not np.allclose(steps, want, rtol=1e-3)
+
+
+def test_inverse_scaling_per_samples_hand_worked():
+    # 10 rows in batches of 4: 3 steps per epoch; after e epochs 10 e samples are seen
+    s = S.inverse_scaling(1.0, 1.0, per="samples", n_samples=10, batch_size=4)
+    assert [s(t) for t in range(3)] == [1.0, 1.0, 1.0]
+    assert [s(t) for t in range(3, 6)] == [1 / 11] * 3
+    assert s(6) == 1 / 21
+
+
+@pytest.mark.parametrize("kw", [dict(per="epochs"), dict(per="samples"),
+                                dict(per="samples", n_samples=0),
+                                dict(per="samples", n_samples=5, batch_size=0),
+                                dict(n_samples=5)])
+def test_inverse_scaling_bad_per(kw):
+    with pytest.raises(ValueError) as ei:
+        S.inverse_scaling(0.1, 0.5, **kw)
+    assert "\n" not in str(ei.value)
 
 
 def test_cosine_formula():

@@ -398,17 +398,123 @@ def standardize(X, mean=None, std=None):
     return (X - mean) / std, mean, std
 
 
-def split(X, y, test_fraction=0.2, seed=0):
-    """A seeded random train/test split: (X_train, y_train, X_test, y_test)."""
+def split(X, y, test_fraction=0.2, seed=0, stratify=None):
+    """A seeded random train/test split in inertia's order: (X_train, y_train, X_test,
+    y_test), round(n * test_fraction) test rows. ``stratify`` (labels, one per row, such as
+    y): each class keeps its share in both parts (scikit-learn's allocation, see
+    ``train_test_split``). Without ``stratify`` the split is the one this function has
+    always made for a seed (saved models record it). For scikit-learn's argument names and
+    order use ``train_test_split``."""
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test fraction must be in [0, 1), got {test_fraction}")
     n = len(X)
-    idx = np.random.default_rng(seed).permutation(n)
+    rng = np.random.default_rng(seed)
     k = int(round(n * test_fraction))
     if k and n - k < 1:
         raise ValueError(f"a test fraction of {test_fraction} leaves no training rows")
-    test, train = idx[:k], idx[k:]
+    if stratify is not None and k:
+        train, test = _stratified(stratify, n, n - k, k, rng)
+    else:
+        idx = rng.permutation(n)
+        test, train = idx[:k], idx[k:]
     return X[train], y[train], X[test], y[test]
+
+
+def train_test_split(X, y, test_size=0.25, random_state=None, stratify=None, shuffle=True):
+    """scikit-learn's ``train_test_split`` for one X and one y: (X_train, X_test, y_train,
+    y_test).
+
+    test_size     a fraction in (0, 1): ceil(n * test_size) test rows (scikit-learn's
+                  rounding), or a number of rows
+    random_state  None, an integer seed or a NumPy Generator (NumPy's generator, so the
+                  rows chosen differ from scikit-learn's for the same integer)
+    stratify      None or labels (one per row, such as y): each class's share is kept in
+                  both parts, by scikit-learn's allocation (each class gets the floor of its
+                  share; the rows left go to the classes with the largest remainders, ties
+                  drawn at random); every class needs at least 2 rows, and both parts at
+                  least one row per class
+    shuffle       False: the first rows train, the last ones test (no stratify then)
+    Returns new arrays (rows taken with fancy indexing; X and y are not changed).
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    n = len(X)
+    if len(y) != n:
+        raise ValueError(f"X has {n} rows but y has {len(y)}: pass one target per sample")
+    n_test = _test_rows(test_size, n)
+    n_train = n - n_test
+    if not shuffle:
+        if stratify is not None:
+            raise ValueError("stratify needs shuffle=True: a stratified split draws rows")
+        train, test = np.arange(n_train), np.arange(n_train, n)
+    else:
+        rng = np.random.default_rng(random_state)
+        if stratify is not None:
+            train, test = _stratified(stratify, n, n_train, n_test, rng)
+        else:
+            idx = rng.permutation(n)
+            test, train = idx[:n_test], idx[n_test:]
+    return X[train], X[test], y[train], y[test]
+
+
+def _test_rows(test_size, n):
+    """The number of test rows scikit-learn takes for ``test_size`` of n rows."""
+    if isinstance(test_size, (bool, np.bool_)):
+        raise ValueError(f"test_size must be a fraction in (0, 1) or a number of rows, "
+                         f"got {test_size!r}")
+    if isinstance(test_size, (int, np.integer)):
+        k = int(test_size)
+    elif isinstance(test_size, (float, np.floating)) and 0 < test_size < 1:
+        k = int(np.ceil(test_size * n))
+    else:
+        raise ValueError(f"test_size must be a fraction in (0, 1) or a number of rows, "
+                         f"got {test_size!r}")
+    if not 1 <= k <= n - 1:
+        raise ValueError(f"test_size={test_size!r} gives {k} test rows of {n}: both parts "
+                         "need at least one row")
+    return k
+
+
+def _stratified(labels, n, n_train, n_test, rng):
+    """(train, test) row indices with each class's share kept (scikit-learn's
+    StratifiedShuffleSplit allocation), both shuffled."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim == 2:                  # one-hot or multi-output rows: a class per row
+        _, labels = np.unique(labels, axis=0, return_inverse=True)
+    if labels.shape[:1] != (n,):
+        raise ValueError(f"stratify has {labels.shape[0] if labels.ndim else 0} labels for "
+                         f"{n} rows: pass one label per row (such as y)")
+    classes, codes = np.unique(labels.reshape(-1), return_inverse=True)
+    counts = np.bincount(codes)
+    if counts.min() < 2:
+        raise ValueError(f"class {classes[counts.argmin()]!r} has only 1 row: a stratified "
+                         "split needs at least 2 rows of every class")
+    for part, k in (("test", n_test), ("training", n_train)):
+        if k < len(classes):
+            raise ValueError(f"the {part} part has {k} rows for {len(classes)} classes: "
+                             "make it larger or leave out stratify")
+    n_i = _allocate(counts, n_train, rng)
+    t_i = _allocate(counts - n_i, n_test, rng)
+    train, test = [], []
+    for c in range(len(classes)):
+        rows = rng.permutation(np.flatnonzero(codes == c))
+        train.append(rows[:n_i[c]])
+        test.append(rows[n_i[c]:n_i[c] + t_i[c]])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def _allocate(counts, k, rng):
+    """k draws spread over classes in proportion to counts: the floor of each share, the
+    rest to the largest remainders, ties at random (scikit-learn's _approximate_mode)."""
+    share = counts * (k / counts.sum())
+    got = np.floor(share).astype(np.int64)
+    rest = k - int(got.sum())
+    if rest:
+        remainder = share - got
+        order = np.lexsort((rng.random(len(counts)), -remainder))
+        got[order[:rest]] += 1
+    return got
 
 
 def columns_record(table):

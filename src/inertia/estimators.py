@@ -24,6 +24,17 @@ What the estimator computes itself, as scikit-learn does:
 - ``learning_rate``: "invscaling" sets lr = learning_rate_init / (t_ + 1) ** power_t after each
   epoch (t_ = samples seen); "adaptive" divides lr by 5 when ``n_iter_no_change`` epochs pass
   without a ``tol`` improvement and stops once lr <= 1e-6; "constant" stops there;
+- non-finite weights: scikit-learn trains on through NaN and raises "Solver produced
+  non-finite parameter weights" at the end (unless early stopping restores finite weights).
+  ``on_divergence="continue"`` does exactly that; "stop" (default) stops at the epoch where
+  the loss or the weights stop being finite, with the network back at the last finite step,
+  and raises the same ValueError (with early stopping: a DivergenceWarning, and the best
+  validation epoch's weights as scikit-learn ends with); "raise" raises ``inertia.Diverged``
+  (``.diverged.epoch`` is the estimator's epoch, from 0). ``loss_curve_`` holds the finite
+  epochs. A ``checkpoint`` parameter is not offered: each epoch is its own ``fit`` call, and
+  the run's state that matters (scikit-learn's random state, the no-improvement count, the
+  best validation weights) lives in the estimator, outside fit's checkpoints; pickle the
+  estimator between ``partial_fit`` calls instead.
 - early stopping: ``train_test_split`` with the same random state (stratified for a
   single-output classifier), accuracy or R^2 on the held-out part, best weights restored.
 
@@ -57,6 +68,7 @@ from numbers import Integral, Real
 from .network import Dense, Network
 from .optim import CONVENTIONS, QHM, SGD, Adam, AdamW, AggMo
 from .training import fit as _inertia_fit
+from .training.divergence import Diverged, DivergenceWarning
 
 # scikit-learn's activation names -> inertia's
 ACTIVATIONS = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -74,6 +86,10 @@ def _shuffled(idx, random_state):
     perm = np.arange(idx.shape[0])
     random_state.shuffle(perm)
     return idx[perm]
+
+
+class _Stopped(Exception):
+    """An epoch's fit stopped at a divergence: args (Divergence, History)."""
 
 
 class _BaseMLP(BaseEstimator):
@@ -109,6 +125,7 @@ class _BaseMLP(BaseEstimator):
         "dtype": [StrOptions({"float64", "float32"})],
         "lr_schedule": [callable, None],
         "momentum_schedule": [callable, None],
+        "on_divergence": [StrOptions({"stop", "raise", "continue"})],
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="sgd",
@@ -118,7 +135,7 @@ class _BaseMLP(BaseEstimator):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, convention="sklearn", optimizer="sgd", weight_decay=0.0,
                  dampening=0.0, engine="numpy", device=None, dtype="float64",
-                 lr_schedule=None, momentum_schedule=None):
+                 lr_schedule=None, momentum_schedule=None, on_divergence="stop"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -147,6 +164,7 @@ class _BaseMLP(BaseEstimator):
         self.dtype = dtype
         self.lr_schedule = lr_schedule
         self.momentum_schedule = momentum_schedule
+        self.on_divergence = on_divergence
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -300,8 +318,15 @@ class _BaseMLP(BaseEstimator):
         if not incremental or not hasattr(self, "_inertia_optimizer"):
             self._inertia_optimizer = self._make_optimizer()
             self._learning_rate = float(self.learning_rate_init)
-        self._fit_stochastic(X, y, incremental)
-        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+        diverged = self._fit_stochastic(X, y, incremental)
+        if diverged is not None and self.on_divergence == "raise":
+            raise Diverged(diverged[0], diverged[1])
+        if diverged is not None and self.early_stopping:
+            warnings.warn(f"the loss or the weights became NaN or infinite in epoch "
+                          f"{self.n_iter_ + 1}: training stopped; the best validation "
+                          "epoch's weights are kept", DivergenceWarning)
+        if diverged is not None and not self.early_stopping or \
+                not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
             raise ValueError("Solver produced non-finite parameter weights. The input data may"
                              " contain large values and need to be preprocessed.")
         return self
@@ -322,7 +347,11 @@ class _BaseMLP(BaseEstimator):
         return X_train, y_train, X_val, y_val
 
     def _fit_stochastic(self, X, y, incremental):
+        """scikit-learn's epochs. Returns None, or (Divergence, History) of the epoch whose
+        loss or weights stopped being finite (on_divergence "stop" or "raise": the network
+        is back at the last finite state and training stopped there)."""
         X_train, y_train, X_val, y_val = self._split(X, y)
+        diverged = None
         n = X_train.shape[0]
         sample_idx = np.arange(n, dtype=int)
         if self.batch_size == "auto":
@@ -356,9 +385,13 @@ class _BaseMLP(BaseEstimator):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
             self._read_network(net)
+        except _Stopped as stop:
+            self._read_network(net)
+            diverged = (stop.args[0]._replace(epoch=self.n_iter_), stop.args[1])
         if self.early_stopping:
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
+        return diverged
 
     def _end_of_epoch(self, X_val, y_val):
         """The no-improvement count, the learning-rate rule and the stopping decision of
@@ -458,10 +491,15 @@ class _BaseMLP(BaseEstimator):
             lr_schedule = (lambda t, f=self.lr_schedule, s=scale: f(t) * s)
         if self.momentum_schedule is not None:
             momentum_schedule = self.momentum_schedule
-        hist = _inertia_fit(net, X, y, loss=loss, optimizer=opt, epochs=1,
-                            batch_size=batch_size, shuffle=False, progress=False,
-                            lr_schedule=lr_schedule, momentum_schedule=momentum_schedule,
-                            compiled=compiled, on_divergence="continue")
+        policy = "continue" if self.on_divergence == "continue" else "stop"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DivergenceWarning)    # told by _fit
+            hist = _inertia_fit(net, X, y, loss=loss, optimizer=opt, epochs=1,
+                                batch_size=batch_size, shuffle=False, progress=False,
+                                lr_schedule=lr_schedule, momentum_schedule=momentum_schedule,
+                                compiled=compiled, on_divergence=policy)
+        if hist.diverged is not None:
+            raise _Stopped(hist.diverged, hist)
         value = hist.loss[0]
         if loss == "quadratic":
             return value / k

@@ -61,6 +61,58 @@ class _Buffers:
                   for i in hidden] + [self.a_out]
 
 
+class Scaling:
+    """How a model's data were standardized in training, applied by ``Network.predict``.
+
+    mean, std       (n_inputs,) float64: inputs are standardized as (X - mean) / std
+    y_mean, y_std   (n_outputs,) float64 or None: the network's outputs are scaled back to
+                    the target's units as out * y_std + y_mean (regression only)
+
+    ``inertia.load`` sets ``network.scaling`` from the model file's ``extra`` record (the
+    CLI's ``--standardize`` writes ``mean``, ``std`` and, for a regression target,
+    ``y_mean``, ``y_std`` there); ``Scaling.from_extra`` does the same for any dict.
+    """
+
+    def __init__(self, mean, std, y_mean=None, y_std=None):
+        self.mean, self.std = mean, std
+        self.y_mean, self.y_std = y_mean, y_std
+
+    @classmethod
+    def from_extra(cls, extra, n_inputs, n_outputs):
+        """The Scaling an ``extra`` record describes (None when it has none), or a one-line
+        ValueError naming the malformed entry."""
+        got = {}
+        for key, n in (("mean", n_inputs), ("std", n_inputs), ("y_mean", n_outputs),
+                       ("y_std", n_outputs)):
+            if extra.get(key) is None:
+                got[key] = None
+                continue
+            try:
+                a = np.array(extra[key], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"its {key} record is not a list of numbers") from None
+            if a.shape != (n,) or not np.all(np.isfinite(a)) or \
+                    key.endswith("std") and not np.all(a > 0):
+                raise ValueError(f"its {key} record is not {n} finite numbers"
+                                 + (" above 0" if key.endswith("std") else ""))
+            got[key] = a
+        if (got["mean"] is None) != (got["std"] is None) or \
+                (got["y_mean"] is None) != (got["y_std"] is None):
+            raise ValueError("its scaling record has a mean without a std or the reverse")
+        if got["mean"] is None and got["y_mean"] is None:
+            return None
+        return cls(**got)
+
+    def predict(self, net, X):
+        """The outputs for X (n, n_inputs) in the original units: a new (n, n_outputs) array."""
+        if self.mean is not None:
+            X = (np.asarray(X, dtype=np.float64) - self.mean) / self.std
+        out = net.predict(X, raw=True)
+        if self.y_mean is not None:
+            out = np.asarray(out, dtype=np.float64) * self.y_std + self.y_mean
+        return out
+
+
 class Network:
     """A fully-connected network.
 
@@ -117,6 +169,7 @@ class Network:
             off += layer.units
         self._bufs: dict[int, _Buffers] = {}
         self._gbufs = None
+        self.scaling = None
 
     def __repr__(self):
         ls = ", ".join(f"Dense({layer.units}, {layer.activation!r})" for layer in self.layers)
@@ -168,6 +221,7 @@ class Network:
         """An independent network with the same layers and weights."""
         net = Network(self.n_inputs, self.layers, seed=self.seed, dtype=self.dtype.name,
                       engine=self.e)
+        net.scaling = self.scaling
         return net.set_parameters(self.parameters())
 
     # buffers ---------------------------------------------------------------------
@@ -274,8 +328,16 @@ class Network:
         return opt.ensure_state(self.e, [tuple(p.shape) for p in self.params()])
 
     # evaluation -----------------------------------------------------------------
-    def predict(self, X):
-        """Outputs for inputs X (n_samples, n_inputs): a NumPy array (n_samples, n_outputs)."""
+    def predict(self, X, raw=False):
+        """Outputs for inputs X (n_samples, n_inputs): a NumPy array (n_samples, n_outputs).
+
+        With a ``scaling`` (set by ``inertia.load`` for a model saved with standardized
+        data, such as the CLI's ``--standardize``), X is in the original units: it is
+        standardized with the stored mean/std first, and a regression output is scaled back
+        to the target's original units. ``raw=True`` skips both: X goes in as the network
+        saw it in training and the outputs come back as the network gives them."""
+        if self.scaling is not None and not raw:
+            return self.scaling.predict(self, X)
         X = self.check_inputs(X)
         bufs = self.buffers(X.shape[0])
         self.e.copy(self.e.from_host(X), bufs.x)

@@ -75,15 +75,48 @@ class step(Schedule):
 
 
 class inverse_scaling(Schedule):
-    """value / (t + 1) ** power (scikit-learn's learning_rate="invscaling")."""
+    """Inverse-scaling decay, counted in optimizer steps or, as scikit-learn does, in samples.
+
+    per="steps" (default): value / (t + 1) ** power at every optimizer step t, so the rate
+        falls within an epoch. This is scikit-learn's formula with a different clock: it is
+        NOT the rate scikit-learn's ``learning_rate="invscaling"`` gives (that one counts
+        samples and changes once per epoch; the two differ by a factor of order
+        (batches per epoch / samples per epoch) ** power).
+    per="samples" (give ``n_samples``, the rows per epoch, and ``batch_size``, None for the
+        full batch): exactly scikit-learn's MLP ``learning_rate="invscaling"``: ``value``
+        through the first epoch, then, after e whole epochs, value / (e * n_samples + 1) **
+        power for every step of epoch e (scikit-learn sets the rate from t_ = samples seen
+        at each epoch's end; an uneven last batch still counts n_samples per epoch). Step t
+        is in epoch t // ceil(n_samples / batch_size).
+    """
 
     name = "inverse_scaling"
 
-    def __init__(self, value, power=0.5):
-        super().__init__(value=_positive("value", value), power=_positive("power", power, True))
+    def __init__(self, value, power=0.5, per="steps", n_samples=None, batch_size=None):
+        args = dict(value=_positive("value", value), power=_positive("power", power, True))
+        if per == "samples":
+            if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1:
+                raise ValueError(f"inverse_scaling(per='samples') needs n_samples, the rows "
+                                 f"per epoch (a positive integer), got {n_samples!r}")
+            if batch_size is not None and (not isinstance(batch_size, int) or
+                                           isinstance(batch_size, bool) or batch_size < 1):
+                raise ValueError(f"inverse_scaling batch_size must be a positive integer or "
+                                 f"None (the full batch), got {batch_size!r}")
+            args.update(per=per, n_samples=n_samples, batch_size=batch_size)
+        elif per != "steps":
+            raise ValueError(f"inverse_scaling per must be 'steps' or 'samples', got {per!r}")
+        elif n_samples is not None or batch_size is not None:
+            raise ValueError("n_samples and batch_size are for inverse_scaling(per='samples')")
+        super().__init__(**args)
 
     def value(self, t):
-        return self.args["value"] / (t + 1) ** self.args["power"]
+        a = self.args
+        if a.get("per") != "samples":
+            return a["value"] / (t + 1) ** a["power"]
+        n, bs = a["n_samples"], a["batch_size"]
+        per_epoch = -(-n // min(bs or n, n))
+        seen = (t // per_epoch) * n                 # samples seen by the end of the last epoch
+        return a["value"] / (seen + 1) ** a["power"]
 
 
 class cosine(Schedule):

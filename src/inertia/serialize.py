@@ -15,19 +15,28 @@ import os
 import numpy as np
 
 from .files import atomic_write, check_output  # noqa: F401  (re-exported)
-from .network import Dense, Network
+from .network import Dense, Network, Scaling
 
 FORMAT = "inertia-model-2"
 
 
 def save(path, net, optimizer=None, extra=None):
-    """Write ``net`` (and ``optimizer`` with its state, when given) to ``path`` (.npz)."""
+    """Write ``net`` (and ``optimizer`` with its state, when given) to ``path`` (.npz).
+    ``extra``: a JSON-able dict kept as the loaded network's ``extra``; a network's
+    ``scaling`` is written into it (``mean``, ``std``, ``y_mean``, ``y_std``) unless it
+    already gives them, so that a saved and loaded network predicts the same."""
+    extra = dict(extra or {})
+    sc = getattr(net, "scaling", None)
+    if sc is not None:
+        for key in ("mean", "std", "y_mean", "y_std"):
+            if extra.get(key) is None and getattr(sc, key) is not None:
+                extra[key] = np.asarray(getattr(sc, key), dtype=np.float64).tolist()
     meta = {
         "format": FORMAT,
         "n_inputs": net.n_inputs,
         "layers": [[layer.units, layer.activation] for layer in net.layers],
         "dtype": net.dtype.name, "engine": net.engine, "seed": net.seed,
-        "optimizer": None, "extra": extra or {},
+        "optimizer": None, "extra": extra,
     }
     arrays = {}
     for i, (w, b) in enumerate(net.parameters()):
@@ -47,7 +56,10 @@ def save(path, net, optimizer=None, extra=None):
 def load(path, engine=None, device=None):
     """Read a file written by ``save``: returns (network, optimizer or None). ``engine`` and
     ``device`` override the ones the model was saved with. The saved ``extra`` dict is
-    ``network.extra``."""
+    ``network.extra``; when it records a standardization (``mean``/``std``, and
+    ``y_mean``/``y_std`` for a regression target, as the CLI's ``--standardize`` saves),
+    ``network.scaling`` applies it in ``network.predict`` (``predict(X, raw=True)`` skips
+    it)."""
     path = os.fspath(path)
     data = _read_arrays(path)
     try:
@@ -64,6 +76,7 @@ def load(path, engine=None, device=None):
                       device=device)
         net.set_parameters([(data[f"W{i}"], data[f"b{i}"]) for i in range(len(meta["layers"]))])
         opt = _load_optimizer(meta["optimizer"], data, net)
+        net.scaling = Scaling.from_extra(meta["extra"], net.n_inputs, net.n_outputs)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as ex:
         msg = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
         raise ValueError(f"{path} is a damaged inertia model file ({msg}): save it again "

@@ -72,10 +72,8 @@ def cmd_predict(args):
         raise CLIError(f"--proba: {args.model} is not a classifier (it records no classes): "
                        "leave --proba out")
     X = predict_columns(args, net, extra)
-    if extra.get("mean") is not None:
-        X, _, _ = datasets.standardize(X, extra["mean"], extra["std"])
     datasets.check_range(X, [f"input {i}" for i in range(X.shape[1])], net.dtype, args.data)
-    out = net.predict(X)
+    out = net.predict(X)                       # applies the stored scaling (net.scaling)
     if extra.get("classes") is not None:
         write = class_writer(out, extra, args.proba)
     else:
@@ -94,10 +92,8 @@ def cmd_predict(args):
 
 
 def value_writer(out, extra, net):
-    """write(f) of a model without classes: its outputs (in the target's units), a softmax
-    output as probabilities p0.. and the most probable index."""
-    if extra.get("y_mean") is not None:        # back to the target's own units
-        out = np.asarray(out, dtype=np.float64) * extra["y_std"] + extra["y_mean"]
+    """write(f) of a model without classes: its outputs (``net.predict`` gives them in the
+    target's units), a softmax output as probabilities p0.. and the most probable index."""
     if net.output_activation == "softmax":
         header = [f"p{k}" for k in range(out.shape[1])] + ["class"]
         table = np.column_stack([out, out.argmax(axis=1)])

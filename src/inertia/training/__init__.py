@@ -6,6 +6,7 @@
     divergence.py  DivergenceWarning, Diverged, the one-step-back copy of the engine loop
     checkpoint.py  checkpoints: exact resume, fingerprints, atomic writes
     history.py     History
+    early_stopping.py  EarlyStopping (Keras 3's rule) and the validation accuracy
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import time
 
 from . import checkpoint as ckpt
 from .divergence import Divergence, Diverged, DivergenceWarning, report
+from .early_stopping import EarlyStopping
 from .history import History
 from .loop import CompiledLoop, EngineSteps, Signals, State
 from .plan import Plan, make_plan
 
 __all__ = ["fit", "History", "Divergence", "Diverged", "DivergenceWarning", "Interrupted",
-           "Plan"]
+           "Plan", "EarlyStopping"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -38,7 +40,7 @@ class Interrupted(KeyboardInterrupt):
 def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, seed=None,
         schedule=None, validation_data=None, progress=True, lr_schedule=None,
         momentum_schedule=None, compiled=None, on_divergence="stop", checkpoint=None,
-        checkpoint_every=1):
+        checkpoint_every=1, early_stopping=None):
     """Train ``net`` on (X, y) and return a History.
 
     loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.losses``)
@@ -49,7 +51,8 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     shuffle     reshuffle the rows every epoch (mini-batch and online only), seeded by ``seed``
     schedule    [(epochs, {"lr": ..., "momentum": ..., "weight_decay": ...}), ...] run in order;
                 the velocity carries across segments
-    validation_data  (X_val, y_val): its loss is recorded after every epoch
+    validation_data  (X_val, y_val): its loss is recorded after every epoch (History.val_loss),
+                and with a "bce" or "cross_entropy" loss its accuracy (History.val_accuracy)
     progress    show a progress bar on long runs in a terminal (never when piped)
     lr_schedule, momentum_schedule
                 callables from the optimizer's step counter to a value (``inertia.schedules``),
@@ -66,7 +69,14 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
                 step) and when interrupted (Ctrl-C, SIGTERM); when the file exists, ``fit``
                 resumes from it and runs only what remains, exactly as the uninterrupted
                 run would have; it is removed when the run ends. Other data or settings
-                than the checkpoint's are refused.
+                than the checkpoint's are refused. The early-stopping state (best value,
+                wait, kept weights) is part of the checkpoint.
+    early_stopping  None, or an ``inertia.EarlyStopping(monitor="val_loss", patience=...,
+                min_delta=..., restore_best=True)``: after every epoch the monitored value
+                ("loss", "val_loss" or "val_accuracy") is checked by Keras 3's rule; training
+                stops when it has not improved for ``patience`` epochs, and when the run
+                ends the best epoch's weights are put back (``restore_best``).
+                ``History.stopped_epoch`` and ``History.best_epoch`` say what happened.
 
     Everything is checked before the first step; a bad argument raises a one-line ValueError.
     A KeyboardInterrupt or SIGTERM takes effect at the end of the step it lands in (as
@@ -75,23 +85,35 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     """
     plan = make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
                      validation_data, progress, lr_schedule, momentum_schedule, compiled,
-                     on_divergence, checkpoint, checkpoint_every)
+                     on_divergence, checkpoint, checkpoint_every, early_stopping)
     fingerprint = ckpt.fingerprint(net, optimizer, plan) if checkpoint is not None else None
     net.bind(optimizer)
     check = on_divergence != "continue"
     stepper = (CompiledLoop if plan.compiled else EngineSteps)(net, optimizer, plan, check)
-    state = State(net, optimizer, plan, stepper.val_loss)
+    state = State(net, optimizer, plan, stepper.val_metrics)
     state.fingerprint = fingerprint
+    if early_stopping is not None:
+        early_stopping.begin()
     if checkpoint is not None and os.path.exists(checkpoint):
         ckpt.restore(checkpoint, net, optimizer, plan, state)
     stepper.start()
     diverged = _loop(net, plan, state, stepper)
     if checkpoint is not None:
         ckpt.remove(checkpoint)
+    if early_stopping is not None:
+        _end_early_stopping(net, early_stopping, state)
     if diverged is not None:
         report(on_divergence, diverged, state.hist)
     net.e.synchronize()
     return state.hist
+
+
+def _end_early_stopping(net, stopper, state):
+    """The run has ended: the best weights back (``restore_best``), the History told."""
+    e = net.e
+    stopper.end(lambda w: e.copy(e.from_host(w.astype(net.dtype, copy=False)), net.flat))
+    state.hist.stopped_epoch = stopper.stopped_epoch if state.stopped else None
+    state.hist.best_epoch = stopper.best_epoch if stopper.best is not None else None
 
 
 def _threads(net, plan):
@@ -127,7 +149,8 @@ def _loop(net, plan, state, stepper):
     state.bar = _bar(plan, state)
     try:
         with signals, _threads(net, plan):
-            while state.t < plan.total_steps and signals.pending is None:
+            while state.t < plan.total_steps and signals.pending is None \
+                    and not state.stopped:
                 diverged = stepper.run(state, _next_stop(plan, state.t), due)
                 if diverged is not None:
                     return diverged
@@ -151,7 +174,7 @@ def _save_now(plan, state, signals, due):
         return False
     if signals.pending is not None:
         return True
-    if state.t >= plan.total_steps:
+    if state.t >= plan.total_steps or state.stopped:
         return False
     return due() or plan.every is not None and state.t % (plan.every * plan.per) == 0
 

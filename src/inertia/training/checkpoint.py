@@ -3,7 +3,8 @@ JSON metadata (no pickle), written atomically.
 
 A checkpoint is taken between two steps. It holds the flat parameters, the optimizer's buffers,
 counters and hyperparameters, the position (the next step of the run), the shuffling
-generator's state and the current epoch's row order, the History so far, and a fingerprint of
+generator's state and the current epoch's row order, the History so far, the early-stopping
+state (best value, wait, the best epoch's weights), and a fingerprint of
 the run's settings and data. ``fit`` resumes from it when given its path and the same
 settings, refuses other settings or data in one line, and removes it when the run ends.
 """
@@ -74,7 +75,9 @@ def fingerprint(net, opt, plan):
                      "seed": plan.seed if isinstance(plan.seed, (int, type(None))) else
                      repr(plan.seed), "segments": json.loads(json.dumps(plan.segs)),
                      "schedules": None if plan.planned is None else _digest(*plan.planned),
-                     "compiled": plan.compiled},
+                     "compiled": plan.compiled,
+                     "early_stopping": None if plan.early_stopping is None else
+                     plan.early_stopping.config()},
     }
 
 
@@ -103,6 +106,11 @@ def save(path, net, opt, plan, state):
             "hyper": {k: v for k, v in opt.config().items() if k in opt.HYPER},
             "opt_meta": opt.state_meta(), "rng": state.rng.bit_generator.state,
             "history": state.hist.to_json(), "elapsed": state.elapsed()}
+    stopper = plan.early_stopping
+    if stopper is not None:
+        meta["early_stopping"] = dict(stopper.state_json(), stopped=state.stopped)
+        if stopper.best_weights is not None:
+            arrays["best_weights"] = stopper.best_weights
     arrays["meta"] = np.array(json.dumps(meta))
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
@@ -153,6 +161,9 @@ def restore(path, net, opt, plan, state):
     state.hist = History.from_json(meta["history"])
     state.clock_offset = float(meta["elapsed"])
     state.hist.resumed_from = (state.t // plan.per, state.t % plan.per)
+    if plan.early_stopping is not None:
+        plan.early_stopping.load_state(meta["early_stopping"], data.get("best_weights"))
+        state.stopped = bool(meta["early_stopping"]["stopped"])
 
 
 def remove(path):

@@ -12,20 +12,30 @@ class History:
     loss          training loss per completed epoch: the mean of the epoch's batch losses,
                   each taken in the forward pass before that batch's update
     val_loss      validation loss after each epoch (empty without validation_data)
+    val_accuracy  with validation_data and a "bce" or "cross_entropy" loss: the share of
+                  validation predictions that are right after each epoch (cross_entropy:
+                  argmax per row; bce: each output thresholded at 0.5); else empty
     time          wall time in seconds since the start of the run, after each epoch (a
                   resumed run continues the clock of the run it resumes)
     segment_loss  with a schedule: the last-epoch loss of each segment
     diverged      None, or where the loss or a parameter first became NaN or infinite: an
                   ``inertia.training.Divergence`` (epoch, step, loss), counted from 0
     resumed_from  None, or the (epoch, step) a checkpoint resumed this run at
+    stopped_epoch with early_stopping: the epoch (from 0) after which it stopped training,
+                  or None when the run went to the end
+    best_epoch    with early_stopping: the epoch (from 0) with the best monitored value
+                  (its weights are the network's when ``restore_best``), else None
     """
 
     loss: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
     time: list = field(default_factory=list)
     segment_loss: list = field(default_factory=list)
     diverged: object = None
     resumed_from: object = None
+    stopped_epoch: object = None
+    best_epoch: object = None
 
     @property
     def epochs(self):
@@ -33,10 +43,12 @@ class History:
 
     def to_json(self):
         """The measured lists as a JSON-able dict (a checkpoint keeps them)."""
-        return {"loss": self.loss, "val_loss": self.val_loss, "time": self.time,
+        return {"loss": self.loss, "val_loss": self.val_loss,
+                "val_accuracy": self.val_accuracy, "time": self.time,
                 "segment_loss": self.segment_loss}
 
     @classmethod
     def from_json(cls, d):
-        return cls(loss=list(d["loss"]), val_loss=list(d["val_loss"]), time=list(d["time"]),
+        return cls(loss=list(d["loss"]), val_loss=list(d["val_loss"]),
+                   val_accuracy=list(d.get("val_accuracy", [])), time=list(d["time"]),
                    segment_loss=list(d["segment_loss"]))

@@ -19,15 +19,16 @@ import time
 import numpy as np
 
 from .divergence import Divergence, Snapshot, finite_sum
+from .early_stopping import CLASSIFIER_LOSSES, accuracy
 from .history import History
 
 
 class State:
     """Where the run is: ``t`` the next step of the run (epoch t // per, step t % per),
     the shuffling generator, the current epoch's row order, the current epoch's step losses,
-    the History so far, and the clock."""
+    the History so far, the clock, and whether early stopping ended the run (``stopped``)."""
 
-    def __init__(self, net, opt, plan, val_loss):
+    def __init__(self, net, opt, plan, val_metrics):
         self.net, self.opt, self.plan = net, opt, plan
         self.t = 0
         self.rng = np.random.default_rng(plan.seed)
@@ -36,12 +37,16 @@ class State:
         self.hist = History()
         self.clock_offset = 0.0
         self.t0 = time.perf_counter()
-        self.val_loss = val_loss
+        self.val_metrics = val_metrics
         self.bar = None
         self.fingerprint = None
+        self.stopped = False
 
     def elapsed(self):
         return self.clock_offset + time.perf_counter() - self.t0
+
+    def _weights(self):
+        return np.array(self.net.e.to_host(self.net.flat), copy=True)
 
     def begin_epoch(self, e):
         """Before the first step of epoch e: the hyperparameters of the segments starting
@@ -54,12 +59,20 @@ class State:
             self.rng.shuffle(self.order)
 
     def end_epoch(self, e, epoch_loss, when=None):
-        """After the last step of epoch e: the History, the progress bar."""
+        """After the last step of epoch e: the History, early stopping, the progress bar."""
         h = self.hist
         h.loss.append(epoch_loss)
+        logs = {"loss": epoch_loss}
         if self.plan.Xv is not None:
-            h.val_loss.append(float(self.val_loss()))
+            logs.update(self.val_metrics())
+            h.val_loss.append(logs["val_loss"])
+            if "val_accuracy" in logs:
+                h.val_accuracy.append(logs["val_accuracy"])
         h.time.append(self.elapsed() if when is None else when)
+        stopper = self.plan.early_stopping
+        if stopper is not None:
+            if stopper.update(e, logs.get(stopper.monitor), self._weights):
+                self.stopped = True
         if self.plan.schedule_given and (e + 1) in self.plan.seg_ends:
             h.segment_loss.append(epoch_loss)
         if self.bar is not None:
@@ -97,16 +110,19 @@ class EngineSteps:
         if self.check:
             self.snapshot = Snapshot(self.net, self.opt)
 
-    def val_loss(self):
-        e, net = self.e, self.net
+    def val_metrics(self):
+        """{"val_loss": ..., and "val_accuracy" for a classification loss}."""
+        e, net, plan = self.e, self.net, self.plan
         vb = net.buffers(self.Xv.shape[0])
         e.copy(self.Xv, vb.x)
         e.copy(self.yv, vb.y)
         net.forward_(vb)
-        value = e.loss(self.plan.loss, vb.z[-1], vb.a_out, vb.y)
-        if self.full and vb is self.bufs[self.plan.n]:   # the training batch shares them
+        out = {"val_loss": float(e.loss(plan.loss, vb.z[-1], vb.a_out, vb.y))}
+        if plan.loss in CLASSIFIER_LOSSES:
+            out["val_accuracy"] = accuracy(plan.loss, e.to_host(vb.a_out), plan.yv)
+        if self.full and vb is self.bufs[plan.n]:   # the training batch shares them
             self._load_full()
-        return value
+        return out
 
     def _batch(self, state, j):
         plan = self.plan
@@ -148,6 +164,8 @@ class EngineSteps:
             state.t = t + 1
             if j == plan.per - 1:
                 state.end_epoch(ep, float(state.ep_losses.mean()))
+                if state.stopped:
+                    break
             if due():
                 break
         return None
@@ -171,8 +189,14 @@ class CompiledLoop:
     def start(self):
         self.steps.reset_backup()
 
-    def val_loss(self):
-        return self.net.loss(self.plan.Xv, self.plan.yv, self.plan.loss)
+    def val_metrics(self):
+        """{"val_loss": ..., and "val_accuracy" for a classification loss}."""
+        plan = self.plan
+        out = {"val_loss": float(self.net.loss(plan.Xv, plan.yv, plan.loss))}
+        if plan.loss in CLASSIFIER_LOSSES:
+            out["val_accuracy"] = accuracy(plan.loss, self.net.predict(plan.Xv, raw=True),
+                                           plan.yv)
+        return out
 
     def _orders(self, state, t, t_end):
         """The rows of the epochs that steps t..t_end-1 touch, one epoch's order after
@@ -209,12 +233,12 @@ class CompiledLoop:
     def _end(self, state):
         """Where the next call ends: about CHUNK_SECONDS of steps, at most 8192 steps or
         epochs of a million rows in all, whole epochs where they fit, one epoch with
-        validation data."""
+        validation data or early stopping."""
         plan = self.plan
         t = state.t
         steps = max(1, min(self.chunk, 8192, max(1, 1_000_000 // plan.n) * plan.per))
         epoch_end = (t // plan.per + 1) * plan.per
-        if plan.Xv is not None:
+        if plan.Xv is not None or plan.early_stopping is not None:
             return epoch_end
         if t + steps <= epoch_end:
             return t + steps

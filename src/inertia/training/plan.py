@@ -130,6 +130,7 @@ class Plan:
     compiled    whether the compiled loop runs the steps
     every       checkpoint every this many epochs (int) or None; ``every_s`` the same in
                 seconds (float) or None
+    early_stopping  None or the ``EarlyStopping`` consulted after every epoch
     """
 
     X: object
@@ -157,6 +158,7 @@ class Plan:
     every: object
     every_s: object
     progress: bool
+    early_stopping: object = None
 
     @property
     def epochs(self):
@@ -210,9 +212,20 @@ def _check_compiled(net, opt, compiled):
     return why is None
 
 
+def _check_early_stopping(early_stopping, Xv, loss):
+    from .early_stopping import EarlyStopping
+
+    if early_stopping is None:
+        return
+    if not isinstance(early_stopping, EarlyStopping):
+        raise ValueError(f"early_stopping must be an inertia.EarlyStopping(monitor=..., "
+                         f"patience=...), got {type(early_stopping).__name__}")
+    early_stopping.check(Xv is not None, loss)
+
+
 def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
               validation_data, progress, lr_schedule, momentum_schedule, compiled,
-              on_divergence, checkpoint, checkpoint_every):
+              on_divergence, checkpoint, checkpoint_every, early_stopping=None):
     """Check every argument of ``fit`` (one-line ValueErrors) and return its Plan."""
     from . import checkpoint as ckpt
     from .divergence import check_policy
@@ -230,6 +243,7 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
     check_policy(on_divergence)
     every, every_s = ckpt.check_args(checkpoint, checkpoint_every)
     use_compiled = _check_compiled(net, optimizer, compiled)
+    _check_early_stopping(early_stopping, Xv, loss)
     starts = np.arange(0, n, bs, dtype=np.int64)
     per = starts.shape[0]
     planned = None
@@ -244,4 +258,4 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
                 step0=optimizer.state.step if optimizer.state is not None else 0,
                 compiled=use_compiled, schedule_given=schedule is not None,
                 on_divergence=on_divergence, checkpoint=checkpoint, every=every,
-                every_s=every_s, progress=progress)
+                every_s=every_s, progress=progress, early_stopping=early_stopping)
