@@ -78,7 +78,7 @@ def test_text_labels_train_to_high_accuracy_and_report_the_matrix(tmp_path, caps
     net, _ = inertia.load(model)
     X = inputs_of(tmp_path / "iris.csv")
     Xs = (X - np.array(net.extra["mean"])) / np.array(net.extra["std"])
-    pred = np.asarray(net.predict(Xs)).argmax(axis=1)
+    pred = np.asarray(net.predict(Xs, raw=True)).argmax(axis=1)
     want = confusion_matrix(codes, pred, labels=[0, 1, 2])
     np.testing.assert_array_equal(printed_matrix(out, 3), want)
     acc = float(out.split("training accuracy ")[1].split()[0])
@@ -168,7 +168,7 @@ def test_two_classes_sigmoid_and_bce(tmp_path, capsys):
     X = inputs_of(tmp_path / "d.csv")
     Xs = (X - np.array(net.extra["mean"])) / np.array(net.extra["std"])
     # the file holds 8 significant digits of each float32 probability
-    np.testing.assert_allclose(probs[:, 1], np.asarray(net.predict(Xs))[:, 0], rtol=1e-7,
+    np.testing.assert_allclose(probs[:, 1], np.asarray(net.predict(Xs, raw=True))[:, 0], rtol=1e-7,
                                atol=1e-7)
 
 
