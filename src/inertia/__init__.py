@@ -12,6 +12,7 @@ from . import schedules
 from .optim import CONVENTIONS, QHM, SGD, Adam, AdamW, AggMo, Convention, SGDState
 from .optim.translate import NotRepresentable, translate
 from .serialize import load, save
+from .sweeps import SweepResult, sweep
 from .training import Diverged, DivergenceWarning, History, fit
 
 __version__ = "0.1.0"
@@ -31,5 +32,5 @@ def __getattr__(name):
 
 __all__ = ["Network", "Dense", "SGD", "SGDState", "QHM", "AggMo", "Adam", "AdamW", "Convention",
            "CONVENTIONS", "translate", "NotRepresentable", "fit", "History", "Diverged",
-           "DivergenceWarning", "save", "load", "datasets", "engines", "schedules",
+           "DivergenceWarning", "save", "load", "sweep", "SweepResult", "datasets", "engines", "schedules",
            "MLPClassifier", "MLPRegressor", "__version__"]
