@@ -120,9 +120,7 @@ def heatmap(fig, ax, result, x, y):
 def _cmap():
     import matplotlib
 
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_bad("#cccccc")
-    return cmap
+    return matplotlib.colormaps["viridis"].with_extremes(bad="#cccccc")
 
 
 def _which(result):
