@@ -233,7 +233,7 @@ def test_plot_writes_a_picture_and_checks_its_arguments_first(tmp_path):
 
 def cli(*args, cwd=None):
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(inertia.__file__)))
-    return subprocess.run([sys.executable, "-m", "inertia.cli", "sweep", *args],
+    return subprocess.run([sys.executable, "-m", "inertia", "sweep", *args],
                           capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 

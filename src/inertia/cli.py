@@ -925,6 +925,9 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compare)
 
+    from . import cli_sweep
+    cli_sweep.add_parser(sub)
+
     from . import demos
 
     p = sub.add_parser("demo", help="draw what momentum does (inertia demo --list)",

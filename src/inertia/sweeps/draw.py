@@ -94,17 +94,17 @@ def heatmap(fig, ax, result, x, y):
         for j in range(len(xs)):
             text = "" if np.isnan(mean[i, j]) else f"{mean[i, j]:.3g}"
             if stopped[i, j]:
-                ax.plot(j, i, marker="x", ms=16, mew=2.5, color="#d62728")
-                text += f"\n{stopped[i, j]}/{count[i, j]} div"
+                ax.plot(j, i + 0.12, marker="x", ms=14, mew=2.5, color="#d62728")
+                ax.text(j, i - 0.28, f"{stopped[i, j]}/{count[i, j]} diverged", ha="center",
+                        va="center", fontsize=7, color="black")
             dark = np.isfinite(mean[i, j]) and im.norm(mean[i, j]) < 0.5
             ax.text(j, i, text, ha="center", va="center", fontsize=8,
                     color="white" if dark else "black")
-    ax.set_xticks(range(len(xs)), [f"{v:g}" if isinstance(v, float) else str(v) for v in xs],
+    ax.set_xticks(range(len(xs)), [_label(v) for v in xs],
                   rotation=45 if len(xs) > 6 else 0)
     ax.set_xlabel(x, fontsize=11)
     if y is not None:
-        ax.set_yticks(range(len(ys)), [f"{v:g}" if isinstance(v, float) else str(v)
-                                       for v in ys])
+        ax.set_yticks(range(len(ys)), [_label(v) for v in ys])
         ax.set_ylabel(y, fontsize=11)
     else:
         ax.set_yticks([])
@@ -115,6 +115,10 @@ def heatmap(fig, ax, result, x, y):
                                   label="diverged (runs stopped / runs); grey: none "
                                         "finished")],
                   loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=9)
+
+
+def _label(v):
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 def _cmap():
@@ -175,8 +179,8 @@ def curves(fig, ax, result, color):
     if kept and shown.size and shown.min() > 0:
         ax.set_ylim(shown.min() / 1.3, shown.max() * 1.3)   # diverged curves leave the frame
     if wild:
-        ax.plot([], [], ls=":", marker="x", color="#d62728", label="a seed diverged "
-                "(dotted; X: its last finite epoch)")
+        ax.plot([], [], ls=":", marker="x", color="#d62728", label="a seed diverged (dotted, "
+                "X at its last finite epoch; may lie above the frame)")
         ax.legend(fontsize=9, framealpha=0.9)
     ax.set_xlabel("epoch", fontsize=11)
     ax.set_ylabel(f"training {ylabel}", fontsize=11)
