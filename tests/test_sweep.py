@@ -256,7 +256,7 @@ def test_cli_table_and_pictures(tmp_path):
     (["--lr", "0.1:1:0log"], "--lr"),
     (["--lr", "-1:1:3log"], "--lr"),
     (["--lr", "a,b"], "--lr"),
-    (["--momentum", "0,1.5"], "momentum"),
+    (["--momentum", "0,1.5"], "--momentum 1.5"),
     (["--seeds", "0"], "--seeds"),
     (["--nu", "0.5"], "--nu"),
 ])
@@ -265,3 +265,29 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
     assert out.returncode == 2
     err = out.stderr.strip()
     assert err.startswith("inertia: error:") and "\n" not in err and message in err
+
+
+def test_a_local_sweep_imports_neither_dask_nor_matplotlib():
+    code = ("import sys, numpy as np, inertia\n"
+            "X = np.linspace(-1, 1, 20).reshape(-1, 1)\n"
+            "net = inertia.Network(1, [inertia.Dense(1)])\n"
+            "inertia.sweep(net, X, X, 'mse', inertia.SGD(0.1), {'lr': [0.1, 0.2]}, seeds=[0],"
+            " epochs=2)\n"
+            "bad = [m for m in ('dask', 'distributed', 'matplotlib') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(inertia.__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("slots", [1, 2, 5, 16])
+def test_shards_never_mix_seeds_and_fill_the_worker_threads(slots):
+    from inertia.sweeps.api import seed_shards, split_shards
+
+    configs = [{"lr": lr, "seed": s} for lr in (0.1, 0.2, 0.3) for s in (4, 9)]
+    shards = split_shards(seed_shards(configs, True), slots)
+    assert sorted(k for _, ks in shards for k in ks) == list(range(6))
+    for seed, ks in shards:
+        assert ks and all(configs[k]["seed"] == seed for k in ks)
+    assert len(shards) == min(6, max(2, slots))

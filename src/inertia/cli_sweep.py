@@ -96,9 +96,20 @@ def check_args(args):
     return grid, layers, loss, out
 
 
+def check_values(opt, grid):
+    """Each grid value against the optimizer, the error naming its flag."""
+    for name, values in grid.items():
+        for v in values:
+            try:
+                opt.check(**{name: v})
+            except ValueError as ex:
+                raise cli.CLIError(f"--{name.replace('_', '-')} {v:g}: {ex}") from None
+
+
 def cmd_sweep(args):
     grid, layers, loss, out = check_args(args)
     opt = base_optimizer(args)
+    check_values(opt, grid)
     table, label, _ = cli.load_data(args)
     X, y = table.X, table.y
     net = Network(X.shape[1], layers, seed=args.seed, dtype=args.dtype, engine=args.engine)
