@@ -88,10 +88,11 @@ def check_grid(optimizer, grid):
             raise ValueError("grid is empty: give e.g. {'lr': [0.01, 0.1], 'momentum': [0, 0.9]}")
         axes = {}
         for key, values in grid.items():
-            if isinstance(values, (str, bytes)) or np.ndim(values) != 1 or len(values) == 0:
+            if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__") \
+                    or getattr(values, "ndim", 1) == 0 or len(values) == 0:
                 raise ValueError(f"grid[{key!r}] must be a non-empty list of values, e.g. "
                                  f"[0.01, 0.1], got {values!r}")
-            axes[key] = [_plain(v) for v in values]
+            axes[key] = [_plain(v) for v in list(values)]
         points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
     elif isinstance(grid, (list, tuple)) and grid and all(isinstance(p, dict) for p in grid):
         points = [{k: _plain(v) for k, v in p.items()} for p in grid]

@@ -154,13 +154,10 @@ def curves(fig, ax, result, color):
     logc = numeric and min(values) > 0 and max(values) / min(values) > 30
     norm = (LogNorm if logc else Normalize)(min(values), max(values)) if numeric else None
     cmap = matplotlib.colormaps["viridis"]
-    groups = {}
-    for k, c in enumerate(result.configs):
-        groups.setdefault(tuple(c[n] for n in result.names), []).append(k)
     epochs = np.arange(1, result.loss.shape[1] + 1)
     kept, wild = [], []
-    for key, ks in groups.items():
-        v = dict(zip(result.names, key))[color]
+    for ks in result.points().values():
+        v = result.configs[ks[0]][color]
         shade = cmap(norm(v)) if numeric else plots.CYCLE[values.index(v) % len(plots.CYCLE)]
         mean = result.loss[ks].mean(axis=0)
         stopped = any(result.diverged[k] is not None for k in ks)

@@ -101,19 +101,25 @@ class SweepResult:
                               "SweepResult.rows() for plain dicts)") from None
         return pd.DataFrame(self.rows())
 
+    def points(self):
+        """{grid point key: [run indices]} in the grid's order (values given as lists, such
+        as AggMo's betas, are keyed by their repr)."""
+        groups = {}
+        for k, c in enumerate(self.configs):
+            key = tuple(repr(c[n]) for n in self.names)
+            groups.setdefault(key, []).append(k)
+        return groups
+
     def summary(self):
         """The grid points, best first: [(point, mean final, std final, finished runs,
         diverged runs)], mean and std over the seeds that finished (NaN when none did)."""
-        groups = {}
-        for k, c in enumerate(self.configs):
-            key = tuple(c[n] for n in self.names)
-            groups.setdefault(key, []).append(k)
         out = []
-        for key, ks in groups.items():
+        for ks in self.points().values():
             vals = self.final[ks]
             ok = vals[np.isfinite(vals)]
             stopped = sum(self.diverged[k] is not None for k in ks)
-            out.append((dict(zip(self.names, key)), float(ok.mean()) if ok.size else np.nan,
+            point = {n: self.configs[ks[0]][n] for n in self.names}
+            out.append((point, float(ok.mean()) if ok.size else np.nan,
                         float(ok.std()) if ok.size else np.nan, int(ok.size), stopped))
         out.sort(key=lambda r: (np.isnan(r[1]), r[1] if not np.isnan(r[1]) else 0.0))
         return out
