@@ -31,8 +31,9 @@ def separate(config, X, y, base, dtype="float64", start=None, **kw):
     net = start.copy() if start is not None else Network(3, LAYERS, seed=seed, dtype=dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", inertia.DivergenceWarning)
-        hist = inertia.fit(net, X, y, "mse", type(base)(**{**base.config(), **cfg}), seed=0 if seed is None
-                           else seed, progress=False, **kw)
+        opt = type(base)(**{**base.config(), **cfg})
+        hist = inertia.fit(net, X, y, "mse", opt, seed=0 if seed is None else seed,
+                           progress=False, **kw)
     return net, hist
 
 
