@@ -12,6 +12,7 @@ from . import schedules
 from .optim import CONVENTIONS, QHM, SGD, Adam, AdamW, AggMo, Convention, SGDState
 from .optim.translate import NotRepresentable, translate
 from .serialize import load, save
+from .sweeps import SweepResult, sweep
 from .training import Diverged, DivergenceWarning, EarlyStopping, History, fit
 
 __version__ = "0.1.0"
@@ -36,5 +37,6 @@ def __getattr__(name):
 
 __all__ = ["Network", "Dense", "SGD", "SGDState", "QHM", "AggMo", "Adam", "AdamW", "Convention",
            "CONVENTIONS", "translate", "NotRepresentable", "fit", "History", "Diverged",
-           "DivergenceWarning", "EarlyStopping", "save", "load", "datasets", "engines",
-           "schedules", "MLPClassifier", "MLPRegressor", "tune", "__version__"]
+           "DivergenceWarning", "EarlyStopping", "save", "load", "sweep", "SweepResult",
+           "datasets", "engines", "schedules", "MLPClassifier", "MLPRegressor", "tune",
+           "__version__"]

@@ -1,0 +1,102 @@
+"""A shard of a sweep as a pure function: the network's architecture and starting weights as
+arrays and JSON-able settings in, each run's measurements and trained weights out. Nothing
+here holds a live engine object between calls, so a shard runs the same in this process and
+on a Dask worker (``cluster.py``), and a sweep gives the same numbers either way."""
+
+from __future__ import annotations
+
+import warnings
+
+from ..network import Dense, Network
+from ..optim import OPTIMIZERS
+from ..training import Divergence, DivergenceWarning, History, fit
+
+
+def architecture(net):
+    """What rebuilds ``net`` anywhere, JSON-able: {"n_inputs", "layers": [[units,
+    activation spec], ...], "dtype", "engine", "device" (None or the engine's device)}."""
+    device = getattr(net.e, "device", None)
+    return {"n_inputs": int(net.n_inputs),
+            "layers": [[int(layer.units), layer.activation] for layer in net.layers],
+            "dtype": net.dtype.name, "engine": net.engine,
+            "device": None if device is None else str(device)}
+
+
+def build_network(arch, seed=0, params=None):
+    """A new Network of architecture ``arch``: its weights drawn from ``seed`` as
+    ``Network(..., seed=seed)`` draws them, or set from ``params`` [(W, b), ...] when given
+    (copied; the arrays are not kept)."""
+    layers = [Dense(units, act) for units, act in arch["layers"]]
+    net = Network(arch["n_inputs"], layers, seed=seed, dtype=arch["dtype"],
+                  engine=arch["engine"], device=arch["device"])
+    return net if params is None else net.set_parameters(params)
+
+
+def build_optimizer(optimizer, hyper):
+    """A fresh optimizer: ``optimizer`` = {"kind": registry name, "config": its
+    ``config()``}, with the hyperparameters ``hyper`` (a dict) on top."""
+    return OPTIMIZERS[optimizer["kind"]](**{**optimizer["config"], **hyper})
+
+
+def _train_group(nets, opts, X, y, loss, plan):
+    """Train a group of runs that share their data, batches and shuffling order.
+
+    nets   list of R Networks of one architecture (each its own weights), trained in place
+    opts   list of R fresh optimizers of one kind (each its own hyperparameters and state),
+           updated in place
+    X, y   the training data as ``fit`` takes it (host arrays; not modified)
+    loss   the loss name
+    plan   ``fit``'s keyword arguments shared by the group: epochs or schedule, batch_size,
+           shuffle, seed (the shuffling order, the same for every run of the group),
+           validation_data, lr_schedule, momentum_schedule, on_divergence ("stop" or
+           "continue")
+
+    Returns R Histories, one a run, with ``diverged`` set where a run stopped.
+
+    The contract: run r ends exactly where ``fit(nets[r], X, y, loss, opts[r],
+    progress=False, **plan)`` ends (weights, optimizer state and History; bit for bit or
+    to 1e-12 relative in float64, to rounding in float32), a diverged run leaves its network
+    at its last finite state and does not stop the others. This body runs the fits one
+    after another; a multi-run compiled kernel may replace it for the groups it supports.
+    Per-run DivergenceWarnings are silenced: the sweep reports divergence once.
+    """
+    hists = []
+    for net, opt in zip(nets, opts):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DivergenceWarning)
+            hists.append(fit(net, X, y, loss, opt, progress=False, **plan))
+    return hists
+
+
+def run_shard(arch, init, runs, X, y, loss, optimizer, plan):
+    """Train one shard: runs that share their starting weights and shuffling order.
+
+    arch       ``architecture(net)``
+    init       {"seed": s} (weights drawn as ``Network(..., seed=s)``) or {"params": [(W, b),
+               ...]} (host arrays, copied into every run's network)
+    runs       [(run index, {hyperparameter: value}), ...]
+    optimizer  {"kind": ..., "config": ...}: the settings every run starts from
+    plan       ``_train_group``'s plan (its seed is the shard's shuffling seed)
+
+    Returns [(run index, record), ...], a record being ``History.to_json()`` plus
+    "diverged" (None or [epoch, step, loss]) and "params" [(W, b), ...] of the trained
+    network (host arrays)."""
+    nets = [build_network(arch, **init) for _ in runs]
+    opts = [build_optimizer(optimizer, hyper) for _, hyper in runs]
+    hists = _train_group(nets, opts, X, y, loss, plan)
+    out = []
+    for (k, _), net, hist in zip(runs, nets, hists):
+        rec = hist.to_json()
+        rec["diverged"] = None if hist.diverged is None else list(hist.diverged)
+        rec["params"] = net.parameters()
+        out.append((k, rec))
+    return out
+
+
+def history_from(rec):
+    """The History of a shard's record."""
+    hist = History.from_json(rec)
+    if rec["diverged"] is not None:
+        epoch, step, value = rec["diverged"]
+        hist.diverged = Divergence(int(epoch), int(step), float(value))
+    return hist
