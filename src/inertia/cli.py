@@ -16,7 +16,8 @@ import warnings
 import numpy as np
 
 from . import data as datasets
-from . import losses, schedules
+from . import schedules
+from .ops import losses
 from .network import Dense, Network
 from .optim import CONVENTIONS, SGD
 from . import training

@@ -133,7 +133,7 @@ class Engine(Protocol):
         """z := softmax(z) along each row, computed stably (max subtracted). Returns z."""
 
     def loss(self, name: str, z: Array, a: Array, y: Array) -> float:
-        """The value of loss ``name`` (see ``inertia.losses``) for pre-activation z, output a
+        """The value of loss ``name`` (see ``inertia.ops.losses``) for pre-activation z, output a
         and target y, all (n, k). Returns a Python float."""
 
     def loss_delta_(self, name: str, activation: str, z: Array, a: Array, y: Array,

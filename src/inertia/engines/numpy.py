@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import blas
 
-from .. import losses
+from ..ops import losses
 from ..ops import activations
 from .base import parse_dtype
 
@@ -20,7 +20,7 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 def _kernels():
     """The compiled float32 kernels, or None where numba is not installed."""
     try:
-        from . import kernels
+        from . import simd as kernels
     except ImportError:
         return None
     return kernels

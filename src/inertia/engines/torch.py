@@ -22,7 +22,7 @@ import math
 import numpy as np
 import torch
 
-from .. import losses
+from ..ops import losses
 from ..ops import activations
 from .base import parse_dtype
 

@@ -17,7 +17,7 @@ Activations: each layer's row of the ``acts`` table (``act_table``) holds its re
 (then its tile has a second, z copy in the scratch), and up to two parameters. ``_activate`` and
 ``_derivative`` dispatch on the code to one function per activation, each working on the tile
 in place. Loss codes: 0 mse, 1 quadratic, 2 bce, 3 cross_entropy. float32 uses the SIMD
-sigmoid and tanh of ``kernels`` (as the engine does); float64 uses exp and tanh.
+sigmoid and tanh of ``engines.simd`` (as the engine does); float64 uses exp and tanh.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..ops import activations
-from .kernels import sigmoid_, tanh_
+from ..engines.simd import sigmoid_, tanh_
 
 TILE = 256
 ACT_CODES = {name: rec.code for name, rec in activations.RECORDS.items()}
@@ -235,7 +235,7 @@ def _softplus_d(z, d, n, beta, threshold):
 def _activate(act, a, n, fast):
     """a[:n] = f(a[:n]) in place for the layer's row ``act`` of the table (one array: a
     second one that might overlap would keep LLVM from vectorising). float32 takes the SIMD
-    kernels of ``kernels``. Softmax is done by the caller."""
+    kernels of ``engines.simd``. Softmax is done by the caller."""
     code = int(act[0])
     if code == 1:
         _sigmoid_f(a, n, fast)

@@ -1,4 +1,4 @@
-"""fit's compiled path: whole training steps in one numba call (``engines/steps.py``).
+"""The fused loop's driver: whole training steps in one numba call (``fused/tiles.py``).
 
 Used by ``fit`` for the NumPy engine when the optimizer has a closed-form update
 (``opt.closed_form()``: SGD in every convention, QHM) and the network is small enough that a
@@ -66,7 +66,7 @@ def unsupported(net, opt):
     if max(net.sizes) > MAX_WIDTH:
         return f"layers wider than {MAX_WIDTH} units run faster on BLAS"
     try:
-        from .engines import steps  # noqa: F401
+        from . import tiles  # noqa: F401
     except ImportError:
         return "numba is not installed"
     return None
@@ -92,6 +92,15 @@ _POOL = []        # whether numba's thread pool has started in this process
 _ROWS = {}        # the coefficient rows of constant hyperparameters (see CompiledSteps.run)
 
 
+def _rule_identity(opt):
+    """What decides the coefficient rows beyond ``opt.config()``: the convention's flags
+    (config() names the convention only, and a custom record may reuse a name) and the
+    closed form's maker."""
+    conv = getattr(opt, "convention", None)
+    flags = conv.flags() if conv is not None and hasattr(conv, "flags") else None
+    return repr(flags), getattr(opt.closed_form().coefficients, "__qualname__", "")
+
+
 def _compiling_notice(dtype):
     if sys.stderr.isatty():
         print(f"inertia: compiling the {dtype} training loop (once: numba caches it on disk, "
@@ -102,7 +111,7 @@ class CompiledSteps:
     """The flat buffers and tile scratch of one (network, optimizer, loss, data) in ``fit``."""
 
     def __init__(self, net, opt, loss, X, y):
-        from .engines import steps
+        from . import tiles as steps
 
         self.k = steps
         self.net, self.opt = net, opt
@@ -227,7 +236,8 @@ class CompiledSteps:
             last = int(counts.min())
             meta = {k: v for k, v in opt.state_meta().items() if k != "step"}
             key = (lr, mu, int(counts[0]), full, last, repr(opt.config()), repr(meta))
-            key += (type(opt).__name__, self.net.dtype.name, len(self.net.W))
+            key += (type(opt).__name__, _rule_identity(opt), self.net.dtype.name,
+                    len(self.net.W))
             hit = _ROWS.get(key)
             if hit is None:
                 w, b = self.form.coefficients(np.full(2, lr), np.full(2, mu),

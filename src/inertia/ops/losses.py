@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops import activations
+from . import activations
 
 NAMES = ("mse", "quadratic", "bce", "cross_entropy")
 
