@@ -119,6 +119,7 @@ class CompiledSteps:
         self.X, self.y = X, y
         self.P = net.flat
         self.form = opt.closed_form()
+        self.rule_id = _rule_identity(opt)      # part of the coefficient cache's key
         name = self.form.buffer
         vel = getattr(opt.state, name)
         V = _flat(vel)
@@ -236,7 +237,7 @@ class CompiledSteps:
             last = int(counts.min())
             meta = {k: v for k, v in opt.state_meta().items() if k != "step"}
             key = (lr, mu, int(counts[0]), full, last, repr(opt.config()), repr(meta))
-            key += (type(opt).__name__, _rule_identity(opt), self.net.dtype.name,
+            key += (type(opt).__name__, self.rule_id, self.net.dtype.name,
                     len(self.net.W))
             hit = _ROWS.get(key)
             if hit is None:
