@@ -131,7 +131,7 @@ class CompiledSteps:
                 off += v.size
             setattr(opt.state, name, views)
         self.V = V
-        # the one-step-back copy the kernel keeps (see steps.train_steps) and the
+        # the one-step-back copy the kernel keeps (see tiles.train_steps) and the
         # optimizer's counters that go with it
         self.Pb = self.P.copy()
         self.Vb = V.copy()
@@ -155,6 +155,11 @@ class CompiledSteps:
         self.sizes = np.array(net.sizes, dtype=np.int64)
         self.loss = steps.LOSS_CODES[loss]
         self.fast = dt == np.float32
+        # the kernel's argument groups (see inertia.fused): the same arrays, updated in place
+        self.network = (self.sizes, self.acts, self.loss, bool(self.fast))
+        self.params = (self.P, self.V, self.G, self.Pb, self.Vb)
+        self.scratch = (self.Gs, self.Zs, self.Ds, self.xts, self.yts, self.scales,
+                        self.totals)
 
     def reset_backup(self):
         """The one-step-back copy starts from the state now (after a restore)."""
@@ -178,7 +183,7 @@ class CompiledSteps:
         first step runs the other way, so that a machine busy with other work (where a
         paused thread stalls the rest) falls back to one thread within a few calls, and
         comes back as soon as it is free. Both ways give the same numbers (see
-        steps.train_steps)."""
+        tiles.train_steps)."""
         S = counts.shape[0]
         if self.threads < 2 or int(counts.max()) < 2 * self.k.TILE:
             return [(0, S, None)]
@@ -203,11 +208,9 @@ class CompiledSteps:
             old_chunk = numba.set_parallel_chunksize(1)
         t0 = time.perf_counter()
         try:
-            done = self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef,
-                                      self.sizes, self.acts, self.loss, self.fast, self.P,
-                                      self.V, self.G, self.Gs, self.Zs, self.Ds, self.xts,
-                                      self.yts, self.scales, self.totals, bool(parallel), out,
-                                      self.Pb, self.Vb, bool(check))
+            done = self.k.train_steps((self.X, self.y, order), (starts, counts, kinds, coef),
+                                      self.network, self.params, self.scratch, out,
+                                      bool(parallel), bool(check))
         finally:
             if parallel:
                 numba.set_parallel_chunksize(old_chunk)
