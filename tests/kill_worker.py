@@ -70,8 +70,8 @@ def train(name, checkpoint=None, dtype="float64"):
 
 
 def main(name, checkpoint, out):
-    from inertia import compiled  # noqa: F401  (numba's cache loaded before the clock starts)
-    from inertia.engines import steps  # noqa: F401
+    from inertia.fused import runner  # noqa: F401  (numba's cache loaded before the clock starts)
+    from inertia.fused import tiles  # noqa: F401
 
     print("ready", flush=True)
     net, _ = train(name, checkpoint)

@@ -55,7 +55,7 @@ def one_line(excinfo):
 
 # --------------------------------------------------------------------------- 1. spelling
 def test_every_new_activation_has_a_record_on_every_path():
-    from inertia.engines import steps
+    from inertia.fused import tiles as steps
 
     for name in NEW:
         rec = activations.RECORDS[name]
@@ -364,7 +364,7 @@ def test_compiled_loop_equals_engine_calls_over_tiles(dtype, loss, out):
     kernels' blocks, layers that keep z next to layers that do not: the compiled loop ==
     the engine-call loop (float64 to 1e-12 relative after 18 steps; float32 within 1e-5,
     its SIMD sigmoid and tanh being the engine's own)."""
-    from inertia.engines import steps
+    from inertia.fused import tiles as steps
 
     rng = np.random.default_rng(4)
     n = 2 * steps.TILE + 61

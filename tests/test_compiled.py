@@ -1,4 +1,4 @@
-"""fit's compiled path (``inertia.compiled``, ``engines/steps.py``) against the engine-call loop.
+"""fit's compiled path (``inertia.fused``, ``fused/tiles.py``) against the engine-call loop.
 
 1. The closed form: ``sgd.coefficients`` (and ``SGD.step_coefficients`` over a run of steps,
    ``QHM.step_coefficients``) equals the update rule ``update_`` / ``apply_`` it replaces.
@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 
 import inertia
 from inertia import QHM, SGD, Dense, Network, schedules
-from inertia.compiled import MAX_WIDTH, CompiledSteps
-from inertia.engines import steps
+from inertia.fused.runner import MAX_WIDTH, CompiledSteps
+from inertia.fused import tiles as steps
 from inertia.engines.numpy import NumpyEngine
 from inertia.optim import CONVENTIONS
 from inertia.optim.sgd import coefficients, update_
@@ -394,7 +394,7 @@ def test_bad_thread_setting_raises_one_line_before_training(monkeypatch, value):
     np.testing.assert_array_equal(_params(net), before)
 
 
-@pytest.mark.skipif(CORES >= inertia.compiled.CHUNKS, reason="needs fewer cores than chunks")
+@pytest.mark.skipif(CORES >= inertia.fused.runner.CHUNKS, reason="needs fewer cores than chunks")
 def test_more_threads_than_cores_still_trains(monkeypatch):
     monkeypatch.setenv("INERTIA_THREADS", str(CORES + 1))
     X, y = _data(n=2 * TILE + 37)
@@ -708,7 +708,8 @@ def test_impossible_value_in_a_later_epoch_raises_before_any_step():
     net, opt = _small_net(), SGD(0.1, momentum=0.9)
     before = _params(net)
     with pytest.raises(ValueError):               # 3 steps an epoch: step 4 is in epoch 2
-        inertia.fit(net, X, y, "mse", opt, epochs=3, batch_size=16, progress=False,
+        inertia.fit(net, X, y, "mse", opt, epochs=3, batch_size=16, shuffle=False,
+                    progress=False,
                     compiled=True, lr_schedule=lambda t: -1.0 if t == 4 else 0.1)
     np.testing.assert_array_equal(_params(net), before)
 
@@ -768,3 +769,31 @@ def test_divergence_shows_as_nan_or_inf_on_both_paths(dtype, batch_size):
     assert np.isfinite(runs[0].loss[0])
     if batch_size is None:
         assert runs[0].loss[0] == pytest.approx(runs[1].loss[0], rel=1e-5)
+
+
+def test_coefficient_cache_tells_conventions_apart_by_their_rule():
+    """A custom convention record reusing a registered name (config() shows the name only)
+    gets its own coefficient rows from the compiled loop's cache, not the namesake's: the
+    run after the namesake's equals the run on an empty cache."""
+    import dataclasses
+
+    from inertia.fused import runner
+
+    base = CONVENTIONS["pytorch"]
+    impostor = dataclasses.replace(CONVENTIONS["ema"], name=base.name)   # g enters as (1 - mu) g
+    X, y = _data()
+
+    def run(conv):
+        net = _net()
+        opt = SGD(lr=0.05, momentum=0.9, convention=conv)
+        inertia.fit(net, X, y, "mse", opt, epochs=3, batch_size=16, shuffle=False,
+                    progress=False, compiled=True)
+        return net.flat.copy()
+
+    runner._ROWS.clear()
+    alone = run(impostor)
+    runner._ROWS.clear()
+    namesake = run(base)
+    after = run(impostor)
+    assert not np.array_equal(alone, namesake)
+    np.testing.assert_array_equal(after, alone)

@@ -6,8 +6,8 @@ import pytest
 
 import inertia
 from inertia import Dense, Network, SGD
-from inertia import compiled
-from inertia.engines import steps
+from inertia.fused import runner as compiled
+from inertia.fused import tiles as steps
 
 ROWS = 5 * steps.TILE + 37            # six tiles, the last one short: six chunks
 

@@ -1,5 +1,8 @@
 """Every installed engine against the engine protocol (``inertia.engines.base``).
 
+Every registered engine subclasses ``Engine`` and implements each name of ``PRIMITIVES``
+with the protocol's signature (``test_engine_implements_the_protocol``).
+
 Each primitive is checked, for float32 and float64, against a NumPy float64 reference computed
 from exactly the values the engine holds (the host copy of the engine array), so the only
 difference is the engine's own arithmetic. Engine arrays are made with ``from_host`` and read
@@ -70,6 +73,39 @@ def assert_close(got, ref, dtype, scale=None, what=""):
 
 def assert_unchanged(e, arr, before, what="input"):
     np.testing.assert_array_equal(host(e, arr), before, err_msg=f"{what} was modified")
+
+
+# --------------------------------------------------------------------------- the protocol
+@pytest.mark.parametrize("name", list(inertia.engines.ENGINES))
+def test_engine_implements_the_protocol(name):
+    """Each registered engine's class subclasses Engine and defines every primitive itself,
+    taking the protocol's parameters (in order, with the same defaults; extra ones only
+    after them, with defaults); the derived loss methods are the protocol's own."""
+    import importlib
+    import inspect
+
+    from inertia.engines.base import PRIMITIVES, Engine
+
+    mod, cls_name = inertia.engines.ENGINES[name]
+    try:
+        cls = getattr(importlib.import_module(mod), cls_name)
+    except ImportError:
+        pytest.skip(f"engine {name} is not installed")
+    assert issubclass(cls, Engine), f"{cls_name} does not subclass Engine"
+    for prim in PRIMITIVES:
+        impl = getattr(cls, prim)
+        assert impl is not getattr(Engine, prim), f"{cls_name} does not implement {prim}"
+        want = list(inspect.signature(getattr(Engine, prim)).parameters.values())
+        got = list(inspect.signature(impl).parameters.values())
+        assert [(p.name, p.default) for p in got[:len(want)]] == \
+            [(p.name, p.default) for p in want], f"{cls_name}.{prim}: signature {got}"
+        assert all(p.default is not inspect.Parameter.empty for p in got[len(want):]), \
+            f"{cls_name}.{prim}: extra parameters without defaults"
+    for derived in ("loss", "loss_delta_"):
+        assert getattr(cls, derived).__qualname__.split(".")[-1] == derived
+    public = {n for n in vars(cls) if not n.startswith("_") and callable(vars(cls)[n])}
+    assert public <= set(PRIMITIVES) | {"loss"}, \
+        f"{cls_name} has primitives outside the protocol: {public - set(PRIMITIVES)}"
 
 
 # --------------------------------------------------------------------------- memory
@@ -183,28 +219,6 @@ def test_gemm_default_flags(e, dtype, rng):
     assert_close(host(e, c), ha @ hb, dtype, np.abs(ha) @ np.abs(hb), "gemm defaults")
 
 
-@pytest.mark.parametrize("trans", [False, True])
-def test_gemv(e, dtype, rng, trans):
-    for m, k in [(5, 3), (1, 4), (4, 1), (6, 6)]:
-        for alpha in ALPHAS:
-            for beta in BETAS:
-                what = f"gemv trans={trans} {m}x{k} alpha={alpha} beta={beta}"
-                a, ha = put(e, rng.standard_normal((m, k)))
-                oa = ha.T if trans else ha
-                x, hx = put(e, rng.standard_normal(oa.shape[1]))
-                if beta == 0.0:
-                    y, hy = nan_array(e, (oa.shape[0],)), np.zeros(oa.shape[0])
-                else:
-                    y, hy = put(e, rng.standard_normal(oa.shape[0]))
-                ref = alpha * (oa @ hx) + (beta * hy if beta != 0 else 0.0)
-                scale = abs(alpha) * (np.abs(oa) @ np.abs(hx)) + abs(beta) * np.abs(hy)
-                r = e.gemv(alpha, a, x, beta, y, trans=trans)
-                assert r is y, f"{what}: did not return the output object"
-                assert_close(host(e, y), ref, dtype, scale, what)
-                assert_unchanged(e, a, ha, f"{what}: a")
-                assert_unchanged(e, x, hx, f"{what}: x")
-
-
 def test_sum_rows(e, dtype, rng):
     for n, k in [(7, 3), (1, 4), (5, 1), (40, 6)]:
         for alpha in ALPHAS:
@@ -272,18 +286,84 @@ def test_scal(e, dtype, rng, shape):
         assert_close(host(e, x), alpha * hx, dtype, np.abs(alpha * hx), f"scal alpha={alpha}")
 
 
-@pytest.mark.parametrize("shape", [(7,), (3, 4), (1, 1)])
-def test_nrm2_and_dot(e, dtype, rng, shape):
+# --------------------------------------------------------------------------- verbs
+BINARY_REF = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+              "maximum": np.maximum, "minimum": np.minimum}
+UNARY_REF = {"exp": np.exp, "log": np.log, "log1p": np.log1p, "abs": np.abs,
+             "neg": np.negative, "sqrt": np.sqrt}
+
+
+def _rounding_scale(fn, hx, hy):
+    """What one rounding of fn(x, y) is relative to (division: the quotient's size)."""
+    if fn in ("add", "sub"):
+        return np.abs(hx) + np.abs(hy)
+    return np.abs(BINARY_REF[fn](hx, hy))
+
+
+@pytest.mark.parametrize("fn", list(BINARY_REF))
+def test_op(e, dtype, rng, fn):
+    """Arrays both sides, a float on either side, an (n, 1) column broadcast, and out
+    aliasing an input: one rounding of the float64 result."""
+    from inertia.engines.base import BINARY
+
+    assert set(BINARY) == set(BINARY_REF)
+    shape = (4, 3)
+    x, hx = put(e, away_from_zero(rng, shape))
+    y, hy = put(e, away_from_zero(rng, shape))
+    col, hcol = put(e, away_from_zero(rng, (4, 1)))
+    c = 0.75
+    for what, a, ha, b, hb in [("arrays", x, hx, y, hy), ("float first", c, c, y, hy),
+                               ("float second", x, hx, c, c), ("column", x, hx, col, hcol)]:
+        out = nan_array(e, shape)
+        r = e.op_(fn, a, b, out)
+        assert r is out, f"op_ {fn} {what}: did not return out"
+        ref = BINARY_REF[fn](ha, hb)
+        assert_close(host(e, out), ref, dtype, _rounding_scale(fn, ha, hb), f"op_ {fn} {what}")
+    assert_unchanged(e, x, hx, f"op_ {fn} x")
+    assert_unchanged(e, y, hy, f"op_ {fn} y")
+    r = e.op_(fn, x, y, x)                                  # out aliases x
+    assert r is x
+    assert_close(host(e, x), BINARY_REF[fn](hx, hy), dtype, _rounding_scale(fn, hx, hy),
+                 f"op_ {fn} in place")
+
+
+@pytest.mark.parametrize("fn", list(UNARY_REF))
+def test_map(e, dtype, rng, fn):
+    from inertia.engines.base import UNARY
+
+    assert set(UNARY) == set(UNARY_REF)
+    x, hx = put(e, rng.uniform(0.1, 3.0, (5, 3)) * (1 if fn in ("log", "log1p", "sqrt") else
+                                                     rng.choice([-1.0, 1.0], (5, 3))))
+    out = nan_array(e, (5, 3))
+    assert e.map_(fn, x, out) is out
+    ref = UNARY_REF[fn](hx)
+    scale = np.abs(ref)                         # x is exactly what the engine holds
+    assert_close(host(e, out), ref, dtype, scale, f"map_ {fn}")
+    assert_unchanged(e, x, hx, f"map_ {fn} x")
+    assert e.map_(fn, x, x) is x
+    assert_close(host(e, x), ref, dtype, scale, f"map_ {fn} in place")
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (1, 4), (5, 1)])
+def test_row_sum_row_max_total(e, dtype, rng, shape):
     x, hx = put(e, rng.standard_normal(shape))
-    y, hy = put(e, rng.standard_normal(shape))
-    nrm = e.nrm2(x)
-    assert type(nrm) is float
-    assert_close(nrm, np.sqrt(np.sum(hx * hx)), dtype, what="nrm2")
-    d = e.dot(x, y)
-    assert type(d) is float
-    assert_close(d, np.sum(hx * hy), dtype, np.sum(np.abs(hx * hy)), "dot")
-    assert_unchanged(e, x, hx, "nrm2/dot x")
-    assert_unchanged(e, y, hy, "dot y")
+    out = nan_array(e, (shape[0], 1))
+    assert e.row_sum(x, out) is out
+    assert_close(host(e, out), hx.sum(axis=1, keepdims=True), dtype,
+                 np.abs(hx).sum(axis=1, keepdims=True), "row_sum")
+    out = nan_array(e, (shape[0], 1))
+    assert e.row_max(x, out) is out
+    np.testing.assert_array_equal(host(e, out), hx.max(axis=1, keepdims=True))
+    t = e.total(x)
+    assert type(t) is float
+    assert_close(t, hx.sum(), dtype, np.abs(hx).sum(), "total")
+    assert_unchanged(e, x, hx, "row_sum/row_max/total x")
+
+
+def test_tmp_is_kept_per_shape_and_slot(e):
+    a, b = e.tmp((3, 2)), e.tmp((3, 2), 1)
+    assert a is e.tmp((3, 2)) and b is e.tmp((3, 2), 1) and a is not b
+    assert tuple(e.to_host(a).shape) == (3, 2) and e.to_host(a).dtype == np.dtype(e.dtype)
 
 
 # --------------------------------------------------------------------------- activations
@@ -359,15 +439,11 @@ def test_activate_large_inputs(e, dtype, name):
 def test_softmax_rows(e, dtype, rng):
     hz = rng.uniform(-5, 5, (6, 4))
     z, hz = put(e, hz)
-    r = e.softmax_rows_(z)
+    r = e.activate_("softmax", z)
     assert r is z
     got = host(e, z)
-    assert_close(got, f_ref("softmax", hz), dtype, what="softmax_rows_")
+    assert_close(got, f_ref("softmax", hz), dtype, what="activate_('softmax')")
     assert_close(got.sum(axis=1), np.ones(6), dtype, what="softmax rows sum")
-    # the activation table's softmax is the same row-wise softmax
-    z2, _ = put(e, hz)
-    e.activate_("softmax", z2)
-    assert_close(host(e, z2), got, dtype, what="activate_('softmax') vs softmax_rows_")
 
 
 def test_softmax_rows_stable(e, dtype):
@@ -377,12 +453,12 @@ def test_softmax_rows_stable(e, dtype):
                    [-1000.0, -1001.0, -999.0],
                    [3.0e4, -3.0e4, 0.0]])
     z, hz = put(e, hz)
-    e.softmax_rows_(z)
+    e.activate_("softmax", z)
     got = host(e, z)
-    assert np.all(np.isfinite(got)), f"softmax_rows_ overflowed: {got}"
+    assert np.all(np.isfinite(got)), f"softmax overflowed: {got}"
     assert_close(got.sum(axis=1), np.ones(len(hz)), dtype, what="softmax rows sum (large)")
     ref = f_ref("softmax", hz)
-    assert_close(got, ref, dtype, np.maximum(ref, 1e-300), "softmax_rows_ large")
+    assert_close(got, ref, dtype, np.maximum(ref, 1e-300), "softmax large")
     np.testing.assert_allclose(got[1], [1 / 3] * 3, rtol=RTOL[dtype])
     assert got[2, 2] == pytest.approx(1.0, rel=RTOL[dtype])
 

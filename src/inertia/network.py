@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import engines, losses
+from . import engines
+from .ops import losses
 from .data import check_memory
 from .ops import activations
 

@@ -65,7 +65,7 @@ def inertia_systems(w, engines, device):
     """inertia on each engine, then each engine's variants: momentum 0 (W1, W2), engine calls
     instead of the compiled loop (NumPy engine, networks the loop takes) and the README's
     neanderthal run (W1). Returns (systems, {name: why skipped})."""
-    from ..compiled import MAX_WIDTH
+    from ..fused import MAX_WIDTH
 
     out, skipped = [], {}
     on_gpu = device == "cuda"

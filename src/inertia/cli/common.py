@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from .. import data as datasets
-from .. import losses
+from ..ops import losses
 from ..network import Dense
 
 DEFAULT_OUT = "inertia-out"

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from .. import data as datasets
-from .. import losses
+from ..ops import losses
 from .. import training
 from ..files import check_folder, check_output
 from ..network import Network

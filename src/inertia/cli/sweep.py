@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from .. import losses
+from ..ops import losses
 from ..files import check_folder
 from ..network import Network
 from ..optim import CONVENTIONS, QHM, SGD

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import data as datasets
-from .. import losses
+from ..ops import losses
 from .. import schedules, training
 from ..files import check_output
 from ..network import Network

@@ -1,8 +1,13 @@
-"""The engine protocol: the primitives layers and optimizers speak.
+"""The engine protocol: the primitives layers, optimizers and the op records speak.
 
-This file is the specification. Every engine implements every method below with the
-documented shapes, aliasing and beta = 0 behaviour; ``tests/test_engine_contract.py`` checks
-each installed engine against it.
+This file is the specification. An engine is memory, BLAS and a small set of element-wise
+verbs; it restates no math: activations and losses are records of ``inertia.ops`` (an
+engine runs a record's NumPy form, SIMD kernels or torch ops, or its statement in the verbs
+below), and optimizers write their steps with these calls. Every engine subclasses
+``Engine`` and implements every name in ``PRIMITIVES`` with the documented signature, shapes,
+aliasing and beta = 0 behaviour; ``loss`` and ``loss_delta_`` are written here once, from
+the loss records, for every engine. ``tests/test_engine_contract.py`` checks each registered
+engine against this class, primitive by primitive.
 
 Glossary (used in kernels; the public API uses words):
     w, b      weights (out, in) and biases (out,) of a dense layer
@@ -24,9 +29,18 @@ Conventions shared by every primitive:
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 Array = Any
+
+# every primitive an engine implements (the contract test checks each, with its signature)
+PRIMITIVES = ("threads", "zeros", "empty", "is_array", "from_host", "to_host", "copy",
+              "synchronize", "tmp", "gemm", "sum_rows", "add_row", "axpy", "axpby", "scal",
+              "op_", "map_", "row_sum", "row_max", "total", "activate_", "activate_backward_",
+              "take_rows")
+# the verbs' functions
+BINARY = ("add", "sub", "mul", "div", "maximum", "minimum")
+UNARY = ("exp", "log", "log1p", "abs", "neg", "sqrt")
 
 
 def parse_dtype(dtype):
@@ -43,10 +57,11 @@ def parse_dtype(dtype):
     return dt
 
 
-@runtime_checkable
-class Engine(Protocol):
+class Engine:
+    """The protocol: subclass it and implement every name in ``PRIMITIVES``."""
+
     name: str
-    dtype: Any
+    dtype: Any          # the NumPy dtype (``parse_dtype``)
 
     def threads(self, flops: float):
         """A context manager for a training run whose largest gemm does ``flops`` floating-point
@@ -75,6 +90,12 @@ class Engine(Protocol):
     def synchronize(self) -> None:
         """Wait until all queued work is done (no-op on synchronous engines)."""
 
+    def tmp(self, shape: tuple[int, ...], slot: int = 0) -> Array:
+        """A scratch array of ``shape`` kept by the engine: made the first time (shape, slot)
+        is asked for, then the same array again, so that a training step allocates nothing.
+        Contents undefined; slot k gives a second, distinct array of one shape. Scratch is
+        for the length of one call of a caller (a loss, an optimizer step), never kept."""
+
     # ------------------------------------------------------------------- BLAS
     def gemm(self, alpha: float, a: Array, b: Array, beta: float, c: Array,
              trans_a: bool = False, trans_b: bool = False) -> Array:
@@ -83,10 +104,6 @@ class Engine(Protocol):
         Shapes: op(a) (m, k), op(b) (k, n), c (m, n). ``c`` must not alias ``a`` or ``b``.
         beta = 0 ignores c's contents (NaN in c does not propagate). Returns c (same object).
         """
-
-    def gemv(self, alpha: float, a: Array, x: Array, beta: float, y: Array,
-             trans: bool = False) -> Array:
-        """y := alpha * op(a) @ x + beta * y. a (m, k); x (k,) or (m,) when trans. Returns y."""
 
     def sum_rows(self, alpha: float, d: Array, beta: float, out: Array) -> Array:
         """out := alpha * (sum over the rows of d) + beta * out.
@@ -106,11 +123,24 @@ class Engine(Protocol):
     def scal(self, alpha: float, x: Array) -> Array:
         """x := alpha * x. Returns x."""
 
-    def nrm2(self, x: Array) -> float:
-        """Euclidean norm of all elements of x, as a Python float."""
+    # ------------------------------------------------------------ element-wise verbs
+    def op_(self, fn: str, x: Array | float, y: Array | float, out: Array) -> Array:
+        """out := fn(x, y) element-wise, fn one of ``BINARY`` (add, sub, mul, div, maximum,
+        minimum); x and y engine arrays or Python floats (not both floats), broadcasting as
+        NumPy does (an (n, 1) column against (n, k)). out may alias x or y. Returns out."""
 
-    def dot(self, x: Array, y: Array) -> float:
-        """Sum of x * y over all elements, as a Python float."""
+    def map_(self, fn: str, x: Array, out: Array) -> Array:
+        """out := fn(x) element-wise, fn one of ``UNARY`` (exp, log, log1p, abs, neg, sqrt).
+        out may alias x. Returns out."""
+
+    def row_sum(self, x: Array, out: Array) -> Array:
+        """out := the sum of each row of x: x (n, k), out (n, 1), not aliased. Returns out."""
+
+    def row_max(self, x: Array, out: Array) -> Array:
+        """out := the max of each row of x: x (n, k), out (n, 1), not aliased. Returns out."""
+
+    def total(self, x: Array) -> float:
+        """The sum of all elements of x, as a Python float."""
 
     # ---------------------------------------------------------------- network
     def activate_(self, name: str, z: Array) -> Array:
@@ -129,29 +159,22 @@ class Engine(Protocol):
         with cross-entropy, where the loss delta already is dL/dz).
         """
 
-    def softmax_rows_(self, z: Array) -> Array:
-        """z := softmax(z) along each row, computed stably (max subtracted). Returns z."""
+    def take_rows(self, x: Array, idx: Any, out: Array) -> Array:
+        """out := x[idx] (rows gathered; idx a host integer array). Returns out."""
 
+    # ------------------------------------------------- derived: written once, from records
     def loss(self, name: str, z: Array, a: Array, y: Array) -> float:
-        """The value of loss ``name`` (see ``inertia.losses``) for pre-activation z, output a
-        and target y, all (n, k). Returns a Python float."""
+        """The value of loss ``name`` (a record of ``inertia.ops.losses``) for pre-activation
+        z, output a and target y, all (n, k). Returns a Python float. Scratch: ``tmp``
+        slots 0 to 2."""
+        from ..ops import losses
+
+        return losses.value(self, name, z, a, y)
 
     def loss_delta_(self, name: str, activation: str, z: Array, a: Array, y: Array,
                     delta: Array) -> Array:
         """delta := dL/dz for the output layer (loss ``name`` on output ``activation``). Returns
         delta. ``delta`` must not alias z, a or y."""
+        from ..ops import losses
 
-    def adam_step_(self, p: Array, g: Array, m: Array, v: Array, vmax: Array | None,
-                   lr: float, beta1: float, beta2: float, eps: float, wd: float, t: int,
-                   decoupled: bool) -> Array:
-        """One Adam step on parameter p from gradient g, in place (torch.optim.Adam's order):
-
-        decoupled: p := (1 - lr wd) p;  else g := g + wd p   (g is scratch and may change)
-        m := m + (1 - beta1) (g - m);  v := beta2 v + (1 - beta2) g^2
-        vmax := max(vmax, v) when vmax is given (amsgrad), and used in place of v below
-        p := p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-
-        All arrays have p's shape; t >= 1. Returns p."""
-
-    def take_rows(self, x: Array, idx: Any, out: Array) -> Array:
-        """out := x[idx] (rows gathered; idx a host integer array). Returns out."""
+        return losses.delta_(self, name, activation, z, a, y, delta)

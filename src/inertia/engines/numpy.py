@@ -1,4 +1,5 @@
-"""NumPy engine: SciPy BLAS (gemm/gemv/axpy/scal with in-place outputs) over C-contiguous arrays.
+"""NumPy engine: SciPy BLAS (gemm/gemv/axpy/scal with in-place outputs) over C-contiguous arrays,
+NumPy ufuncs with ``out=`` for the element-wise verbs.
 
 BLAS is column-major; a C-contiguous (m, n) array is the column-major (n, m) array of its
 transpose, so c := alpha op(a) op(b) + beta c is computed as
@@ -10,17 +11,20 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import blas
 
-from .. import losses
 from ..ops import activations
-from .base import parse_dtype
+from .base import Engine, parse_dtype
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+          "maximum": np.maximum, "minimum": np.minimum}
+UNARY = {"exp": np.exp, "log": np.log, "log1p": np.log1p, "abs": np.abs, "neg": np.negative,
+         "sqrt": np.sqrt}
 
 
 def _kernels():
     """The compiled float32 kernels, or None where numba is not installed."""
     try:
-        from . import kernels
+        from . import simd as kernels
     except ImportError:
         return None
     return kernels
@@ -41,7 +45,7 @@ def _blas_controller():
 SHARED_GEMM_FLOPS = 4e6
 
 
-class NumpyEngine:
+class NumpyEngine(Engine):
     name = "numpy"
 
     def __init__(self, dtype="float32", device="cpu"):
@@ -113,12 +117,6 @@ class NumpyEngine:
             c[...] = r.T
         return c
 
-    def gemv(self, alpha, a, x, beta, y, trans=False):
-        # a C-contiguous (m, k) is the column-major (k, m) a.T: flip the trans flag
-        r = self._gemv(alpha, a.T, x, beta, y, trans=0 if trans else 1, overwrite_y=1)
-        if r is not y:
-            y[...] = r
-        return y
 
     def _ones_for(self, n):
         if self._ones.shape[0] < n:
@@ -126,7 +124,12 @@ class NumpyEngine:
         return self._ones[:n]
 
     def sum_rows(self, alpha, d, beta, out):
-        return self.gemv(alpha, d, self._ones_for(d.shape[0]), beta, out, trans=True)
+        # out := alpha d.T ones + beta out: a C-contiguous d (n, k) is the column-major (k, n)
+        r = self._gemv(alpha, d.T, self._ones_for(d.shape[0]), beta, out, trans=0,
+                       overwrite_y=1)
+        if r is not out:
+            out[...] = r
+        return out
 
     def add_row(self, b, z):
         if self._k is not None and z.flags.c_contiguous:
@@ -188,11 +191,25 @@ class NumpyEngine:
         self._scal(alpha, flat[1])
         return x
 
-    def nrm2(self, x):
-        return float(np.linalg.norm(x.reshape(-1)))
+    # element-wise verbs
+    def op_(self, fn, x, y, out):
+        BINARY[fn](x, y, out=out)
+        return out
 
-    def dot(self, x, y):
-        return float(np.vdot(x, y))
+    def map_(self, fn, x, out):
+        UNARY[fn](x, out=out)
+        return out
+
+    def row_sum(self, x, out):
+        np.sum(x, axis=1, keepdims=True, out=out)
+        return out
+
+    def row_max(self, x, out):
+        np.max(x, axis=1, keepdims=True, out=out)
+        return out
+
+    def total(self, x):
+        return float(x.sum())
 
     # network
     def tmp(self, shape, slot=0, dtype=None):
@@ -223,7 +240,7 @@ class NumpyEngine:
         act = activations.get(name)
         rec = act.rec
         if rec.rowwise:
-            return self.softmax_rows_(z)
+            return activations.softmax_rows(z, self.tmp((z.shape[0], 1)))
         k = self._k32
         if k is not None and rec.simd32 and z.flags.c_contiguous:
             getattr(k, rec.simd32[0])(z.reshape(-1))
@@ -243,33 +260,9 @@ class NumpyEngine:
         rec.np_derivative(src, delta, act.values, self._act_scratch(act, src.shape))
         return delta
 
-    def softmax_rows_(self, z):
-        return activations.softmax_rows(z, self.tmp((z.shape[0], 1)))
-
     def loss(self, name, z, a, y):
-        with np.errstate(over="ignore", under="ignore"):
-            return losses.value(name, z, a, y, self.tmp(a.shape), self.tmp(a.shape, 1),
-                                self.tmp((3, a.shape[0]), 2))
-
-    def loss_delta_(self, name, activation, z, a, y, delta):
-        return losses.delta_(name, activation, z, a, y, delta, self.tmp(a.shape))
-
-    def adam_step_(self, p, g, m, v, vmax, lr, beta1, beta2, eps, wd, t, decoupled):
-        if wd:
-            if decoupled:
-                p *= 1.0 - lr * wd
-            else:
-                g += wd * p
-        m += (1.0 - beta1) * (g - m)
-        v *= beta2
-        v += (1.0 - beta2) * g * g
-        if vmax is not None:
-            np.maximum(vmax, v, out=vmax)
-            v = vmax
-        step_size = lr / (1.0 - beta1 ** t)
-        denom = np.sqrt(v) / np.sqrt(1.0 - beta2 ** t) + eps
-        p -= step_size * m / denom
-        return p
+        with np.errstate(over="ignore", under="ignore"):     # a diverged run's loss is inf
+            return super().loss(name, z, a, y)
 
     def take_rows(self, x, idx, out):
         np.take(x, idx, axis=0, out=out)

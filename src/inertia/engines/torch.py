@@ -3,30 +3,36 @@
 Every primitive is an in-place torch operation on tensors that never require grad: the engine
 makes every array itself (``zeros``, ``empty``, ``from_host``, which detaches a tensor it is
 given), so autograd records nothing and no ``torch.no_grad()`` context is needed per call (it
-would double the cost of a small call). The arithmetic follows the NumPy engine step for step
-(the same formulas, in the same order), so the two engines agree to round-off in float64;
-activations are torch's own aten kernels, forward and backward, named by their records
-(``inertia.ops.activations``).
+would double the cost of a small call). The engine restates no math: activations are torch's
+own aten kernels, forward and backward, named by their records (``inertia.ops.activations``);
+losses and the optimizers' element-wise steps are statements in the element-wise verbs
+(``op_``, ``map_``, ``row_sum``, ``row_max``), the same statements the NumPy engine runs, so
+the two engines agree to round-off in float64.
 
 On CUDA the hot path never waits for the device: outputs are written in place, the ones
 vector of ``sum_rows`` and the index buffer of ``take_rows`` live on the device, and the only
-host synchronisations are the Python floats that ``loss``, ``nrm2`` and ``dot`` return.
+host synchronisations are the Python floats that ``loss`` and ``total`` return.
 
 This module imports torch; ``inertia.engines.get("torch")`` imports it only when asked.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from .. import losses
 from ..ops import activations
-from .base import parse_dtype
+from .base import Engine, parse_dtype
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+BINARY = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
+          "maximum": torch.maximum, "minimum": torch.minimum}
+# with a Python float on one side: (op on (array, float), whether it must swap its operands)
+SCALAR = {"add": (torch.add, True), "mul": (torch.mul, True), "sub": (torch.sub, False),
+          "div": (torch.div, False), "maximum": (torch.clamp_min, True),
+          "minimum": (torch.clamp_max, True)}
+UNARY = {"exp": torch.exp, "log": torch.log, "log1p": torch.log1p, "abs": torch.abs,
+         "neg": torch.neg, "sqrt": torch.sqrt}
 
 
 def _device(device):
@@ -68,7 +74,7 @@ class _torch_threads:
         torch.set_num_threads(self.old)
 
 
-class TorchEngine:
+class TorchEngine(Engine):
     name = "torch"
 
     def __init__(self, dtype="float32", device="cpu"):
@@ -81,6 +87,7 @@ class TorchEngine:
         self._ones = torch.ones(0, **self._kw)
         self._idx = torch.empty(0, dtype=torch.int64, device=self.device)
         self._acts = {}
+        self._scratch = {}
 
     def __repr__(self):
         return f"TorchEngine(dtype={self.dtype.name!r}, device={str(self.device)!r})"
@@ -136,10 +143,6 @@ class TorchEngine:
                  beta=float(beta), alpha=float(alpha))
         return c
 
-    def gemv(self, alpha, a, x, beta, y, trans=False):
-        y.addmv_(a.t() if trans else a, x, beta=float(beta), alpha=float(alpha))
-        return y
-
     def _ones_for(self, n):
         if self._ones.shape[0] < n:
             self._ones = torch.ones(n, **self._kw)
@@ -170,11 +173,43 @@ class TorchEngine:
         x.mul_(float(alpha))
         return x
 
-    def nrm2(self, x):
-        return float(torch.linalg.vector_norm(x.reshape(-1)).item())
+    def tmp(self, shape, slot=0):
+        key = (tuple(shape), slot)
+        t = self._scratch.get(key)
+        if t is None:
+            if len(self._scratch) > 64:          # many evaluation sizes: start afresh
+                self._scratch.clear()
+            t = self._scratch[key] = torch.empty(tuple(shape), **self._kw)
+        return t
 
-    def dot(self, x, y):
-        return float(torch.dot(x.reshape(-1), y.reshape(-1)).item())
+    # element-wise verbs
+    def op_(self, fn, x, y, out):
+        if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
+            BINARY[fn](x, y, out=out)
+            return out
+        f, commutes = SCALAR[fn]
+        if isinstance(y, torch.Tensor):                  # a float first
+            if commutes:
+                return f(y, float(x), out=out)
+            if fn == "sub":                             # c - y = -(y - c), exactly
+                return torch.sub(y, float(x), out=out).neg_()
+            return torch.div(torch.full_like(y, float(x)), y, out=out)
+        return f(x, float(y), out=out)
+
+    def map_(self, fn, x, out):
+        UNARY[fn](x, out=out)
+        return out
+
+    def row_sum(self, x, out):
+        torch.sum(x, dim=1, keepdim=True, out=out)
+        return out
+
+    def row_max(self, x, out):
+        torch.amax(x, dim=1, keepdim=True, out=out)
+        return out
+
+    def total(self, x):
+        return float(x.sum().item())
 
     # network
     def _act_ops(self, name):
@@ -209,8 +244,11 @@ class TorchEngine:
 
     def activate_(self, name, z):
         act, fwd, _ = self._act_ops(name)
-        if act.rec.rowwise:
-            return self.softmax_rows_(z)
+        if act.rec.rowwise:                      # softmax along each row, max subtracted
+            z.sub_(z.amax(dim=1, keepdim=True))
+            z.exp_()
+            z.div_(z.sum(dim=1, keepdim=True))
+            return z
         if fwd is not None:
             fwd(z)
         return z
@@ -221,68 +259,6 @@ class TorchEngine:
             return act.rec.np_derivative(a, delta, act.values, ())  # linear; softmax raises
         bwd(act.source(a, z), delta)
         return delta
-
-    def softmax_rows_(self, z):
-        z.sub_(z.amax(dim=1, keepdim=True))
-        z.exp_()
-        z.div_(z.sum(dim=1, keepdim=True))
-        return z
-
-    def loss(self, name, z, a, y):
-        """Row by row, each row a sum of terms >= 0, as ``inertia.losses.value``."""
-        n, k = a.shape
-        if name in ("mse", "quadratic"):
-            d = a - y
-            s = torch.mul(d, d).sum(dim=1).sum().item()
-            return float(s) / (n * k if name == "mse" else 2 * n)
-        if name == "bce":
-            # max(z, 0)(1 - y) + max(-z, 0) y + log(1 + exp(-|z|)): terms >= 0 for y in [0, 1]
-            v = z.clamp_min(0.0).mul_(torch.sub(1.0, y))
-            v.add_(z.clamp_max(0.0).neg_().mul_(y))
-            v.add_(torch.exp(z.abs().neg_()).log1p_())
-            return float(v.sum(dim=1).sum().item()) / (n * k)
-        if name == "cross_entropy":
-            # sum(y) log(sum exp(z - m)) + sum y (m - z), m the row max: both terms >= 0
-            t = z - z.amax(dim=1, keepdim=True)
-            rows = torch.exp(t).sum(dim=1).log_().mul_(y.sum(dim=1))
-            rows.sub_(torch.mul(y, t).sum(dim=1))
-            return float(rows.sum().item()) / n
-        losses.check(name)
-        raise AssertionError(name)  # pragma: no cover
-
-    def loss_delta_(self, name, activation, z, a, y, delta):
-        n, k = a.shape
-        torch.sub(a, y, out=delta)
-        if name == "mse":
-            delta.mul_(2.0 / (n * k))
-        elif name == "quadratic":
-            delta.mul_(1.0 / n)
-        elif name == "bce":
-            delta.mul_(1.0 / (n * k))
-            return delta
-        elif name == "cross_entropy":
-            delta.mul_(1.0 / n)
-            return delta
-        else:
-            losses.check(name)
-        return self.activate_backward_(activation, a, delta)
-
-    def adam_step_(self, p, g, m, v, vmax, lr, beta1, beta2, eps, wd, t, decoupled):
-        if wd:
-            if decoupled:
-                p.mul_(1.0 - lr * wd)
-            else:
-                g.add_(torch.mul(p, float(wd)))            # g += wd p
-        m.add_(torch.sub(g, m).mul_(1.0 - beta1))           # m += (1 - beta1) (g - m)
-        v.mul_(float(beta2))
-        v.add_(torch.mul(g, 1.0 - beta2).mul_(g))           # v += (1 - beta2) g g
-        if vmax is not None:
-            torch.maximum(vmax, v, out=vmax)
-            v = vmax
-        step_size = lr / (1.0 - beta1 ** t)
-        denom = torch.sqrt(v).div_(math.sqrt(1.0 - beta2 ** t)).add_(float(eps))
-        p.sub_(torch.mul(m, step_size).div_(denom))         # p -= step_size m / denom
-        return p
 
     def take_rows(self, x, idx, out):
         h = torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))

@@ -10,12 +10,12 @@ A record says:
                     keeps in its own buffer)
     init            the weight initialisation a layer with it gets ("he_normal" or
                     "glorot_uniform")
-    code            the compiled loop's code (``engines/steps.py`` dispatches on it)
+    code            the compiled loop's code (``fused/tiles.py`` dispatches on it)
     np_forward      forward(z, p, s): z := f(z) in place, NumPy ufuncs with ``out=``
     np_derivative   derivative(src, delta, p, s): delta := delta * f'(z), src = a or z (which)
     scratch         the scratch arrays shaped like z that both take in ``s``: "f" of the
                     array's dtype, "b" boolean (engines keep them, so nothing is allocated)
-    simd32          the float32 SIMD kernels of ``engines/kernels.py`` (forward, derivative)
+    simd32          the float32 SIMD kernels of ``engines/simd.py`` (forward, derivative)
                     where they exist
     torch           the torch ops: the forward, a Tensor in-place method (a name ending in
                     "_", called as ``z.name_(**kw)``) or an aten op (``op.out(z, **kw,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .base import Optimizer
@@ -27,8 +28,9 @@ class Adam(Optimizer):
         vmax = max(vmax, v)                     (amsgrad)
         w  -= lr / (1 - beta1^t) * m / (sqrt(v or vmax) / sqrt(1 - beta2^t) + eps)
 
-    t counts steps from 1. The element-wise part is one engine call (``adam_step_``); the
-    gradient comes from the layer's gemm into a scratch buffer.
+    t counts steps from 1. The element-wise part is ``adam_step_``, written once in the
+    engines' element-wise verbs; the gradient comes from the layer's gemm into a scratch
+    buffer.
     """
 
     kind = "adam"
@@ -73,9 +75,37 @@ class Adam(Optimizer):
         st = self.state
         acc(1.0, 0.0, g)
         vmax = st.max_exp_avg_sq[j] if self.amsgrad else None
-        e.adam_step_(p, g, st.exp_avg[j], st.exp_avg_sq[j], vmax, self.lr, self.betas[0],
+        adam_step_(e, p, g, st.exp_avg[j], st.exp_avg_sq[j], vmax, self.lr, self.betas[0],
                      self.betas[1], self.eps, self.weight_decay, st.step + 1, self.decoupled)
         return p
+
+
+def adam_step_(e, p, g, m, v, vmax, lr, beta1, beta2, eps, wd, t, decoupled):
+    """One Adam step on parameter p from gradient g, in place, on engine ``e`` (the order of
+    torch.optim.Adam's single-tensor step):
+
+    decoupled: p := (1 - lr wd) p;  else g := g + wd p   (g is scratch and may change)
+    m := m + (1 - beta1) (g - m);  v := beta2 v + (1 - beta2) g^2
+    vmax := max(vmax, v) when vmax is given (amsgrad), and used in place of v below
+    p := p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    All arrays have p's shape; t >= 1. Scratch: ``e.tmp(p.shape)`` slots 5 and 6. Returns p."""
+    s, u = e.tmp(p.shape, 5), e.tmp(p.shape, 6)
+    if wd:
+        if decoupled:
+            e.scal(1.0 - lr * wd, p)
+        else:
+            e.op_("add", g, e.op_("mul", p, float(wd), s), g)
+    e.op_("add", m, e.op_("mul", e.op_("sub", g, m, s), 1.0 - beta1, s), m)
+    e.op_("mul", v, float(beta2), v)
+    e.op_("add", v, e.op_("mul", e.op_("mul", g, 1.0 - beta2, s), g, s), v)
+    if vmax is not None:
+        v = e.op_("maximum", vmax, v, vmax)
+    step_size = lr / (1.0 - beta1 ** t)
+    denom = e.op_("add", e.op_("div", e.map_("sqrt", v, s), math.sqrt(1.0 - beta2 ** t), s),
+                  float(eps), s)
+    e.op_("sub", p, e.op_("div", e.op_("mul", m, step_size, u), denom, u), p)
+    return p
 
 
 class AdamW(Adam):

@@ -84,7 +84,7 @@ class Optimizer:
         point."""
         raise NotImplementedError
 
-    # the compiled loop (compiled.py) ---------------------------------------------------
+    # the compiled loop (inertia.fused) ---------------------------------------------------
     def closed_form(self):
         """The step in closed form (a ``rule.ClosedForm``: the buffer list and the maker of
         coefficient rows for a run of steps), or None when the optimizer has none (AggMo,

@@ -18,7 +18,7 @@ and the convention's flags; nothing else in inertia states the rule. Two drivers
   in every convention, PyTorch's first step, QHM with nu = 1) it is one ``acc`` into v with
   beta = A, so momentum costs no engine call; the other forms take g into a scratch buffer.
 - ``Step.table`` writes the eight numbers (A, B, C, D, E, F, H, look) of the compiled loop
-  (``engines/steps.py``): v' = A v + B g + C w;  w' = D w + E v' + F g + H v, with
+  (``fused/tiles.py``): v' = A v + B g + C w;  w' = D w + E v' + F g + H v, with
   C = B k and D + F k folded in. Hyperparameters may be arrays (one entry a step): the same
   code then gives one row a step.
 

@@ -43,7 +43,7 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
         checkpoint_every=1, early_stopping=None):
     """Train ``net`` on (X, y) and return a History.
 
-    loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.losses``)
+    loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.ops.losses``)
     optimizer   an ``inertia.SGD``; it keeps its state, so a second fit continues the first
     epochs      number of passes over the data (leave out when a schedule is given)
     batch_size  None: full batch; 1: online (one item per update); k: mini-batches of k, the
@@ -57,7 +57,7 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     lr_schedule, momentum_schedule
                 callables from the optimizer's step counter to a value (``inertia.schedules``),
                 applied before every update; they share the optimizer's step count
-    compiled    None: run whole epochs as one compiled call (``inertia.compiled``) where the
+    compiled    None: run whole epochs as one compiled call (``inertia.fused``) where the
                 engine, optimizer and network allow it; False: always the engine-call loop;
                 True: the compiled loop or a ValueError saying why it cannot run
     on_divergence  what a NaN or infinite loss or parameter does. "stop" (default): the

@@ -177,10 +177,10 @@ CHUNK_SECONDS = 0.05
 
 
 class CompiledLoop:
-    """Runs of steps as single calls of the compiled loop (``inertia.compiled``)."""
+    """Runs of steps as single calls of the compiled loop (``inertia.fused``)."""
 
     def __init__(self, net, opt, plan, check):
-        from .. import compiled
+        from ..fused import runner as compiled
 
         self.net, self.opt, self.plan, self.check = net, opt, plan, check
         self.steps = compiled.CompiledSteps(net, opt, plan.loss, plan.X, plan.y)

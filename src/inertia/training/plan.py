@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import losses
+from ..ops import losses
 from ..network import all_finite
 from ..optim.base import Optimizer
 
@@ -204,7 +204,7 @@ def _check_compiled(net, opt, compiled):
         raise ValueError(f"compiled must be None, True or False, got {compiled!r}")
     if compiled is False:
         return False
-    from .. import compiled as compiled_mod
+    from ..fused import runner as compiled_mod
 
     why = compiled_mod.unsupported(net, opt)
     if why is not None and compiled:

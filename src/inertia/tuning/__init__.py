@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import losses
+from ..ops import losses
 from ..network import all_finite
 from ..optim.sgd import SGD
 from . import curvature as _curv

@@ -1,4 +1,4 @@
-"""fit's compiled path: whole training steps in one numba call (``engines/steps.py``).
+"""The fused loop's driver: whole training steps in one numba call (``fused/tiles.py``).
 
 Used by ``fit`` for the NumPy engine when the optimizer has a closed-form update
 (``opt.closed_form()``: SGD in every convention, QHM) and the network is small enough that a
@@ -66,7 +66,7 @@ def unsupported(net, opt):
     if max(net.sizes) > MAX_WIDTH:
         return f"layers wider than {MAX_WIDTH} units run faster on BLAS"
     try:
-        from .engines import steps  # noqa: F401
+        from . import tiles  # noqa: F401
     except ImportError:
         return "numba is not installed"
     return None
@@ -92,6 +92,15 @@ _POOL = []        # whether numba's thread pool has started in this process
 _ROWS = {}        # the coefficient rows of constant hyperparameters (see CompiledSteps.run)
 
 
+def _rule_identity(opt):
+    """What decides the coefficient rows beyond ``opt.config()``: the convention's flags
+    (config() names the convention only, and a custom record may reuse a name) and the
+    closed form's maker."""
+    conv = getattr(opt, "convention", None)
+    flags = conv.flags() if conv is not None and hasattr(conv, "flags") else None
+    return repr(flags), getattr(opt.closed_form().coefficients, "__qualname__", "")
+
+
 def _compiling_notice(dtype):
     if sys.stderr.isatty():
         print(f"inertia: compiling the {dtype} training loop (once: numba caches it on disk, "
@@ -102,7 +111,7 @@ class CompiledSteps:
     """The flat buffers and tile scratch of one (network, optimizer, loss, data) in ``fit``."""
 
     def __init__(self, net, opt, loss, X, y):
-        from .engines import steps
+        from . import tiles as steps
 
         self.k = steps
         self.net, self.opt = net, opt
@@ -110,6 +119,7 @@ class CompiledSteps:
         self.X, self.y = X, y
         self.P = net.flat
         self.form = opt.closed_form()
+        self.rule_id = _rule_identity(opt)      # part of the coefficient cache's key
         name = self.form.buffer
         vel = getattr(opt.state, name)
         V = _flat(vel)
@@ -121,7 +131,7 @@ class CompiledSteps:
                 off += v.size
             setattr(opt.state, name, views)
         self.V = V
-        # the one-step-back copy the kernel keeps (see steps.train_steps) and the
+        # the one-step-back copy the kernel keeps (see tiles.train_steps) and the
         # optimizer's counters that go with it
         self.Pb = self.P.copy()
         self.Vb = V.copy()
@@ -145,6 +155,11 @@ class CompiledSteps:
         self.sizes = np.array(net.sizes, dtype=np.int64)
         self.loss = steps.LOSS_CODES[loss]
         self.fast = dt == np.float32
+        # the kernel's argument groups (see inertia.fused): the same arrays, updated in place
+        self.network = (self.sizes, self.acts, self.loss, bool(self.fast))
+        self.params = (self.P, self.V, self.G, self.Pb, self.Vb)
+        self.scratch = (self.Gs, self.Zs, self.Ds, self.xts, self.yts, self.scales,
+                        self.totals)
 
     def reset_backup(self):
         """The one-step-back copy starts from the state now (after a restore)."""
@@ -168,7 +183,7 @@ class CompiledSteps:
         first step runs the other way, so that a machine busy with other work (where a
         paused thread stalls the rest) falls back to one thread within a few calls, and
         comes back as soon as it is free. Both ways give the same numbers (see
-        steps.train_steps)."""
+        tiles.train_steps)."""
         S = counts.shape[0]
         if self.threads < 2 or int(counts.max()) < 2 * self.k.TILE:
             return [(0, S, None)]
@@ -193,11 +208,9 @@ class CompiledSteps:
             old_chunk = numba.set_parallel_chunksize(1)
         t0 = time.perf_counter()
         try:
-            done = self.k.train_steps(self.X, self.y, order, starts, counts, kinds, coef,
-                                      self.sizes, self.acts, self.loss, self.fast, self.P,
-                                      self.V, self.G, self.Gs, self.Zs, self.Ds, self.xts,
-                                      self.yts, self.scales, self.totals, bool(parallel), out,
-                                      self.Pb, self.Vb, bool(check))
+            done = self.k.train_steps((self.X, self.y, order), (starts, counts, kinds, coef),
+                                      self.network, self.params, self.scratch, out,
+                                      bool(parallel), bool(check))
         finally:
             if parallel:
                 numba.set_parallel_chunksize(old_chunk)
@@ -227,7 +240,8 @@ class CompiledSteps:
             last = int(counts.min())
             meta = {k: v for k, v in opt.state_meta().items() if k != "step"}
             key = (lr, mu, int(counts[0]), full, last, repr(opt.config()), repr(meta))
-            key += (type(opt).__name__, self.net.dtype.name, len(self.net.W))
+            key += (type(opt).__name__, self.rule_id, self.net.dtype.name,
+                    len(self.net.W))
             hit = _ROWS.get(key)
             if hit is None:
                 w, b = self.form.coefficients(np.full(2, lr), np.full(2, mu),

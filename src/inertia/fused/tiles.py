@@ -6,7 +6,8 @@ arrays. ``train_steps`` runs a whole sequence of steps (an epoch or more) as one
 batch is cut into tiles of ``TILE`` rows that stay in the L1 cache through the forward pass,
 the loss, the backward pass and the gradient sums, so the inputs are read once per step and no
 activation ever goes to memory. The update is the optimizer's closed form
-(``SGD.coefficients``) applied element-wise.
+(``Optimizer.closed_form``) applied element-wise. The arguments come in groups; the
+contract (shapes, aliasing, what is returned) is ``inertia.fused``'s docstring.
 
 Layout inside a tile: feature-major, ``a[k * t + r]`` is feature k of the tile's row r, so that
 every inner loop runs over the tile's rows (a vector loop whatever the layer widths), and the
@@ -16,8 +17,9 @@ Activations: each layer's row of the ``acts`` table (``act_table``) holds its re
 (``inertia.ops.activations``), whether the layer keeps its pre-activation z for the derivative
 (then its tile has a second, z copy in the scratch), and up to two parameters. ``_activate`` and
 ``_derivative`` dispatch on the code to one function per activation, each working on the tile
-in place. Loss codes: 0 mse, 1 quadratic, 2 bce, 3 cross_entropy. float32 uses the SIMD
-sigmoid and tanh of ``kernels`` (as the engine does); float64 uses exp and tanh.
+in place. Losses: ``_loss`` dispatches on the loss record's code (``inertia.ops.losses``:
+0 mse, 1 quadratic, 2 bce, 3 cross_entropy) to one function per loss. float32 uses the SIMD
+sigmoid and tanh of ``engines.simd`` (as the engine does); float64 uses exp and tanh.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..ops import activations
-from .kernels import sigmoid_, tanh_
+from ..engines.simd import sigmoid_, tanh_
+from ..ops import activations, losses
 
 TILE = 256
 ACT_CODES = {name: rec.code for name, rec in activations.RECORDS.items()}
@@ -44,12 +46,21 @@ SQRT1_2 = activations.SQRT1_2
 INV_SQRT_2PI = activations.INV_SQRT_2PI
 GELU_BETA = activations.GELU_BETA
 GELU_KAPPA = activations.GELU_KAPPA
-LOSS_CODES = {"mse": 0, "quadratic": 1, "bce": 2, "cross_entropy": 3}
+LOSS_CODES = {name: rec.code for name, rec in losses.RECORDS.items()}
+# the loss codes _tiles dispatches on, spelled out as the activations' are
+if LOSS_CODES != {"mse": 0, "quadratic": 1, "bce": 2, "cross_entropy": 3}:  # pragma: no cover
+    raise ImportError(f"loss records {LOSS_CODES} disagree with the compiled loop's dispatch")
 N_COEF = 8     # A B C D E F H look: v' = A v + B g + C w; w' = D w + E v' + F g + H v
 
 # every fast-math licence but "no NaN / no inf": a diverging run must show its NaN loss
 _JIT = dict(fastmath={"nsz", "arcp", "contract", "afn", "reassoc"}, error_model="numpy",
             cache=True, nogil=True)
+# the stages of a step (_gather, _forward, _loss, _backward, _batch_gradient, _shift_all,
+# _update_all) are separate functions for reading and inlined into their callers by numba
+# (inline="always"), so that the step stays one function as when it was written in one.
+# Measured against the one-function, 26-argument kernel in one process, alternating calls
+# (float32, one thread, best calls): W1 0.99 of its time, W2 (batch 32) 1.01 to 1.02;
+# without inlining W2 took 1.02 to 1.05 (docs/ARCHITECTURE.md, "The contract").
 
 
 def act_table(specs):
@@ -235,7 +246,7 @@ def _softplus_d(z, d, n, beta, threshold):
 def _activate(act, a, n, fast):
     """a[:n] = f(a[:n]) in place for the layer's row ``act`` of the table (one array: a
     second one that might overlap would keep LLVM from vectorising). float32 takes the SIMD
-    kernels of ``kernels``. Softmax is done by the caller."""
+    kernels of ``engines.simd``. Softmax is done by the caller."""
     code = int(act[0])
     if code == 1:
         _sigmoid_f(a, n, fast)
@@ -506,173 +517,203 @@ def _shift(P, V, lo, hi, mu):
         p[i] += mu * v[i]
 
 
-@njit(**_JIT)
-def _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, G, Z, D, xt, yt,
-           scale, wofs, bofs, zrow):
-    """Rows lo:hi of the batch order[base:base + m], tile by tile: forward, loss, backward,
-    the gradient added into G. Returns the sum of the rows' loss terms."""
-    L = sizes.shape[0] - 1
-    zero = P.dtype.type(0)
-    one = P.dtype.type(1)
+@njit(inline="always", **_JIT)
+def _gather(X, Y, order, base, t0, t, xt, yt):
+    """The tile's rows order[base + t0:][:t], transposed to feature-major xt, yt."""
     nin0 = X.shape[1]
+    k_out = Y.shape[1]
+    for r in range(t):
+        row = order[base + t0 + r]
+        for k in range(nin0):
+            xt[k * t + r] = X[row, k]
+        for k in range(k_out):
+            yt[k * t + r] = Y[row, k]
+
+
+@njit(inline="always", **_JIT)
+def _forward(sizes, acts, fast, P, wofs, bofs, zrow, xt, Z, t):
+    """The hidden layers and the output's logits of the tile: layer l's tile is
+    Z[zrow[l] * t:], activated in place for hidden layers (the z copy first where kept)."""
+    L = sizes.shape[0] - 1
+    for l in range(L):
+        nin = sizes[l]
+        nout = sizes[l + 1]
+        zo = zrow[l] * t
+        if l == 0:
+            _dense(P, wofs[l], bofs[l], xt, Z, zo, nin, nout, t)
+        else:
+            _dense(P, wofs[l], bofs[l], Z[zrow[l - 1] * t:], Z, zo, nin, nout, t)
+        if l < L - 1:
+            if zrow[L + l] >= 0:                # the derivative needs z: keep a copy
+                Z[zrow[L + l] * t:zrow[L + l] * t + nout * t] = Z[zo:zo + nout * t]
+            _activate(acts[l], Z[zo:zo + nout * t], nout * t, fast)
+
+
+@njit(**_JIT)
+def _squared_loss(d, yt, n_el, code, sc):
+    """mse / quadratic on the output a (in d): the rows' sum of (a - y)^2, and
+    d := sc (a - y) f'(a) for the output activation ``code``."""
+    zero = d.dtype.type(0)
+    one = d.dtype.type(1)
+    acc = zero
+    for i in range(n_el):
+        e = d[i] - yt[i]
+        acc += e * e
+    if code == 0:
+        for i in range(n_el):
+            d[i] = (d[i] - yt[i]) * sc
+    elif code == 1:
+        for i in range(n_el):
+            ai = d[i]
+            d[i] = ((ai - yt[i]) * sc) * (ai * (one - ai))
+    elif code == 2:
+        for i in range(n_el):
+            ai = d[i]
+            d[i] = ((ai - yt[i]) * sc) * (one - ai * ai)
+    else:
+        for i in range(n_el):
+            ai = d[i]
+            e = (ai - yt[i]) * sc
+            d[i] = e if ai > zero else zero
+    return acc
+
+
+@njit(**_JIT)
+def _bce_loss(z, d, yt, n_el, sc):
+    """bce from the logits z: the rows' sum of max(z, 0)(1 - y) + max(-z, 0) y +
+    log(1 + e^-|z|) (terms >= 0 for y in [0, 1]), and d := sc (a - y)."""
+    zero = z.dtype.type(0)
+    one = z.dtype.type(1)
+    acc = zero
+    for i in range(n_el):
+        zi = z[i]
+        yi = yt[i]
+        acc += (max(zi, zero) * (one - yi) + max(-zi, zero) * yi
+                + np.log1p(np.exp(-abs(zi))))
+        d[i] = (d[i] - yi) * sc
+    return acc
+
+
+@njit(**_JIT)
+def _cross_entropy_loss(z, d, yt, k_out, t, sc, total):
+    """cross-entropy from the logits z (k_out, t): per row sum(y) log(sum exp(z - mx)) +
+    sum y (mx - z), two terms >= 0 for y >= 0 (no cancellation on large logits), added
+    row by row to ``total`` (returned); and d := sc (a - y)."""
+    for r in range(t):
+        mx = z[r]
+        for o in range(1, k_out):
+            mx = max(mx, z[o * t + r])
+        se = z.dtype.type(0)
+        sy = se
+        ygap = se
+        for o in range(k_out):
+            gap = mx - z[o * t + r]
+            se += np.exp(-gap)
+            sy += yt[o * t + r]
+            ygap += yt[o * t + r] * gap
+        total += np.log(se) * sy + ygap
+    for i in range(k_out * t):
+        d[i] = (d[i] - yt[i]) * sc
+    return total
+
+
+@njit(inline="always", **_JIT)
+def _loss(net, m, z, d, yt, k_out, t, scale, total):
+    """The output layer of the tile: d := a from the logits z, ``total`` plus the loss
+    terms' sum (the record's code ``net[2]``; returned), d := dL/dz (the batch of m rows'
+    mean). ``scale``: a 1-element array of the dtype (the scale in the array's dtype)."""
+    acts = net[1]
+    loss_code = net[2]
+    fast = net[3]
+    L = acts.shape[0]
+    n_el = k_out * t
+    code = int(acts[L - 1, 0])
+    if code == 4:
+        _softmax(z, d, k_out, t)
+    else:
+        d[:] = z
+        _activate(acts[L - 1], d, n_el, fast)
+    if loss_code == 0 or loss_code == 1:
+        scale[0] = (2.0 / (m * k_out)) if loss_code == 0 else (1.0 / m)
+        return total + _squared_loss(d, yt, n_el, code, scale[0])
+    if loss_code == 2:
+        scale[0] = 1.0 / (m * k_out)
+        return total + _bce_loss(z, d, yt, n_el, scale[0])
+    scale[0] = 1.0 / m
+    return _cross_entropy_loss(z, d, yt, k_out, t, scale[0], total)
+
+
+@njit(inline="always", **_JIT)
+def _backward(sizes, acts, P, G, wofs, bofs, zrow, xt, Z, D, t):
+    """Deltas back through the layers and the gradient of every layer added into G."""
+    L = sizes.shape[0] - 1
+    for l in range(L - 1, -1, -1):
+        nin = sizes[l]
+        nout = sizes[l + 1]
+        do = zrow[l] * t
+        if l == 0:
+            _grad(G, wofs[l], bofs[l], D, do, xt, 0, nin, nout, t)
+        else:
+            po = zrow[l - 1] * t
+            _grad(G, wofs[l], bofs[l], D, do, Z, po, nin, nout, t)
+            _back(P, wofs[l], D, do, D, po, nin, nout, t)
+            pz = zrow[L + l - 1] * t if zrow[L + l - 1] >= 0 else po
+            _derivative(acts[l - 1], Z[po:po + nin * t], Z[pz:pz + nin * t],
+                        D[po:po + nin * t], nin * t)
+
+
+@njit(**_JIT)
+def _tiles(data, net, layout, base, lo, hi, m, P, G, tile):
+    """Rows lo:hi of the batch order[base:base + m], tile by tile: forward, loss, backward,
+    the gradient added into G. ``tile``: this chunk's (Z, D, xt, yt, scale) scratch.
+    Returns the sum of the rows' loss terms."""
+    X, Y, order = data
+    sizes, acts, loss_code, fast = net
+    wofs, bofs, zrow = layout
+    Z, D, xt, yt, scale = tile
+    L = sizes.shape[0] - 1
     k_out = Y.shape[1]
     total = 0.0
     for t0 in range(lo, hi, TILE):
         t = min(TILE, hi - t0)
-        for r in range(t):                      # gather and transpose the tile
-            row = order[base + t0 + r]
-            for k in range(nin0):
-                xt[k * t + r] = X[row, k]
-            for k in range(k_out):
-                yt[k * t + r] = Y[row, k]
-        # forward: layer l's tile is Z[zrow[l] * t:] (hidden: activated in place)
-        for l in range(L):
-            nin = sizes[l]
-            nout = sizes[l + 1]
-            zo = zrow[l] * t
-            if l == 0:
-                _dense(P, wofs[l], bofs[l], xt, Z, zo, nin, nout, t)
-            else:
-                _dense(P, wofs[l], bofs[l], Z[zrow[l - 1] * t:], Z, zo, nin, nout, t)
-            if l < L - 1:
-                if zrow[L + l] >= 0:                # the derivative needs z: keep a copy
-                    Z[zrow[L + l] * t:zrow[L + l] * t + nout * t] = Z[zo:zo + nout * t]
-                _activate(acts[l], Z[zo:zo + nout * t], nout * t, fast)
-        # loss and output delta: z keeps the logits, d receives a, then the delta
+        _gather(X, Y, order, base, t0, t, xt, yt)
+        _forward(sizes, acts, fast, P, wofs, bofs, zrow, xt, Z, t)
         zo = zrow[L - 1] * t
         n_el = k_out * t
-        z = Z[zo:zo + n_el]
-        d = D[zo:zo + n_el]
-        code = int(acts[L - 1, 0])
-        if code == 4:
-            _softmax(z, d, k_out, t)
-        else:
-            d[:] = z
-            _activate(acts[L - 1], d, n_el, fast)
-        if loss_code == 0 or loss_code == 1:
-            scale[0] = (2.0 / (m * k_out)) if loss_code == 0 else (1.0 / m)
-            sc = scale[0]
-            acc = zero
-            for i in range(n_el):
-                e = d[i] - yt[i]
-                acc += e * e
-            if code == 0:
-                for i in range(n_el):
-                    d[i] = (d[i] - yt[i]) * sc
-            elif code == 1:
-                for i in range(n_el):
-                    ai = d[i]
-                    d[i] = ((ai - yt[i]) * sc) * (ai * (one - ai))
-            elif code == 2:
-                for i in range(n_el):
-                    ai = d[i]
-                    d[i] = ((ai - yt[i]) * sc) * (one - ai * ai)
-            else:
-                for i in range(n_el):
-                    ai = d[i]
-                    e = (ai - yt[i]) * sc
-                    d[i] = e if ai > zero else zero
-            total += acc
-        elif loss_code == 2:
-            scale[0] = 1.0 / (m * k_out)
-            sc = scale[0]
-            acc = zero
-            for i in range(n_el):
-                zi = z[i]
-                yi = yt[i]
-                # max(z, 0)(1 - y) + max(-z, 0) y + log(1 + e^-|z|): terms >= 0 for y in [0, 1]
-                acc += (max(zi, zero) * (one - yi) + max(-zi, zero) * yi
-                        + np.log1p(np.exp(-abs(zi))))
-                d[i] = (d[i] - yi) * sc
-            total += acc
-        else:
-            scale[0] = 1.0 / m
-            sc = scale[0]
-            for r in range(t):
-                mx = z[r]
-                for o in range(1, k_out):
-                    mx = max(mx, z[o * t + r])
-                # sum(y) log(sum exp(z - mx)) + sum y (mx - z): two terms >= 0 for y >= 0,
-                # so the row's value does not cancel on large logits
-                se = zero
-                sy = se
-                ygap = se
-                for o in range(k_out):
-                    gap = mx - z[o * t + r]
-                    se += np.exp(-gap)
-                    sy += yt[o * t + r]
-                    ygap += yt[o * t + r] * gap
-                total += np.log(se) * sy + ygap
-            for i in range(n_el):
-                d[i] = (d[i] - yt[i]) * sc
-        # backward
-        for l in range(L - 1, -1, -1):
-            nin = sizes[l]
-            nout = sizes[l + 1]
-            do = zrow[l] * t
-            if l == 0:
-                _grad(G, wofs[l], bofs[l], D, do, xt, 0, nin, nout, t)
-            else:
-                po = zrow[l - 1] * t
-                _grad(G, wofs[l], bofs[l], D, do, Z, po, nin, nout, t)
-                _back(P, wofs[l], D, do, D, po, nin, nout, t)
-                pz = zrow[L + l - 1] * t if zrow[L + l - 1] >= 0 else po
-                _derivative(acts[l - 1], Z[po:po + nin * t], Z[pz:pz + nin * t],
-                            D[po:po + nin * t], nin * t)
+        total = _loss(net, m, Z[zo:zo + n_el], D[zo:zo + n_el], yt, k_out, t, scale, total)
+        _backward(sizes, acts, P, G, wofs, bofs, zrow, xt, Z, D, t)
     return total
 
 
 @njit(**_JIT)
-def _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds, xts, yts,
-           scales, wofs, bofs, zrow, totals):
+def _chunk(j, nc, data, net, layout, base, m, P, scratch):
     """Chunk j of nc: a contiguous run of the batch's tiles into its own gradient Gs[j]."""
+    Gs, Zs, Ds, xts, yts, scales, totals = scratch
     nt = (m + TILE - 1) // TILE
     lo = min((j * nt // nc) * TILE, m)
     hi = min(((j + 1) * nt // nc) * TILE, m)
     g = Gs[j]
     for i in range(g.shape[0]):
         g[i] = 0
-    totals[j] = _tiles(X, Y, order, base, lo, hi, m, sizes, acts, loss_code, fast, P, g,
-                       Zs[j], Ds[j], xts[j], yts[j], scales[j], wofs,
-                       bofs, zrow)
+    totals[j] = _tiles(data, net, layout, base, lo, hi, m, P, g,
+                       (Zs[j], Ds[j], xts[j], yts[j], scales[j]))
 
 
 @njit(parallel=True, **_JIT)
-def _chunks_parallel(nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds,
-                     xts, yts, scales, wofs, bofs, zrow, totals):
+def _chunks_parallel(nc, data, net, layout, base, m, P, scratch):
     """The chunks on numba's threads (the caller sets numba's chunk size to 1, so that they
     are handed out one at a time and a thread the system pauses holds up one chunk, not a
     fixed share; set inside, it would keep numba from caching this function)."""
     for j in prange(nc):
-        _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs, Zs, Ds, xts,
-               yts, scales, wofs, bofs, zrow, totals)
+        _chunk(j, nc, data, net, layout, base, m, P, scratch)
 
 
 @njit(**_JIT)
-def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code, fast,
-                P, V, G, Gs, Zs, Ds, xts, yts, scales, totals, parallel, out, Pb, Vb, check):
-    """Run len(starts) training steps; step s trains on rows order[starts[s]:...+counts[s]]
-    with the coefficients coef[kinds[s]] (shape (2 L, N_COEF): weights and biases of each
-    layer) and writes its batch loss to out[s]. ``acts``: the layers' activation table
-    (``act_table``).
-
-    P, V, G: every parameter, its velocity and its gradient, flat: layer l's W (sizes[l+1],
-    sizes[l]) row-major, then its b. Per chunk j (the first axis): Gs[j] a gradient,
-    Zs[j] tile scratch of the activations and the kept z copies, TILE * tile_rows(sizes,
-    acts), Ds[j] of the deltas, TILE * sum(sizes[1:]), xts[j], yts[j] the tile's inputs and
-    targets, scales[j] a 1-element array of the dtype, totals[j] its loss sum. ``parallel``:
-    the chunks of a batch run on numba's threads.
-
-    Pb, Vb: the one-step-back copy of P and V, written by each update pass (the state
-    before the step). With ``check``, a step whose loss is not finite puts P, V back to that
-    copy (the state before the previous step, the last whose loss was finite) and a step
-    whose update makes a parameter non-finite puts them back to the state before it; either
-    way the call returns that step's index (its loss in out). Otherwise it returns
-    len(starts)."""
+def _layout(sizes, acts):
+    """(wofs, bofs, zrow): the offsets of each layer's W and b in P, and of its tile in Z
+    and D (per TILE); zrow[L + l]: of the copy of its pre-activation z after all the tiles
+    (-1: not kept)."""
     L = sizes.shape[0] - 1
-    k_out = Y.shape[1]
-    # offsets of each layer's W and b in P, and of its tile in Z and D (per TILE); zrow[L + l]:
-    # of the copy of its pre-activation z after all the tiles (-1: not kept)
     wofs = np.empty(L, dtype=np.int64)
     bofs = np.empty(L, dtype=np.int64)
     zrow = np.empty(2 * L, dtype=np.int64)
@@ -690,45 +731,93 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
         if acts[l, 1] != 0:
             zrow[L + l] = q
             q += sizes[l + 1]
+    return wofs, bofs, zrow
+
+
+@njit(inline="always", **_JIT)
+def _shift_all(P, V, c, sizes, wofs, bofs, sign):
+    """Every parameter with a look-ahead column to its look-ahead point (sign 1) or back
+    (sign -1): P += sign look V, weights and biases by their own rows."""
+    L = sizes.shape[0] - 1
+    for l in range(L):
+        mu_l = c[2 * l, 7]                  # negated in c's dtype: the same rounding as +
+        if mu_l != 0:
+            _shift(P, V, wofs[l], bofs[l], mu_l if sign > 0 else -mu_l)
+        mu_l = c[2 * l + 1, 7]
+        if mu_l != 0:
+            _shift(P, V, bofs[l], bofs[l] + sizes[l + 1], mu_l if sign > 0 else -mu_l)
+
+
+@njit(inline="always", **_JIT)
+def _batch_gradient(data, net, layout, base, m, P, G, scratch, parallel):
+    """G := the gradient of the batch order[base:base + m] at P; returns its loss terms'
+    sum. A batch of several tiles is cut into up to Gs.shape[0] chunks of whole tiles, each
+    summed on its own and then in chunk order: the same numbers on one thread or many."""
+    Gs, Zs, Ds, xts, yts, scales, totals = scratch
+    p = G.shape[0]
+    nc = min(Gs.shape[0], (m + TILE - 1) // TILE)
+    if nc == 1:
+        for i in range(p):
+            G[i] = 0
+        return _tiles(data, net, layout, base, 0, m, m, P, G,
+                      (Zs[0], Ds[0], xts[0], yts[0], scales[0]))
+    if parallel:
+        _chunks_parallel(nc, data, net, layout, base, m, P, scratch)
+    else:
+        for j in range(nc):
+            _chunk(j, nc, data, net, layout, base, m, P, scratch)
+    total = 0.0
+    for j in range(nc):
+        total += totals[j]
+    for i in range(p):
+        G[i] = Gs[0, i]
+    for j in range(1, nc):
+        g = Gs[j]
+        for i in range(p):
+            G[i] += g[i]
+    return total
+
+
+@njit(inline="always", **_JIT)
+def _update_all(params, c, sizes, wofs, bofs):
+    """The closed-form update of every layer's weights and biases with the step's rows c,
+    the old values kept in Pb, Vb. Returns the sum of 0 * w' (NaN when some w' is not
+    finite)."""
+    P, V, G, Pb, Vb = params
+    L = sizes.shape[0] - 1
+    chk = P.dtype.type(0)
+    for l in range(L):
+        chk += _update(P, V, G, Pb, Vb, wofs[l], bofs[l], c[2 * l])
+        chk += _update(P, V, G, Pb, Vb, bofs[l], bofs[l] + sizes[l + 1], c[2 * l + 1])
+    return chk
+
+
+@njit(**_JIT)
+def train_steps(data, plan, net, params, scratch, out, parallel, check):
+    """Run len(starts) training steps (the contract: ``inertia.fused``'s docstring).
+
+    data (X, Y, order); plan (starts, counts, kinds, coef): step s trains on rows
+    order[starts[s]:...+counts[s]] with the rows coef[kinds[s]] ((2 L, N_COEF): weights and
+    biases of each layer); net (sizes, acts, loss_code, fast); params (P, V, G, Pb, Vb);
+    scratch (Gs, Zs, Ds, xts, yts, scales, totals). Writes step s's batch loss to out[s].
+
+    With ``check``, a step whose loss is not finite puts P, V back to the one-step-back copy
+    Pb, Vb (the state before the previous step, the last whose loss was finite) and a step
+    whose update makes a parameter non-finite puts them back to the state before it; either
+    way the call returns that step's index (its loss in out). Otherwise it returns
+    len(starts)."""
+    starts, counts, kinds, coef = plan
+    sizes, acts, loss_code, fast = net
+    P, V, G, Pb, Vb = params
+    k_out = data[1].shape[1]
+    layout = _layout(sizes, acts)
+    wofs, bofs, zrow = layout
+    p = G.shape[0]
     for s in range(starts.shape[0]):
         c = coef[kinds[s]]
         m = counts[s]
-        base = starts[s]
-        for l in range(L):                          # the look-ahead point w + mu v
-            mu_l = c[2 * l, 7]
-            if mu_l != 0:
-                _shift(P, V, wofs[l], bofs[l], mu_l)
-            mu_l = c[2 * l + 1, 7]
-            if mu_l != 0:
-                _shift(P, V, bofs[l], bofs[l] + sizes[l + 1], mu_l)
-        # a batch of several tiles is cut into up to Gs.shape[0] chunks of whole tiles,
-        # each summed on its own and then in chunk order: the same numbers on one thread
-        # or many
-        nc = min(Gs.shape[0], (m + TILE - 1) // TILE)
-        if nc == 1:
-            for i in range(p):
-                G[i] = 0
-            total = _tiles(X, Y, order, base, 0, m, m, sizes, acts, loss_code, fast, P, G,
-                           Zs[0], Ds[0], xts[0], yts[0], scales[0],
-                           wofs, bofs, zrow)
-        else:
-            if parallel:
-                _chunks_parallel(nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs,
-                                 Zs, Ds, xts, yts, scales, wofs, bofs, zrow,
-                                 totals)
-            else:
-                for j in range(nc):
-                    _chunk(j, nc, X, Y, order, base, m, sizes, acts, loss_code, fast, P, Gs,
-                           Zs, Ds, xts, yts, scales, wofs, bofs, zrow, totals)
-            total = 0.0
-            for j in range(nc):
-                total += totals[j]
-            for i in range(p):
-                G[i] = Gs[0, i]
-            for j in range(1, nc):
-                g = Gs[j]
-                for i in range(p):
-                    G[i] += g[i]
+        _shift_all(P, V, c, sizes, wofs, bofs, 1.0)        # the look-ahead point w + mu v
+        total = _batch_gradient(data, net, layout, starts[s], m, P, G, scratch, parallel)
         if loss_code == 0 or loss_code == 2:
             out[s] = total / (m * k_out)
         elif loss_code == 1:
@@ -738,16 +827,8 @@ def train_steps(X, Y, order, starts, counts, kinds, coef, sizes, acts, loss_code
         if check and not np.isfinite(out[s]):
             _restore(P, V, Pb, Vb, p)
             return s
-        chk = P.dtype.type(0)
-        for l in range(L):
-            mu_l = c[2 * l, 7]
-            if mu_l != 0:
-                _shift(P, V, wofs[l], bofs[l], -mu_l)
-            mu_l = c[2 * l + 1, 7]
-            if mu_l != 0:
-                _shift(P, V, bofs[l], bofs[l] + sizes[l + 1], -mu_l)
-            chk += _update(P, V, G, Pb, Vb, wofs[l], bofs[l], c[2 * l])
-            chk += _update(P, V, G, Pb, Vb, bofs[l], bofs[l] + sizes[l + 1], c[2 * l + 1])
+        _shift_all(P, V, c, sizes, wofs, bofs, -1.0)
+        chk = _update_all(params, c, sizes, wofs, bofs)
         if check and not np.isfinite(chk):
             _restore(P, V, Pb, Vb, p)
             return s

@@ -4,7 +4,7 @@ NumPy's float32 exp and tanh cost 2 to 4 ns an element here, and a sigmoid writt
 ufuncs takes four passes; the activations dominate small networks. These loops compile to
 vector code (``fastmath`` without its no-NaN licence, and ``error_model="numpy"``: the
 default error model's division checks keep a loop scalar) and run at well under 1 ns an
-element. The compiled training loop (``steps.py``) calls the same kernels:
+element. The compiled training loop (``inertia.fused.tiles``) calls the same kernels:
 
     exp      Cephes' expf: 2^k e^r with |r| <= ln 2 / 2, a degree-7 polynomial; 2^k is built from
              its exponent bits, so that the whole loop stays branch-free. Relative error about

@@ -1,0 +1,39 @@
+"""The fused loop: whole training steps of a small network in one numba call.
+
+runner.py   the driver (``CompiledSteps``): when the loop applies (``unsupported``), its flat
+            buffers, the coefficient rows of a run of steps, the threads and their
+            measurement; imports no numba
+tiles.py    the kernel (``train_steps``): tiles of ``TILE`` rows through the forward pass,
+            the loss, the backward pass, the gradient sums and the closed-form update
+
+The contract between them: ``tiles.train_steps(data, plan, network, params, scratch, out,
+parallel, check)``, every array C-contiguous, of the network's dtype unless named otherwise;
+L layers, p = the number of parameters, S steps, C = ``CHUNKS``, T = ``tiles.TILE``.
+
+data      (X (N, n_in), Y (N, n_out), order (N,) int64): the rows, read only
+plan      (starts (S,) int64, counts (S,) int64, kinds (S,) int64, coef (K, 2 L, 8)):
+          step s trains on rows order[starts[s]:starts[s] + counts[s]] with the rows
+          coef[kinds[s]] of ``rule.Step.table()`` (A B C D E F H look; weights of layer l
+          in row 2 l, its biases in 2 l + 1); read only
+network   (sizes (L + 1,) int64, acts (L, 4) float64 = ``tiles.act_table``, loss code
+          (``ops.losses`` record's ``code``), fast: float32 takes the SIMD kernels)
+params    (P, V, G, Pb, Vb), each (p,): the flat parameters (``Network.flat``: layer by
+          layer W (out, in) row-major, then b), the velocity in the same layout, the
+          gradient, and the one-step-back copy of P and V; P, V, Pb, Vb are updated in place
+          (P and V are the network's and the optimizer's own memory), G is scratch
+scratch   (Gs (C, p), Zs (C, T * tiles.tile_rows), Ds (C, T * sum(sizes[1:])),
+          xts (C, T * n_in), yts (C, T * n_out), scales (C, 1), totals (C,) float64): one
+          row per chunk of a batch, written only by that chunk's thread
+out       (S,) float64: step s's batch loss
+parallel  the chunks of a batch run on numba's threads (the same bits as on one thread)
+check     a non-finite loss or parameter puts P, V back (see ``train_steps``)
+
+No two arguments alias. It returns the number of steps run: S, or the index of the step
+that diverged (with ``check``). A later axis over runs (several configurations trained
+together) adds a leading run axis to P, V, G, Pb, Vb and coef and leaves data, plan and
+network as they are.
+"""
+
+from .runner import CHUNKS, MAX_WIDTH, CompiledSteps, threads, unsupported
+
+__all__ = ["CHUNKS", "MAX_WIDTH", "CompiledSteps", "threads", "unsupported"]

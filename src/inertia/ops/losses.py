@@ -1,0 +1,194 @@
+"""Losses: one record each (``RECORDS``), read by every engine and by the fused loop.
+
+All targets are (n, k) arrays of the network's dtype (class labels are one-hot encoded by
+``prepare_targets``). n is the number of samples in the batch, k the number of outputs.
+
+=============== ===================================== =========================== ============
+name            value                                 output activation           dL/dz
+=============== ===================================== =========================== ============
+mse             mean over all n*k of (a - y)^2        linear, sigmoid, tanh, relu 2(a-y)/(nk) f'
+quadratic       sum of (a - y)^2 / (2n)               linear, sigmoid, tanh, relu (a-y)/n f'
+bce             mean of -(y log a + (1-y) log(1-a))   sigmoid                     (a-y)/(nk)
+cross_entropy   mean over rows of -sum y log softmax  softmax                     (a-y)/n
+=============== ===================================== =========================== ============
+
+``mse`` is ``torch.nn.MSELoss()``; ``quadratic`` is the cost ``||y - a||^2 / (2n)`` of the
+Neanderthal deep-learning series; ``bce`` is ``torch.nn.BCELoss()`` evaluated from the logits so
+that it stays finite when the sigmoid saturates; ``cross_entropy`` is
+``torch.nn.CrossEntropyLoss()`` applied to the softmax layer's logits. Every value is a mean of
+per-row values, each a sum of terms >= 0, so that large logits cannot cancel it away.
+
+A record holds: the fused loop's code (``fused/tiles.py`` dispatches on it), the output
+activations that fit, the per-row value written once in the engines' element-wise verbs
+(``op_``, ``map_``, ``row_sum``, ``row_max``: the NumPy and torch engines run the same
+statement), the divisor of the summed rows, the delta's factor and whether it is chained
+through the output activation's derivative (mse, quadratic: dL/da f'; bce, cross-entropy:
+dL/dz straight from the logits), and the target check of ``prepare_targets``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+def _squared_rows(e, z, a, y, t, u, rows):
+    """Per row: sum_j (a_j - y_j)^2, into rows[0] ((n, 1)); t: scratch like a."""
+    e.op_("sub", a, y, t)
+    e.op_("mul", t, t, t)
+    return e.row_sum(t, rows[0])
+
+
+def _bce_rows(e, z, a, y, t, u, rows):
+    """Per row, from the logits z: -(y log s(z) + (1-y) log(1 - s(z))) summed over the row as
+    max(z, 0)(1 - y) + max(-z, 0) y + log(1 + e^-|z|), three terms >= 0 for y in [0, 1] (no
+    z - z y cancellation). t, u: distinct scratch like z."""
+    e.op_("sub", 1.0, y, u)
+    e.op_("mul", u, e.op_("maximum", z, 0.0, t), u)     # max(z, 0) (1 - y)
+    e.op_("minimum", z, 0.0, t)
+    e.op_("mul", t, y, t)
+    e.op_("sub", u, t, u)                                 # + max(-z, 0) y
+    e.map_("abs", z, t)
+    e.map_("neg", t, t)
+    e.map_("exp", t, t)
+    e.map_("log1p", t, t)
+    e.op_("add", u, t, u)                                 # + log(1 + exp(-|z|))
+    return e.row_sum(u, rows[0])
+
+
+def _cross_entropy_rows(e, z, a, y, t, u, rows):
+    """Per row: -sum_j y_j log softmax(z)_j as sum(y) log(sum_j exp(z_j - m)) + sum_j y_j (m -
+    z_j), m the row's max: two terms >= 0 for y >= 0, so a row's value never cancels. t, u:
+    scratch like z; rows: three (n, 1) columns."""
+    m = e.row_max(z, rows[0])
+    e.op_("sub", z, m, t)                                 # z - m <= 0
+    y_shift = e.row_sum(e.op_("mul", y, t, u), rows[1])   # sum_j y_j (z_j - m) <= 0
+    e.map_("exp", t, t)
+    lse = e.row_sum(t, rows[0])                           # >= 1: the row max gives exp(0)
+    e.map_("log", lse, lse)
+    e.op_("mul", lse, e.row_sum(y, rows[2]), lse)
+    return e.op_("sub", lse, y_shift, lse)
+
+
+def _unit_interval(y):
+    if y.min(initial=0) < 0 or y.max(initial=0) > 1:
+        raise ValueError("bce targets must lie in [0, 1]")
+
+
+def _distribution_rows(y):
+    if y.min(initial=0) < 0 or not np.allclose(y.sum(axis=1), 1, atol=1e-5):
+        raise ValueError("cross_entropy targets must be one-hot (or probability) rows summing "
+                         "to 1, or integer class labels")
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One loss: see the module docstring."""
+    name: str
+    code: int                  # the fused loop's loss code
+    fits: tuple                # the output activations it accepts
+    rows: Callable             # (engine, z, a, y, t, u, rows) -> the (n, 1) per-row values
+    divisor: Callable          # (n, k) -> the summed rows' divisor
+    delta_scale: Callable      # (n, k) -> c in delta = c (a - y) [f'(output)]
+    chained: bool              # delta multiplied by the output activation's derivative
+    check_targets: Callable | None = None     # (prepared y) -> None or a one-line ValueError
+    labels: bool = False       # integer class labels are one-hot encoded
+
+
+_ELEMENTWISE_OUT = ("linear", "sigmoid", "tanh", "relu")
+
+RECORDS = {r.name: r for r in (
+    Loss("mse", 0, _ELEMENTWISE_OUT, _squared_rows, lambda n, k: n * k,
+         lambda n, k: 2.0 / (n * k), True),
+    Loss("quadratic", 1, _ELEMENTWISE_OUT, _squared_rows, lambda n, k: 2 * n,
+         lambda n, k: 1.0 / n, True),
+    Loss("bce", 2, ("sigmoid",), _bce_rows, lambda n, k: n * k,
+         lambda n, k: 1.0 / (n * k), False, _unit_interval),
+    Loss("cross_entropy", 3, ("softmax",), _cross_entropy_rows, lambda n, k: n,
+         lambda n, k: 1.0 / n, False, _distribution_rows, labels=True),
+)}
+
+NAMES = tuple(RECORDS)
+
+# which output activations each loss accepts
+FITS = {name: rec.fits for name, rec in RECORDS.items()}
+
+
+def get(name: str) -> Loss:
+    """The record of loss ``name``, or a one-line ValueError naming the choices."""
+    rec = RECORDS.get(name) if isinstance(name, str) else None
+    if rec is None:
+        raise ValueError(f"unknown loss {name!r}: choose one of {', '.join(NAMES)}")
+    return rec
+
+
+def check(name: str, output_activation: str | None = None) -> str:
+    """Validate a loss name and, when given, that it fits the output activation."""
+    rec = get(name)
+    if output_activation is not None and output_activation not in rec.fits:
+        want = " or ".join(rec.fits)
+        raise ValueError(f"loss {name!r} does not fit a {output_activation!r} output layer: "
+                         f"make the last layer {want}, or pick a loss that fits "
+                         f"{output_activation!r}")
+    return name
+
+
+def value(e, name, z, a, y) -> float:
+    """The loss of pre-activation z, output a and target y (engine arrays, (n, k)) on engine
+    ``e``: the record's per-row values in the engine's verbs, summed, then divided. Each
+    row's value is a sum of terms >= 0 (for targets in the loss's range) and nothing is
+    subtracted across the batch, so no cancellation loses the value on large logits. The
+    scratch is the engine's (``e.tmp``: slots 0 and 1 shaped like a, slot 2 three (n, 1)
+    columns); z, a, y are not changed."""
+    rec = get(name)
+    n, k = a.shape
+    per_row = rec.rows(e, z, a, y, e.tmp(a.shape, 0), e.tmp(a.shape, 1),
+                       e.tmp((3, n, 1), 2))
+    return e.total(per_row) / rec.divisor(n, k)
+
+
+def delta_(e, name, activation, z, a, y, delta):
+    """delta := dL/dz for the output layer on engine ``e``: c (a - y), times the output
+    activation's derivative (``e.activate_backward_``) where the record chains it. delta
+    must not alias z, a or y. Returns delta."""
+    rec = get(name)
+    n, k = a.shape
+    e.op_("sub", a, y, delta)
+    e.scal(rec.delta_scale(n, k), delta)
+    if rec.chained:
+        e.activate_backward_(activation, a, delta)
+    return delta
+
+
+def prepare_targets(name: str, y, n_outputs: int, dtype) -> np.ndarray:
+    """Turn user targets into an (n, k) float array: class labels become one-hot for
+    cross-entropy, a 1-D target becomes one column. Raises a one-line ValueError."""
+    y = np.asarray(y)
+    rec = RECORDS.get(name)
+    if rec is not None and rec.labels and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1
+                                                           and n_outputs > 1)):
+        labels = y.reshape(-1)
+        if not np.all(np.isfinite(labels.astype(np.float64))):
+            raise ValueError("class labels contain NaN or inf: remove or fill those rows")
+        if np.any(labels != np.round(labels)) or labels.min(initial=0) < 0 \
+                or labels.max(initial=0) >= n_outputs:
+            raise ValueError(f"{name} needs integer class labels in [0, {n_outputs - 1}] "
+                             f"or one-hot targets with {n_outputs} columns")
+        out = np.zeros((labels.shape[0], n_outputs), dtype=dtype)
+        out[np.arange(labels.shape[0]), labels.astype(np.int64)] = 1
+        return out
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2:
+        raise ValueError(f"targets must be 1-D or 2-D, got shape {y.shape}")
+    if y.shape[1] != n_outputs:
+        raise ValueError(f"targets have {y.shape[1]} column(s) but the network has {n_outputs} "
+                         f"output(s): change the last layer to Dense({y.shape[1]}, ...) "
+                         f"or pass matching targets")
+    y = np.ascontiguousarray(y, dtype=dtype)
+    rec = RECORDS.get(name)
+    if rec is not None and rec.check_targets is not None:
+        rec.check_targets(y)
+    return y
