@@ -95,6 +95,12 @@ def test_python_part(tmp_path):
     assert list(classes) == sorted(DIGIT_NAMES)
     assert len(hist.loss) == len(hist.val_loss) == len(hist.val_accuracy) <= 40
     assert hist.best_epoch is not None and max(hist.val_accuracy) > 0.9
-    assert hist.val_loss[hist.best_epoch] == min(hist.val_loss)
+    best = hist.best_epoch
+    # Keras's rule with min_delta 1e-3: the best epoch's loss is the lowest up to it, and no
+    # later epoch beat it by more than min_delta; a stopped run ran `patience` epochs past it
+    assert hist.val_loss[best] == min(hist.val_loss[:best + 1])
+    assert min(hist.val_loss[best:]) > hist.val_loss[best] - 1e-3
+    if hist.stopped_epoch is not None:
+        assert hist.stopped_epoch == best + 3 == len(hist.loss) - 1
     path = tut.learning_curve(hist, str(tmp_path / "tutorial-learning-curve.png"))
     assert 0 < os.path.getsize(path) < 150_000
