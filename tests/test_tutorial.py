@@ -49,8 +49,9 @@ def test_command_line_part(tmp_path, capsys, monkeypatch):
 
     # the tutorial's command with 8 epochs instead of 30
     code, out, err = run(capsys, "train", "--data", "digits.csv", "--target", "digit",
-                         "--standardize", "--test-fraction", "0.2", "--layers", "64:relu,10:softmax",
-                         "--momentum", "0.9", "--lr", "0.01", "--batch-size", "32", "--epochs", "8",
+                         "--standardize", "--test-fraction", "0.2",
+                         "--layers", "64:relu,10:softmax", "--momentum", "0.9", "--lr", "0.01",
+                         "--batch-size", "32", "--epochs", "8",
                          "--save", "digits.npz", "--plot", "curve.png")
     assert code == 0, err
     assert "10 classes" in out and "confusion matrix on the 339 test rows" in out

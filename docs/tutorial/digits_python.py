@@ -106,7 +106,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     X, y = digits()
     scores, search, test_score = pipeline_part(X, y, n_jobs=args.n_jobs)
-    print(f"cross-validation accuracy {scores.mean():.4f} +- {scores.std():.4f}  ({scores.round(4)})")
+    print(f"cross-validation accuracy {scores.mean():.4f} +- {scores.std():.4f}"
+          f"  ({scores.round(4)})")
     ranked = np.argsort(search.cv_results_["rank_test_score"], kind="stable")
     for k in ranked:
         p = search.cv_results_["params"][k]
