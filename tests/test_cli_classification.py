@@ -292,3 +292,19 @@ def test_loader_keeps_text_targets_and_checks_inputs(tmp_path):
     assert datasets.load_table(tmp_path / "a.npz", target_kind="labels").y.tolist() == ["u", "v"]
     with pytest.raises(ValueError, match="target_kind"):
         datasets.load_table(tmp_path / "h.csv", target_kind="text")
+
+
+def test_resumed_standardized_classifier_reports_the_same_accuracy(tmp_path, capsys):
+    """A resumed model's stored scaling is applied once: the accuracy it prints after one more
+    epoch stays where the first run left it."""
+    X, codes = blobs()
+    write_labelled(tmp_path / "iris.csv", X, [NAMES[c] for c in codes])
+    model = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--data", tmp_path / "iris.csv", *FAST,
+                         "--save", model)
+    assert code == 0, err
+    first = float(out.split("training accuracy ")[1].split()[0])
+    code, out, err = run(capsys, "train", "--resume", model, "--epochs", "1", "--save", model)
+    assert code == 0, err
+    again = float(out.split("training accuracy ")[1].split()[0])
+    assert first >= 0.95 and again >= first - 0.05

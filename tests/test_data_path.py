@@ -327,3 +327,25 @@ def test_requests_beyond_memory_refused_before_allocating():
         datasets.smooth_regression(10 ** 12)
     with pytest.raises(ValueError, match="need"):
         datasets.random_binary(10 ** 6, 10 ** 7)
+
+
+def test_standardize_takes_its_statistics_from_the_training_rows_only(tmp_path, capsys):
+    """The test rows stay unseen: the stored mean and spread are those of the training part
+    of the recorded split."""
+    from inertia.cli import main
+
+    model = tmp_path / "m.npz"
+    code = main(["train", "--samples", "200", "--layers", "4:tanh,1:linear", "--epochs", "2",
+                 "--standardize", "--test-fraction", "0.25", "--seed", "3", "--quiet",
+                 "--save", str(model)])
+    capsys.readouterr()
+    assert code == 0
+    X, y = inertia.datasets.smooth_regression(200, seed=0)
+    Xtr, ytr, _, _ = inertia.datasets.split(X, y, 0.25, seed=3)
+    net, _ = inertia.load(model)
+    # float32 data summed in float64 by the CLI: a float32 mean is 1e-7 off
+    np.testing.assert_allclose(net.extra["mean"], Xtr.astype(np.float64).mean(axis=0),
+                               rtol=1e-12)
+    np.testing.assert_allclose(net.extra["y_mean"], [ytr.astype(np.float64).mean()],
+                               rtol=1e-12)
+    assert not np.allclose(net.extra["mean"], X.astype(np.float64).mean(axis=0), rtol=1e-4)

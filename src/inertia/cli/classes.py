@@ -108,8 +108,10 @@ def probabilities(out, n_classes):
 
 
 def predicted(net, X, n_classes):
-    """The predicted class codes (n,) of rows X: the most probable class."""
-    return probabilities(net.predict(X), n_classes).argmax(axis=1)
+    """The predicted class codes (n,) of rows X, already scaled as the network was trained
+    (so a loaded model's stored scaling is not applied a second time): the most probable
+    class."""
+    return probabilities(net.predict(X, raw=True), n_classes).argmax(axis=1)
 
 
 def confusion(true, pred, n_classes):

@@ -193,16 +193,24 @@ def train_data(args, net, extra):
     return table, label, rec
 
 
-def scale_data(args, table, net, loss, extra):
-    """Standardise the inputs (and a regression target) as ``--standardize`` asks or as the
-    resumed model recorded; stores the scaling in ``extra``. Returns (X, y) in float64."""
-    X, y = table.X, table.y
+def scale_data(args, table, net, loss, extra, train, test):
+    """Standardise the inputs (and a regression target) of the ``train`` and ``test`` parts
+    ((X, y) pairs) as ``--standardize`` asks, with the mean and spread of the training rows
+    only (the test rows stay unseen), or as the resumed model recorded; stores the scaling in
+    ``extra``. Returns the two (X, y) pairs in float64."""
     if args.standardize and extra.get("mean") is None:
-        _, extra["mean"], extra["std"] = datasets.standardize(X)
-        y2 = np.asarray(y).reshape(len(y), -1)
+        _, extra["mean"], extra["std"] = datasets.standardize(train[0])
+        y2 = np.asarray(train[1]).reshape(len(train[1]), -1)
         if loss in REGRESSION_LOSSES and net.output_activation == "linear" and \
                 y2.shape[1] == net.n_outputs:
             _, extra["y_mean"], extra["y_std"] = datasets.standardize(y2)
+    return tuple(_scaled(args, table, net, extra, X, y) for X, y in (train, test))
+
+
+def _scaled(args, table, net, extra, X, y):
+    """(X, y) with the recorded scaling applied, checked against the dtype's range."""
+    if len(X) == 0:                            # no test rows
+        return X, y
     if extra.get("mean") is not None:
         X, _, _ = datasets.standardize(X, extra["mean"], extra["std"])
     if extra.get("y_mean") is not None:
@@ -213,7 +221,6 @@ def scale_data(args, table, net, loss, extra):
     datasets.check_range(np.asarray(y, dtype=np.float64).reshape(len(y), -1),
                          [str(tname)] * (y.size // max(1, len(y))), net.dtype, args.data)
     return X, y
-
 
 
 @dataclass
@@ -286,12 +293,14 @@ def prepare_run(args):
     if table.X.shape[1] != net.n_inputs:
         raise CLIError(f"the data has {table.X.shape[1]} input column(s) but the network takes "
                        f"{net.n_inputs}: check --data, --target and --layers")
-    X, y = scale_data(args, table, net, run.loss, extra)
     run.test_fraction = args.test_fraction
     if run.test_fraction is None:              # a resumed run keeps its train/test split
         run.test_fraction = extra.get("test_fraction", 0.0)
     run.split_seed = extra.get("split_seed", args.seed)
-    Xtr, ytr, Xte, yte = datasets.split(X, y, run.test_fraction, seed=run.split_seed)
+    Xtr, ytr, Xte, yte = datasets.split(table.X, table.y, run.test_fraction,
+                                        seed=run.split_seed)
+    (Xtr, ytr), (Xte, yte) = scale_data(args, table, net, run.loss, extra, (Xtr, ytr),
+                                        (Xte, yte))
     run.train, run.val = (Xtr, ytr), ((Xte, yte) if len(Xte) else None)
     return run
 
