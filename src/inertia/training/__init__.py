@@ -17,6 +17,7 @@ import sys
 import time
 
 from . import checkpoint as ckpt
+from .auto import tune_auto
 from .divergence import Divergence, Diverged, DivergenceWarning, report
 from .early_stopping import EarlyStopping
 from .history import History
@@ -44,7 +45,11 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     """Train ``net`` on (X, y) and return a History.
 
     loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.losses``)
-    optimizer   an ``inertia.SGD``; it keeps its state, so a second fit continues the first
+    optimizer   an ``inertia.SGD``; it keeps its state, so a second fit continues the first.
+                ``SGD(lr="auto")`` and/or ``momentum="auto"``: ``inertia.tune(method="race")``
+                first chooses them on the same data, epochs, batch size and validation data
+                (a number given for the other is kept fixed), sets them on the optimizer,
+                and ``History.tuned`` says what it chose and at what cost
     epochs      number of passes over the data (leave out when a schedule is given)
     batch_size  None: full batch; 1: online (one item per update); k: mini-batches of k, the
                 last one smaller when k does not divide n
@@ -83,6 +88,14 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     ``Interrupted``, a KeyboardInterrupt), so the network and optimizer are never left
     half-updated.
     """
+    tuned = None
+    if getattr(optimizer, "auto", None):        # SGD(lr="auto", ...): the race chooses first
+        tuned = tune_auto(net, X, y, loss, optimizer, dict(
+            epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+            schedule=schedule, validation_data=validation_data, progress=progress,
+            lr_schedule=lr_schedule, momentum_schedule=momentum_schedule, compiled=compiled,
+            on_divergence=on_divergence, checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every, early_stopping=early_stopping))
     plan = make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
                      validation_data, progress, lr_schedule, momentum_schedule, compiled,
                      on_divergence, checkpoint, checkpoint_every, early_stopping)
@@ -105,6 +118,7 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     if diverged is not None:
         report(on_divergence, diverged, state.hist)
     net.e.synchronize()
+    state.hist.tuned = tuned
     return state.hist
 
 
