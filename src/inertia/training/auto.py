@@ -10,6 +10,12 @@ and ``History.tuned`` says what was chosen and at what cost.
 
 from __future__ import annotations
 
+# fit's defaults for the arguments ``plan_args`` leaves out
+FIT_DEFAULTS = {"epochs": None, "batch_size": None, "shuffle": True, "seed": None,
+                "schedule": None, "validation_data": None, "progress": False,
+                "lr_schedule": None, "momentum_schedule": None, "compiled": None,
+                "on_divergence": "stop", "checkpoint": None, "checkpoint_every": 1,
+                "early_stopping": None}
 # stand-ins for "auto" while fit's arguments are checked (momentum > 0 for Nesterov)
 STAND_IN = {"lr": 0.01, "momentum": 0.5}
 
@@ -17,12 +23,14 @@ STAND_IN = {"lr": 0.01, "momentum": 0.5}
 def tune_auto(net, X, y, loss, optimizer, plan_args):
     """Choose the optimizer's "auto" hyperparameters by the race and set them on it.
 
-    plan_args  ``make_plan``'s arguments after (net, X, y, loss, optimizer), as a dict
+    plan_args  ``fit``'s arguments after (net, X, y, loss, optimizer), as a dict (those
+               left out take fit's defaults)
     Returns the ``TuneSummary`` for ``History.tuned``. ``net`` is not changed."""
     from ..tuning import tune
     from .plan import make_plan
 
     auto = optimizer.auto
+    plan_args = {**FIT_DEFAULTS, **plan_args}
     if "lr" in auto and plan_args.get("lr_schedule") is not None:
         raise ValueError('lr="auto" with an lr_schedule: give a number for lr (the schedule '
                          "sets it) or drop the schedule")
