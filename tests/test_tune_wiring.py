@@ -117,3 +117,143 @@ def test_compare_on_the_sweep_is_bit_identical_nan_included():
     assert got.shape == (2, 3, 12)
     assert np.isnan(want[:, 2, -1]).all() and np.isfinite(want[:, :2]).all()
     np.testing.assert_array_equal(got, want)
+
+
+# --- "auto" in SGD, fit, tune ----------------------------------------------------------------
+
+def test_sgd_auto_is_a_placeholder_and_a_functional_step_refuses_it():
+    opt = SGD(lr="auto", momentum=0.9)
+    assert opt.auto == ["lr"] and opt.momentum == 0.9
+    assert SGD(lr=0.1, momentum="auto").auto == ["momentum"]
+    params = [np.zeros((2, 2)), np.zeros(2)]
+    with pytest.raises(ValueError, match=r'lr="auto".*inertia.fit') as ex:
+        opt.step(params, [np.ones((2, 2)), np.ones(2)], opt.init(params))
+    assert "\n" not in str(ex.value)
+    for bad in ("Auto", "x", None):
+        with pytest.raises(ValueError, match="finite number or \"auto\""):
+            SGD(lr=bad)
+
+
+@pytest.mark.parametrize("fixed", [{}, {"momentum": 0.9}, {"lr": 0.05}])
+def test_fit_with_auto_runs_the_race_first_and_sets_its_choice(fixed):
+    X, y = _data()
+    val = _data(32, seed=5)
+    auto = {"lr": "auto", "momentum": "auto", **fixed}
+    opt = SGD(**auto)
+    net = _net()
+    start = net.copy()
+    h = inertia.fit(net, X, y, "mse", opt, epochs=8, batch_size=16, validation_data=val,
+                    seed=3, progress=False)
+    race = inertia.tune(start, X, y, "mse", 8, batch_size=16, validation_data=val, seed=3,
+                        **fixed)
+    assert (opt.lr, opt.momentum) == (race.lr, race.momentum)
+    for k, v in fixed.items():
+        assert getattr(opt, k) == v
+    assert h.tuned == race.summary() and "tuned (race)" in str(h.tuned)
+    # then the training is a plain fit with the chosen values
+    want = inertia.fit(start, X, y, "mse", SGD(race.lr, momentum=race.momentum), epochs=8,
+                       batch_size=16, validation_data=val, seed=3, progress=False)
+    assert h.loss == want.loss and opt.auto == []
+
+
+def test_tune_searches_the_free_value_only():
+    X, y = _data()
+    net = _net()
+    r = inertia.tune(net, X, y, "mse", 8, batch_size=16, momentum=0.5)
+    assert r.momentum == 0.5 and {e["momentum"] for e in r.trace} == {0.5}
+    assert len({e["lr"] for e in r.trace}) == 8
+    r = inertia.tune(net, X, y, "mse", 8, batch_size=16, lr=0.02)
+    assert r.lr == 0.02 and {e["lr"] for e in r.trace} == {0.02}
+    # a fixed lr in the "ema" convention: each momentum's PyTorch lr is lr (1 - mu)
+    r = inertia.tune(net, X, y, "mse", 8, batch_size=16, lr=0.02,
+                     optimizer=SGD(1.0, convention="ema"))
+    assert all(math.isclose(e["lr"], 0.02 * (1 - e["momentum"])) for e in r.trace)
+    assert math.isclose(r.optimizer.lr, 0.02)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"lr": 0.1, "momentum": 0.9}, "both fixed"),
+    ({"lr": "x"}, "auto\" or a number"),
+    ({"momentum": 1.5}, "momentum must be in"),
+    ({"momentum": 0.9, "method": "curvature"}, "cannot keep momentum fixed"),
+    ({"lr": 0.1, "method": "range"}, "cannot keep lr fixed"),
+])
+def test_tune_refuses_bad_fixed_values_in_one_line(kw, match):
+    X, y = _data()
+    with pytest.raises(ValueError, match=match) as ex:
+        inertia.tune(_net(), X, y, "mse", 8, **kw)
+    assert "\n" not in str(ex.value)
+
+
+def test_fit_refuses_auto_with_a_schedule_before_any_work():
+    X, y = _data()
+    with pytest.raises(ValueError, match="lr_schedule"):
+        inertia.fit(_net(), X, y, "mse", SGD(lr="auto"), epochs=4,
+                    lr_schedule=lambda t: 0.1, progress=False)
+    with pytest.raises(ValueError, match="epochs"):        # fit's own checks come first
+        inertia.fit(_net(), X, y, "mse", SGD(lr="auto"), epochs=0, progress=False)
+
+
+def test_estimators_auto():
+    from inertia.estimators import MLPClassifier, MLPRegressor
+
+    X, y = _data(80)
+    m = MLPRegressor(hidden_layer_sizes=(5,), learning_rate_init="auto", momentum="auto",
+                     max_iter=8, batch_size=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.fit(X, y.ravel())
+    assert m.get_params()["learning_rate_init"] == "auto"
+    assert m.tuned_.lr == m.learning_rate_ and m.tuned_.momentum == m.momentum_
+    assert m.tuned_.convention == "sklearn" and np.isfinite(m.loss_)
+    c = MLPClassifier(hidden_layer_sizes=(5,), learning_rate_init="auto", momentum=0.9,
+                      max_iter=8, batch_size=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c.fit(X, (y.ravel() > 0).astype(int))
+    assert c.momentum_ if hasattr(c, "momentum_") else True
+    assert c.tuned_.momentum == 0.9 and c.tuned_.lr == c.learning_rate_
+    with pytest.raises(ValueError, match="optimizer=\"sgd\" only"):
+        MLPRegressor(learning_rate_init="auto", optimizer="adam").fit(X, y.ravel())
+
+
+# --- the command line --------------------------------------------------------------------------
+
+def _cli(*argv, cwd=None):
+    env = {**os.environ, "PYTHONPATH": SRC}
+    return subprocess.run([sys.executable, "-m", "inertia", *argv], capture_output=True,
+                          text=True, env=env, cwd=cwd)
+
+
+def test_train_lr_auto_prints_the_choice_before_training(tmp_path):
+    r = _cli("train", "--lr", "auto", "--momentum", "0.9", "--epochs", "6", "--samples",
+             "300", "--batch-size", "50", "--quiet")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("  tuned (race): lr=") and "momentum=0.9" in lines[0]
+    assert "runs of 6 epochs" in lines[0]
+    lr = float(lines[0].split("lr=")[1].split()[0])
+    assert f"lr {lr:g}"[:7] in lines[2]                   # the plan shows the chosen lr
+    bad = _cli("train", "--lr", "auto", "--lr-schedule", "cosine")
+    assert bad.returncode == 2 and bad.stderr.startswith("inertia: error: --lr auto")
+    bad = _cli("train", "--lr", "fast")
+    assert bad.returncode == 2 and "not a number or auto" in bad.stderr
+
+
+def test_tune_command_prints_the_choice_and_draws_it(tmp_path):
+    r = _cli("tune", "--epochs", "8", "--samples", "400", "--batch-size", "50",
+             "--test-fraction", "0.25", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "chosen: lr " in out and "runs of 8 epochs, 64 configurations tried" in out
+    rows = [line.split() for line in out.splitlines() if line[:6].strip().isdigit()]
+    assert [int(row[1]) for row in rows] == [1, 2, 4, 8]        # rungs at 1/8 .. 8 epochs
+    assert int(rows[0][2]) == 64 and int(rows[-1][2]) >= 1
+    assert (tmp_path / "tune.png").stat().st_size > 10000
+    for argv, match in [(("--lr", "0.1", "--momentum", "0.9"), "both fixed"),
+                        (("--budget", "0.5"), "cannot pay"),
+                        (("--test-fraction", "1.5"), "--test-fraction"),
+                        (("--method", "curvature", "--momentum", "0.9"), "cannot keep")]:
+        bad = _cli("tune", "--epochs", "8", "--samples", "200", "--out", str(tmp_path), *argv)
+        assert bad.returncode == 2 and bad.stderr.startswith("inertia: error:"), bad.stderr
+        assert match in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -217,7 +217,9 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
                      trial and are not changed
     loss, epochs, batch_size, validation_data
                      as for ``inertia.fit``: the training the choice is for
-    budget           the race's compute limit, in runs of ``epochs`` (default 10)
+    budget           the race's compute limit, in runs of ``epochs`` (default 10; for runs
+                     of very few epochs, where 10 cannot pay for the rungs, their least cost
+                     plus one run)
     method           "race", "curvature" or "range" (module docstring)
     optimizer        an ``inertia.SGD`` whose convention the result's optimizer takes
     seed             the seed of the shuffling and of the curvature's random start
@@ -249,7 +251,10 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
                           (rt.gradient_evals + curv.gradient_evals) / run_evals,
                           method=method, curvature=curv, range_test=rt, epochs=epochs)
     initial_loss = net.loss(X, y, loss)
-    budget = _race.DEFAULT_BUDGET if budget is None else float(budget)
+    if budget is None:         # a short run: what the rungs need at the least, and a run
+        budget = max(_race.DEFAULT_BUDGET, _race.least_budget(len(make_grid(1.0)), epochs)
+                     + curv.gradient_evals / run_evals + 1.0)
+    budget = float(budget)
     winner, configs, rungs, spent = _race.race(
         net, X, y, loss, epochs, batch_size, val, budget - curv.gradient_evals / run_evals,
         seed, lr_center, initial_loss, make_grid, 0 if fixed_lr else _race.RETRIES)

@@ -94,11 +94,8 @@ def survivors(alive, keep, by_momentum):
     return chosen + [c for c in ranked if id(c) not in taken][:keep - len(chosen)]
 
 
-def plan(n_configs, epochs, budget):
-    """The rungs: [(epochs of the rung, configurations trained to it), ...], the last rung
-    being ``epochs``. The first rung trains all ``n_configs``; each later rung gets an equal
-    share of the rest of ``budget`` (in runs of ``epochs``). Raises ValueError when the budget
-    cannot pay for one configuration carried through every rung."""
+def rung_ends(epochs):
+    """The epochs of the rungs: FRACTIONS of ``epochs`` (at least 1, rising), then ``epochs``."""
     ends = []
     for f in FRACTIONS:
         e = max(1, int(round(f * epochs)))
@@ -106,8 +103,24 @@ def plan(n_configs, epochs, budget):
             ends.append(e)
     if ends[-1] != epochs:
         ends.append(epochs)
+    return ends
+
+
+def least_budget(n_configs, epochs):
+    """The least budget (in runs of ``epochs``) that carries one configuration through
+    every rung after the first rung trained all ``n_configs``."""
+    first = rung_ends(epochs)[0]
+    return (n_configs * first + epochs - first) / epochs
+
+
+def plan(n_configs, epochs, budget):
+    """The rungs: [(epochs of the rung, configurations trained to it), ...], the last rung
+    being ``epochs``. The first rung trains all ``n_configs``; each later rung gets an equal
+    share of the rest of ``budget`` (in runs of ``epochs``). Raises ValueError when the budget
+    cannot pay for one configuration carried through every rung."""
+    ends = rung_ends(epochs)
     first = n_configs * ends[0] / epochs
-    least = first + (epochs - ends[0]) / epochs
+    least = least_budget(n_configs, epochs)
     if budget < least:
         raise ValueError(f"budget={budget:g} runs cannot pay for a race of {n_configs} "
                          f"configurations over {epochs} epochs: give budget >= "
