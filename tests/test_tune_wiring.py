@@ -211,7 +211,7 @@ def test_estimators_auto():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         c.fit(X, (y.ravel() > 0).astype(int))
-    assert c.momentum_ if hasattr(c, "momentum_") else True
+    assert c.momentum_ == 0.9
     assert c.tuned_.momentum == 0.9 and c.tuned_.lr == c.learning_rate_
     with pytest.raises(ValueError, match="optimizer=\"sgd\" only"):
         MLPRegressor(learning_rate_init="auto", optimizer="adam").fit(X, y.ravel())
