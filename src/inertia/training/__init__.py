@@ -45,11 +45,7 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     """Train ``net`` on (X, y) and return a History.
 
     loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.losses``)
-    optimizer   an ``inertia.SGD``; it keeps its state, so a second fit continues the first.
-                ``SGD(lr="auto")`` and/or ``momentum="auto"``: ``inertia.tune(method="race")``
-                first chooses them on the same data, epochs, batch size and validation data
-                (a number given for the other is kept fixed), sets them on the optimizer,
-                and ``History.tuned`` says what it chose and at what cost
+    optimizer   an ``inertia.SGD``; it keeps its state, so a second fit continues the first
     epochs      number of passes over the data (leave out when a schedule is given)
     batch_size  None: full batch; 1: online (one item per update); k: mini-batches of k, the
                 last one smaller when k does not divide n
@@ -82,6 +78,11 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
                 stops when it has not improved for ``patience`` epochs, and when the run
                 ends the best epoch's weights are put back (``restore_best``).
                 ``History.stopped_epoch`` and ``History.best_epoch`` say what happened.
+
+    An optimizer with ``lr="auto"`` and/or ``momentum="auto"`` (``SGD(lr="auto")``): after
+    the checks, ``inertia.tune(method="race")`` chooses them on the same data, epochs, batch
+    size, validation data and seed (a number given for the other stays fixed), they are set
+    on the optimizer, and ``History.tuned`` says what was chosen and at what cost.
 
     Everything is checked before the first step; a bad argument raises a one-line ValueError.
     A KeyboardInterrupt or SIGTERM takes effect at the end of the step it lands in (as
