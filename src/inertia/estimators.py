@@ -102,7 +102,7 @@ class _BaseMLP(BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_init": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
@@ -110,7 +110,7 @@ class _BaseMLP(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "momentum": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -179,7 +179,11 @@ class _BaseMLP(BaseEstimator):
     # checks -------------------------------------------------------------------------------
     def _check_settings(self):
         """Raise a one-line ValueError for settings inertia cannot run, before any work."""
-        if self.momentum >= 1:
+        auto = [k for k in ("learning_rate_init", "momentum") if getattr(self, k) == "auto"]
+        if auto and self.optimizer != "sgd":
+            raise ValueError(f'{" and ".join(auto)}="auto" is chosen for optimizer="sgd" '
+                             f"only: set optimizer='sgd' or give numbers")
+        if self.momentum != "auto" and self.momentum >= 1:
             raise ValueError(f"momentum must be < 1 for inertia's optimizers, got "
                              f"{self.momentum}: use e.g. 0.9")
         if self.alpha > 0 and self.weight_decay > 0:
@@ -272,24 +276,63 @@ class _BaseMLP(BaseEstimator):
         """A fresh inertia optimizer (new velocities), as scikit-learn makes a new
         SGDOptimizer at every fit that is not a partial_fit."""
         k = float(self._gradient_scale())
-        lr = self.learning_rate_init
+        lr, momentum = self._lr_init(), self._momentum()
         wd = (self.alpha if self.alpha > 0 else self.weight_decay) / k
         if self.optimizer == "sgd":
             conv = CONVENTIONS[self.convention]
             if self.alpha > 0 and self.convention != "sklearn":
                 conv = dataclasses.replace(conv, name=f"{conv.name}+l2", weight_decay="coupled",
                                            decay_per_n=True, decay_biases=False)
-            nesterov = bool(self.nesterovs_momentum) and self.momentum > 0 \
+            nesterov = bool(self.nesterovs_momentum) and momentum > 0 \
                 and conv.nesterov is not None
-            return SGD(lr * k, momentum=self.momentum, dampening=self.dampening,
+            return SGD(lr * k, momentum=momentum, dampening=self.dampening,
                        nesterov=nesterov, weight_decay=wd, convention=conv)
         if self.optimizer == "qhm":
-            return QHM(lr * k, momentum=self.momentum, weight_decay=wd)
+            return QHM(lr * k, momentum=momentum, weight_decay=wd)
         if self.optimizer == "aggmo":
             return AggMo(lr * k, weight_decay=wd)
         if self.optimizer == "adam":
             return Adam(lr, eps=1e-8 / k, weight_decay=wd)
         return AdamW(lr, eps=1e-8 / k, weight_decay=self.weight_decay)
+
+    def _lr_init(self):
+        """learning_rate_init, or the race's choice when it is "auto" (``tuned_``)."""
+        return self.learning_rate_ if self.learning_rate_init == "auto" else \
+            self.learning_rate_init
+
+    def _momentum(self):
+        """momentum, or the race's choice when it is "auto" (``tuned_``)."""
+        return self.momentum_ if self.momentum == "auto" else self.momentum
+
+    def _tune_auto(self, X, y):
+        """learning_rate_init="auto" and/or momentum="auto": ``inertia.tune(method="race")``
+        on the network as initialised, the training data, max_iter epochs and the batch
+        size, the other value fixed when given; sets ``learning_rate_`` and ``momentum_``
+        (in this estimator's convention and scale) and ``tuned_`` (the TuneSummary)."""
+        auto = [k for k in ("learning_rate_init", "momentum") if getattr(self, k) == "auto"]
+        self.tuned_ = None
+        if not auto:
+            return
+        from .tuning import tune
+
+        n = X.shape[0]
+        bs = min(200, n) if self.batch_size == "auto" else int(np.clip(self.batch_size, 1, n))
+        k = float(self._gradient_scale())
+        fixed = {}
+        if self.learning_rate_init != "auto":
+            fixed["lr"] = self.learning_rate_init * k
+        if self.momentum != "auto":
+            fixed["momentum"] = self.momentum
+        loss = OUTPUTS[self.out_activation_][1]
+        conv = self.convention if self.convention in CONVENTIONS else "pytorch"
+        result = tune(self._network(), X, y, loss, int(self.max_iter), batch_size=bs,
+                      method="race", optimizer=SGD(1.0, convention=conv),
+                      seed=self.random_state if isinstance(self.random_state, int) else 0,
+                      **fixed)
+        chosen = result.optimizer.config()
+        self.learning_rate_ = chosen["lr"] / k
+        self.momentum_ = chosen["momentum"]
+        self.tuned_ = result.summary()
 
     def _set_lr(self, opt):
         """Give the optimizer the current learning rate (scikit-learn's rule's value)."""
@@ -316,8 +359,9 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         if not incremental or not hasattr(self, "_inertia_optimizer"):
+            self._tune_auto(X, y)
             self._inertia_optimizer = self._make_optimizer()
-            self._learning_rate = float(self.learning_rate_init)
+            self._learning_rate = float(self._lr_init())
         diverged = self._fit_stochastic(X, y, incremental)
         if diverged is not None and self.on_divergence == "raise":
             raise Diverged(diverged[0], diverged[1])
@@ -398,7 +442,7 @@ class _BaseMLP(BaseEstimator):
         scikit-learn's epoch end. Returns True to stop."""
         self._update_no_improvement_count(X_val, y_val)
         if self.learning_rate == "invscaling":
-            self._learning_rate = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+            self._learning_rate = float(self._lr_init()) / (self.t_ + 1) ** self.power_t
         if self._no_improvement_count > self.n_iter_no_change:
             what = "Validation score" if self.early_stopping else "Training loss"
             msg = ("%s did not improve more than tol=%f for %d consecutive epochs."
@@ -542,6 +586,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  reads ``nesterovs_momentum``
     weight_decay the optimizer's own decay in its convention (give alpha or weight_decay)
     dampening    PyTorch's dampening (convention "pytorch")
+    learning_rate_init="auto", momentum="auto"   (either or both; optimizer="sgd") chosen by
+                 ``inertia.tune(method="race")`` on the initialised network, the training
+                 data, max_iter epochs and the batch size before the first epoch (a number
+                 given for the other stays fixed); the choice is in ``learning_rate_``,
+                 ``momentum_`` and ``tuned_`` (a ``TuneSummary``: the values and the cost)
     engine, device, dtype   inertia's engine ("numpy", "torch"), its device, "float64"/"float32"
     lr_schedule, momentum_schedule   callables from step to value (``inertia.schedules``);
                  lr_schedule replaces the ``learning_rate`` rule

@@ -20,7 +20,7 @@ from .common import CLIError, int_arg, parse_layers  # noqa: F401  (re-exported)
 from .compare import run_compare  # noqa: F401  (re-exported)
 
 # the command modules (inertia.cli.<name>), in the order of ``inertia --help``
-COMMANDS = ("train", "compare", "sweep", "demo", "bench", "predict", "translate", "info")
+COMMANDS = ("train", "tune", "compare", "sweep", "demo", "bench", "predict", "translate", "info")
 
 
 class Parser(argparse.ArgumentParser):

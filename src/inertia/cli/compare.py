@@ -4,7 +4,6 @@ several [lr weight_decay momentum] settings; a table of the cost and a plot."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 import warnings
 
@@ -16,7 +15,6 @@ from .. import training
 from ..files import check_folder, check_output
 from ..network import Network
 from ..optim import CONVENTIONS, SGD
-from ..training import fit
 from .common import (DEFAULT_OUT, CLIError, add_data_args, at_least, check_fit_memory,
                      default_loss, describe, int_arg, load_data, parse_layers)
 
@@ -74,36 +72,22 @@ def parse_settings(text):
 def run_compare(X, y, layers, loss, convention, settings, segments, every, seeds,
                 batch_size=None, dtype="float32", engine="numpy", progress=True):
     """Train copies of one network (shared initial weights per seed) under each setting
-    (lr, weight_decay, momentum) for ``segments`` x ``every`` epochs. Returns an array
-    (seeds, settings, segments * every) of per-epoch losses, NaN from the epoch where a run
-    diverged on (that run stops there; the others finish)."""
+    (lr, weight_decay, momentum) for ``segments`` x ``every`` epochs, as one
+    ``inertia.sweep`` over the settings and the seeds (run k: setting k // len(seeds), seed
+    k % len(seeds)). Returns an array (seeds, settings, segments * every) of per-epoch
+    losses, NaN from the epoch where a run diverged on (that run stops there; the others
+    finish). ``progress`` is accepted for the command's flag; the sweep shows none."""
+    from ..sweeps import sweep
+
     opts = [SGD(lr=lr, momentum=mu, weight_decay=wd, convention=convention)
             for lr, wd, mu in settings]                              # checks every setting
-    curves = np.empty((len(seeds), len(settings), segments * every))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(seeds) * len(settings), unit="run", leave=False,
-                   disable=None if sys.stderr.isatty() else True, delay=1.0)
-    try:
-        for si, seed in enumerate(seeds):
-            base = Network(X.shape[1], layers, seed=seed, dtype=dtype, engine=engine)
-            for ki, opt in enumerate(opts):
-                net = base.copy()
-                opt.reset()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", training.DivergenceWarning)
-                    hist = fit(net, X, y, loss=loss, optimizer=opt,
-                               schedule=[(every, {})] * segments, batch_size=batch_size,
-                               seed=seed, progress=False)
-                curves[si, ki] = np.nan
-                curves[si, ki, :len(hist.loss)] = hist.loss
-                if bar is not None:
-                    bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return curves
+    net = Network(X.shape[1], layers, seed=seeds[0], dtype=dtype, engine=engine)
+    grid = [{"lr": lr, "weight_decay": wd, "momentum": mu} for lr, wd, mu in settings]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", training.DivergenceWarning)
+        res = sweep(net, X, y, loss, opts[0], grid=grid, seeds=list(seeds),
+                    schedule=[(every, {})] * segments, batch_size=batch_size)
+    return res.loss.reshape(len(settings), len(seeds), -1).transpose(1, 0, 2)
 
 
 def compare_checks(args):

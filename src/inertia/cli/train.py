@@ -3,6 +3,7 @@ save it; resume a saved model or a checkpoint; stop a diverged run (exit status 
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import warnings
@@ -59,8 +60,11 @@ def _optimizer_args(p):
                    help=f"momentum convention: {conv} (default pytorch)")
     p.add_argument("--optimizer", choices=["sgd", "qhm", "aggmo", "adam", "adamw"],
                    default=None, help="default sgd (with --convention)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.01; adam and adamw 0.001)")
-    p.add_argument("--momentum", type=float, default=None, help="momentum in [0, 1)")
+    p.add_argument("--lr", type=auto_or_number, default=None,
+                   help="learning rate (default 0.01; adam and adamw 0.001), or auto: "
+                        "chosen by the race (inertia tune) before training")
+    p.add_argument("--momentum", type=auto_or_number, default=None,
+                   help="momentum in [0, 1), or auto (with --lr auto or a number)")
     p.add_argument("--nu", type=float, default=None, help="QHM's immediate discount nu")
     p.add_argument("--betas", default=None,
                    help="AggMo's dampings (0,0.9,0.99) or Adam's beta1,beta2 (0.9,0.999)")
@@ -77,6 +81,16 @@ def _optimizer_args(p):
     p.add_argument("--dampening", type=float, default=None, help="dampening (pytorch only)")
     p.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
     p.add_argument("--weight-decay", type=float, default=None, help="weight decay")
+
+
+def auto_or_number(text):
+    """--lr / --momentum: a number or "auto"."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or auto") from None
 
 
 def _run_args(p):
@@ -245,6 +259,7 @@ class Run:
     task: str = "regression"
     task_reason: str = ""       # why this task (the rule's reason, --task, a resumed model)
     classes: list | None = None  # class names, code k = classes[k]
+    tuned: object = None        # --lr auto / --momentum auto: the race's TuneSummary
 
 
 def cmd_train(args):
@@ -343,8 +358,39 @@ def plan_optimization(args, run):
     run.epochs = args.epochs if args.epochs is not None else 100
     n_train, n_val = len(run.train[0]), len(run.val[0]) if run.val else 0
     check_fit_memory(run.net, n_train, args.batch_size, n_val)
+    if getattr(run.opt, "auto", None):
+        choose_auto(args, run)
     steps = run.epochs * (1 if args.batch_size is None else -(-n_train // args.batch_size))
     run.lr_sched, run.mom_sched = train_schedules(args, run.opt, steps)
+
+
+def choose_auto(args, run):
+    """--lr auto / --momentum auto: the race chooses them on the training data, epochs,
+    batch size and test set of the run; prints the choice, its cost and the time taken."""
+    import time
+
+    from ..training.auto import tune_auto
+
+    auto = " and ".join("--" + k for k in run.opt.auto)
+    if run.opt.kind != "sgd":
+        raise CLIError(f"{auto} auto applies to --optimizer sgd only, not {run.opt.kind}")
+    if args.lr_schedule is not None and "lr" in run.opt.auto:
+        raise CLIError("--lr auto and --lr-schedule: give --lr a number (the schedule "
+                       "starts from it) or drop --lr-schedule")
+    if args.momentum_schedule is not None and "momentum" in run.opt.auto:
+        raise CLIError("--momentum auto and --momentum-schedule: give --momentum a number or "
+                       "drop --momentum-schedule")
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", training.DivergenceWarning)
+        try:
+            summary = tune_auto(run.net, *run.train, run.loss, run.opt, dict(
+                epochs=run.epochs, batch_size=args.batch_size, seed=args.seed,
+                validation_data=run.val, progress=False))
+        except ValueError as ex:
+            raise CLIError(str(ex)) from None
+    print(f"  {summary} (the race: {time.perf_counter() - t0:.1f} s)")
+    run.tuned = summary
 
 
 def print_plan(args, run):

@@ -59,6 +59,20 @@ class Optimizer:
         self._assign({k: h[k] for k in self.HYPER})
         return self
 
+    @property
+    def auto(self) -> list:
+        """The hyperparameters still set to the placeholder "auto" (``inertia.fit`` and
+        ``inertia.tune`` choose them), in HYPER's order."""
+        return [k for k in self.HYPER if isinstance(getattr(self, k, None), str)
+                and getattr(self, k) == "auto"]
+
+    def check_numbers(self, what):
+        """A one-line ValueError when a hyperparameter is still "auto" (``what``: the call)."""
+        if self.auto:
+            raise ValueError(f"{what} cannot run with {' and '.join(self.auto)}=\"auto\": "
+                             "use inertia.fit (it tunes first) or inertia.tune and set the "
+                             "chosen values")
+
     def reset(self):
         """Forget the state (buffers, step count)."""
         self.state = None
@@ -182,6 +196,7 @@ class Optimizer:
         buffers ``init`` gave it; any writable view works (``W.T``, strided slices)."""
         from ..engines.numpy import NumpyEngine
 
+        self.check_numbers(f"{type(self).__name__}.step")
         self._check_functional(params, grads, state)
         self._check_step(n)
         engines = {}

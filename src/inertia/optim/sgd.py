@@ -37,13 +37,22 @@ class SGDState:
     last_lr: float | None = None
 
 
+def _is_auto(x):
+    return isinstance(x, str) and x == "auto"
+
+
 def check_hyper(conv, lr, momentum, dampening, nesterov, weight_decay):
-    """Raise a one-line ValueError for impossible hyperparameters."""
+    """Raise a one-line ValueError for impossible hyperparameters. lr and momentum may be
+    the placeholder "auto" (chosen by ``inertia.tune`` when ``fit`` starts)."""
+    auto_lr, auto_mu = _is_auto(lr), _is_auto(momentum)
+    lr, momentum = (1.0 if auto_lr else lr), (0.5 if auto_mu else momentum)
     for name, x in (("lr", lr), ("momentum", momentum), ("dampening", dampening),
                     ("weight_decay", weight_decay)):
         if not isinstance(x, (int, float, np.floating, np.integer)) or isinstance(x, bool) \
                 or not math.isfinite(x):
-            raise ValueError(f"{name} must be a finite number, got {x!r}")
+            raise ValueError(f"{name} must be a finite number"
+                             + (' or "auto"' if name in ("lr", "momentum") else "")
+                             + f", got {x!r}")
     if lr <= 0:
         raise ValueError(f"learning rate must be > 0, got {lr}: pass a positive lr such as 0.01")
     if not 0 <= momentum < 1:
@@ -150,7 +159,8 @@ class SGD(Optimizer):
                              "set momentum_correction=False")
 
     def _assign(self, h):
-        self.lr, self.momentum = float(h["lr"]), float(h["momentum"])
+        self.lr, self.momentum = (x if _is_auto(x) else float(x)
+                                  for x in (h["lr"], h["momentum"]))
         self.dampening, self.weight_decay = float(h["dampening"]), float(h["weight_decay"])
         self.nesterov = bool(h["nesterov"])
         self.momentum_correction = bool(h.get("momentum_correction", False))

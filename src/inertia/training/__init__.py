@@ -17,6 +17,7 @@ import sys
 import time
 
 from . import checkpoint as ckpt
+from .auto import tune_auto
 from .divergence import Divergence, Diverged, DivergenceWarning, report
 from .early_stopping import EarlyStopping
 from .history import History
@@ -78,11 +79,24 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
                 ends the best epoch's weights are put back (``restore_best``).
                 ``History.stopped_epoch`` and ``History.best_epoch`` say what happened.
 
+    An optimizer with ``lr="auto"`` and/or ``momentum="auto"`` (``SGD(lr="auto")``): after
+    the checks, ``inertia.tune(method="race")`` chooses them on the same data, epochs, batch
+    size, validation data and seed (a number given for the other stays fixed), they are set
+    on the optimizer, and ``History.tuned`` says what was chosen and at what cost.
+
     Everything is checked before the first step; a bad argument raises a one-line ValueError.
     A KeyboardInterrupt or SIGTERM takes effect at the end of the step it lands in (as
     ``Interrupted``, a KeyboardInterrupt), so the network and optimizer are never left
     half-updated.
     """
+    tuned = None
+    if getattr(optimizer, "auto", None):        # SGD(lr="auto", ...): the race chooses first
+        tuned = tune_auto(net, X, y, loss, optimizer, dict(
+            epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+            schedule=schedule, validation_data=validation_data, progress=progress,
+            lr_schedule=lr_schedule, momentum_schedule=momentum_schedule, compiled=compiled,
+            on_divergence=on_divergence, checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every, early_stopping=early_stopping))
     plan = make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
                      validation_data, progress, lr_schedule, momentum_schedule, compiled,
                      on_divergence, checkpoint, checkpoint_every, early_stopping)
@@ -105,6 +119,7 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     if diverged is not None:
         report(on_divergence, diverged, state.hist)
     net.e.synchronize()
+    state.hist.tuned = tuned
     return state.hist
 
 

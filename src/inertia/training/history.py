@@ -25,6 +25,9 @@ class History:
                   or None when the run went to the end
     best_epoch    with early_stopping: the epoch (from 0) with the best monitored value
                   (its weights are the network's when ``restore_best``), else None
+    tuned         after a fit with ``lr="auto"`` or ``momentum="auto"``: the
+                  ``inertia.tuning.TuneSummary`` of the race that chose them (``str`` of it
+                  is one line), else None
     """
 
     loss: list = field(default_factory=list)
@@ -36,6 +39,7 @@ class History:
     resumed_from: object = None
     stopped_epoch: object = None
     best_epoch: object = None
+    tuned: object = None
 
     @property
     def epochs(self):

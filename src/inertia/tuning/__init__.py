@@ -34,6 +34,32 @@ METHODS = ("race", "curvature", "range")
 RANGE_STEPS = 100
 
 
+@dataclass(frozen=True)
+class TuneSummary:
+    """What ``tune`` chose, in short (``History.tuned`` after a ``fit`` with "auto").
+
+    lr, momentum   the choice in the convention of the optimizer tuned for
+    convention     that convention's name
+    method         "race", "curvature" or "range"
+    cost           the compute spent, in runs of ``epochs``
+    configs        configurations tried;  epochs  the epochs of one run
+    """
+
+    lr: float
+    momentum: float
+    convention: str
+    method: str
+    cost: float
+    configs: int
+    epochs: int
+
+    def __str__(self):
+        tried = f"{self.configs} configurations, " if self.configs else ""
+        return (f"tuned ({self.method}): lr={self.lr:.4g} momentum={self.momentum:g} "
+                f"({self.convention} convention); cost {tried}{self.cost:.2f} runs of "
+                f"{self.epochs} epochs")
+
+
 @dataclass
 class TuneResult:
     """What ``tune`` chose and how.
@@ -51,6 +77,7 @@ class TuneResult:
     curvature      the ``curvature.Curvature`` measured, or None
     range_test     the ``range_test.RangeTest``, or None
     net            the race's winner, trained for ``epochs``, or None
+    epochs         the epochs of one run (what ``cost`` counts in)
     """
 
     lr: float
@@ -63,6 +90,14 @@ class TuneResult:
     curvature: object = None
     range_test: object = None
     net: object = None
+
+    epochs: int = 0
+
+    def summary(self):
+        """A ``TuneSummary``: the choice in the result optimizer's convention, the cost."""
+        c = self.optimizer.config()
+        return TuneSummary(c["lr"], c["momentum"], c["convention"], self.method, self.cost,
+                           len(self.trace), self.epochs)
 
     def plot(self, path="tune.png"):
         """Draw the result (the race: survivors on the lr x momentum grid and their loss
@@ -88,8 +123,46 @@ def _check_data(net, X, y, loss, name="X"):
     return np.ascontiguousarray(X, dtype=net.dtype), y
 
 
+def _grid_maker(lr, momentum, method, optimizer):
+    """The race's grid as a function of the centre learning rate, for "auto" or fixed ``lr``
+    and ``momentum`` (numbers in ``optimizer``'s convention), and whether lr is fixed.
+    Checks both (one-line ValueError)."""
+    if optimizer is not None and not isinstance(optimizer, SGD):
+        raise ValueError(f"optimizer must be an inertia.SGD (its convention is kept), got "
+                         f"{type(optimizer).__name__}")
+    for name, x in (("lr", lr), ("momentum", momentum)):
+        if not (isinstance(x, str) and x == "auto"):
+            if isinstance(x, str):
+                raise ValueError(f'{name} must be "auto" or a number, got {x!r}')
+            SGD(**{"lr": 1.0, "momentum": 0.0, name: x})     # a one-line error when invalid
+    fixed = [name for name, x in (("lr", lr), ("momentum", momentum)) if x != "auto"]
+    if len(fixed) == 2:
+        raise ValueError("lr and momentum are both fixed: nothing to tune; pass lr=\"auto\" "
+                         "or momentum=\"auto\"")
+    if fixed and (method == "curvature" or method == "range" and fixed == ["lr"]):
+        raise ValueError(f"method={method!r} cannot keep {fixed[0]} fixed: use method='race'")
+    momenta = _race.MOMENTA if momentum == "auto" else (float(momentum),)
+    if optimizer is not None and optimizer.nesterov:
+        momenta = tuple(m for m in momenta if m > 0) or momenta     # Nesterov needs mu > 0
+    if lr == "auto":
+        return (lambda center: _race.grid(center, momenta=momenta)), False
+    pairs = [(_pytorch_lr(float(lr), mu, optimizer), mu) for mu in momenta]
+    return (lambda center: pairs), True
+
+
+def _pytorch_lr(lr, mu, optimizer):
+    """The PyTorch-convention learning rate of ``lr`` with momentum ``mu`` in
+    ``optimizer``'s convention (the same number in every convention but "ema")."""
+    if optimizer is None or optimizer.convention.name == "pytorch":
+        return lr
+    from ..optim.translate import translate
+
+    return translate(SGD(lr=lr, momentum=mu, convention=optimizer.convention.name),
+                     to="pytorch").lr
+
+
 def _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget, method,
-                optimizer):
+                optimizer, n_configs=None):
     """Every argument checked before any work; returns (X, y, validation pair or None)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
@@ -106,7 +179,7 @@ def _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget, me
         raise ValueError(f"budget applies to method='race' only; method={method!r} spends a "
                          "fixed small amount")
     if budget is not None:                 # a budget too small for the race: say so now
-        _race.plan(len(_race.grid(1.0)), int(epochs), float(budget))
+        _race.plan(n_configs or len(_race.grid(1.0)), int(epochs), float(budget))
     if optimizer is not None and not isinstance(optimizer, SGD):
         raise ValueError(f"optimizer must be an inertia.SGD (its convention is kept), got "
                          f"{type(optimizer).__name__}")
@@ -137,21 +210,28 @@ def _trace(configs):
 
 
 def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=None,
-         method="race", optimizer=None, seed=None):
+         method="race", optimizer=None, seed=None, lr="auto", momentum="auto"):
     """Choose the learning rate and the momentum for training ``net`` on (X, y).
 
     net              an ``inertia.Network``; its weights are the starting point of every
                      trial and are not changed
     loss, epochs, batch_size, validation_data
                      as for ``inertia.fit``: the training the choice is for
-    budget           the race's compute limit, in runs of ``epochs`` (default 10)
+    budget           the race's compute limit, in runs of ``epochs`` (default 10; for runs
+                     of very few epochs, where 10 cannot pay for the rungs, their least cost
+                     plus one run)
     method           "race", "curvature" or "range" (module docstring)
     optimizer        an ``inertia.SGD`` whose convention the result's optimizer takes
     seed             the seed of the shuffling and of the curvature's random start
+    lr, momentum     "auto" (default: chosen) or a number kept fixed, in the convention of
+                     ``optimizer`` (PyTorch's when None): the race then searches the other
+                     one alone (8 learning rates, or 8 momenta); method="range" takes a
+                     fixed momentum; method="curvature" chooses both
 
     Returns a ``TuneResult``. Bad arguments raise a one-line ValueError before any work."""
+    make_grid, fixed_lr = _grid_maker(lr, momentum, method, optimizer)
     X, y, val = _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget,
-                            method, optimizer)
+                            method, optimizer, len(make_grid(1.0)))
     seed = 0 if seed is None else seed
     run_evals = X.shape[0] * epochs
     with_min = method == "curvature"
@@ -160,25 +240,29 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
     if method == "curvature":
         lr, mu = _curv.choose(curv)
         return TuneResult(lr, mu, _in_convention(lr, mu, optimizer),
-                          curv.gradient_evals / run_evals, method=method, curvature=curv)
+                          curv.gradient_evals / run_evals, method=method, curvature=curv,
+                          epochs=epochs)
     if method == "range":
+        mu = _curv.DEFAULT_MOMENTUM if momentum == "auto" else float(momentum)
         rt = _range.range_test(net, X, y, loss, lr_center * 1e-3, lr_center * 1e2,
-                               steps=RANGE_STEPS, momentum=_curv.DEFAULT_MOMENTUM,
-                               batch_size=batch_size, seed=seed)
-        mu = _curv.DEFAULT_MOMENTUM
+                               steps=RANGE_STEPS, momentum=mu, batch_size=batch_size,
+                               seed=seed)
         return TuneResult(rt.lr, mu, _in_convention(rt.lr, mu, optimizer),
                           (rt.gradient_evals + curv.gradient_evals) / run_evals,
-                          method=method, curvature=curv, range_test=rt)
+                          method=method, curvature=curv, range_test=rt, epochs=epochs)
     initial_loss = net.loss(X, y, loss)
-    budget = _race.DEFAULT_BUDGET if budget is None else float(budget)
+    if budget is None:         # a short run: what the rungs need at the least, and a run
+        budget = max(_race.DEFAULT_BUDGET, _race.least_budget(len(make_grid(1.0)), epochs)
+                     + curv.gradient_evals / run_evals + 1.0)
+    budget = float(budget)
     winner, configs, rungs, spent = _race.race(
         net, X, y, loss, epochs, batch_size, val, budget - curv.gradient_evals / run_evals,
-        seed, lr_center, initial_loss)
+        seed, lr_center, initial_loss, make_grid, 0 if fixed_lr else _race.RETRIES)
     cost = (spent * X.shape[0] + curv.gradient_evals) / run_evals
     return TuneResult(winner.lr, winner.momentum,
                       _in_convention(winner.lr, winner.momentum, optimizer), cost,
-                      _trace(configs), method, rungs, curv, net=winner.net)
+                      _trace(configs), method, rungs, curv, net=winner.net, epochs=epochs)
 
 
-__all__ = ["tune", "TuneResult", "METHODS"]
+__all__ = ["tune", "TuneResult", "TuneSummary", "METHODS"]
 

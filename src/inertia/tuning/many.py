@@ -1,8 +1,9 @@
 """Training many (lr, momentum) configurations of one network side by side.
 
-``train_many`` is the one place the tuner trains configurations. Today it runs them one after
-another, each as ``inertia.fit`` calls on its own copy of the network with its own optimizer;
-``inertia.sweep`` will run them as one compiled computation behind the same signature.
+``train_many`` is the one place the tuner trains configurations. It trains them through
+the sweep's ``_train_group`` (``inertia.sweeps.runs``), chunk by chunk, each configuration
+continuing its own copy of the network and its own optimizer; whatever runs a group of the
+sweep (one ``fit`` after another today, a multi-run compiled kernel later) runs the tuner's.
 
 Fairness: every configuration starts from the weights of the network it was copied from, and
 every configuration sees the same shuffling order: the data are shuffled per chunk of epochs
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..optim.sgd import SGD
+from ..sweeps.runs import _train_group
 
 # a loss above this multiple of the initial training loss counts as diverged
 DIVERGE_FACTOR = 10.0
@@ -87,32 +89,44 @@ def train_many(configs, X, y, loss, upto, batch_size=None, validation_data=None,
                initial_loss=math.inf, stops=()):
     """Train every live configuration in ``configs`` until it has run ``upto`` epochs.
 
-    Each one is checked after every chunk (``boundaries`` of ``upto`` and the epochs in
+    The configurations are trained chunk by chunk, every chunk as groups of runs through
+    the sweep's ``_train_group`` (the runs of a group start at the same epoch, so they share
+    the chunk's shuffling order), each run continuing its own network and optimizer. Each
+    one is checked after every chunk (``boundaries`` of ``upto`` and the epochs in
     ``stops``): a non-finite loss, one above ``DIVERGE_FACTOR`` x ``initial_loss``, or a fit
     that stopped short (a ``fit`` that stops on divergence) marks it diverged and it trains
     no further. Returns the epochs trained in this call (summed over
     configurations), each epoch being one gradient evaluation per training row."""
-    from .. import fit      # the package's fit (imported here: inertia is loaded by now)
-
     ends = sorted(set(boundaries(upto)) | {s for s in stops if 0 < s < upto})
     spent = 0
-    for c in configs:
-        if not c.alive:
-            continue
-        for end in ends:
-            if c.epochs >= end:
-                continue
-            start = c.epochs
-            with warnings.catch_warnings():     # a fit that stops on divergence warns
-                warnings.simplefilter("ignore", RuntimeWarning)
-                h = fit(c.net, X, y, loss=loss, optimizer=c.opt, epochs=end - start,
-                        batch_size=batch_size, seed=[0 if seed is None else int(seed), start],
-                        validation_data=validation_data, progress=False)
-            c.loss.extend(h.loss)
-            c.val.extend(h.val_loss)
-            stopped = len(h.loss) < end - start        # fit stopped on a non-finite loss
-            spent += min(end - start, len(h.loss) + stopped)   # a partial epoch counts whole
-            if stopped or diverged(h.loss, initial_loss) or diverged(h.val_loss, math.inf):
-                c.diverged = c.epochs
-                break
+    for end in ends:
+        starts = {}
+        for c in configs:
+            if c.alive and c.epochs < end:
+                starts.setdefault(c.epochs, []).append(c)
+        for start, group in sorted(starts.items()):
+            spent += _train_chunk(group, X, y, loss, start, end, batch_size,
+                                  validation_data, seed, initial_loss)
+    return spent
+
+
+def _train_chunk(group, X, y, loss, start, end, batch_size, validation_data, seed,
+                 initial_loss):
+    """Train the configurations of ``group`` (all at epoch ``start``) to epoch ``end`` as
+    one group of the sweep; mark the diverged ones. Returns the epochs trained."""
+    plan = {"epochs": end - start, "batch_size": batch_size,
+            "seed": [0 if seed is None else int(seed), start],
+            "validation_data": validation_data}
+    with warnings.catch_warnings():     # a fit that stops on divergence warns
+        warnings.simplefilter("ignore", RuntimeWarning)
+        hists = _train_group([c.net for c in group], [c.opt for c in group], X, y, loss,
+                             plan)
+    spent = 0
+    for c, h in zip(group, hists):
+        c.loss.extend(h.loss)
+        c.val.extend(h.val_loss)
+        stopped = len(h.loss) < end - start        # fit stopped on a non-finite loss
+        spent += min(end - start, len(h.loss) + stopped)   # a partial epoch counts whole
+        if stopped or diverged(h.loss, initial_loss) or diverged(h.val_loss, math.inf):
+            c.diverged = c.epochs
     return spent

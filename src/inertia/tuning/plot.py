@@ -53,7 +53,8 @@ def _race(result, path):
                       zorder=3 if winner else 2)
     for k, (ep, count) in enumerate(rungs):
         grid_ax.scatter([], [], color=colors[k % len(colors)],
-                        label=f"reached rung {k + 1} ({ep} epochs, {count} configs)")
+                        label=f"reached rung {k + 1} ({ep} epoch{'s' * (ep != 1)}, "
+                              f"{count} configs)")
         curve_ax.axvline(ep, color=colors[k % len(colors)], ls="--", lw=0.8)
     grid_ax.scatter([], [], marker="x", color=DIVERGED, label="diverged, dropped at once")
     grid_ax.set_xscale("log")

@@ -94,11 +94,8 @@ def survivors(alive, keep, by_momentum):
     return chosen + [c for c in ranked if id(c) not in taken][:keep - len(chosen)]
 
 
-def plan(n_configs, epochs, budget):
-    """The rungs: [(epochs of the rung, configurations trained to it), ...], the last rung
-    being ``epochs``. The first rung trains all ``n_configs``; each later rung gets an equal
-    share of the rest of ``budget`` (in runs of ``epochs``). Raises ValueError when the budget
-    cannot pay for one configuration carried through every rung."""
+def rung_ends(epochs):
+    """The epochs of the rungs: FRACTIONS of ``epochs`` (at least 1, rising), then ``epochs``."""
     ends = []
     for f in FRACTIONS:
         e = max(1, int(round(f * epochs)))
@@ -106,8 +103,24 @@ def plan(n_configs, epochs, budget):
             ends.append(e)
     if ends[-1] != epochs:
         ends.append(epochs)
+    return ends
+
+
+def least_budget(n_configs, epochs):
+    """The least budget (in runs of ``epochs``) that carries one configuration through
+    every rung after the first rung trained all ``n_configs``."""
+    first = rung_ends(epochs)[0]
+    return (n_configs * first + epochs - first) / epochs
+
+
+def plan(n_configs, epochs, budget):
+    """The rungs: [(epochs of the rung, configurations trained to it), ...], the last rung
+    being ``epochs``. The first rung trains all ``n_configs``; each later rung gets an equal
+    share of the rest of ``budget`` (in runs of ``epochs``). Raises ValueError when the budget
+    cannot pay for one configuration carried through every rung."""
+    ends = rung_ends(epochs)
     first = n_configs * ends[0] / epochs
-    least = first + (epochs - ends[0]) / epochs
+    least = least_budget(n_configs, epochs)
     if budget < least:
         raise ValueError(f"budget={budget:g} runs cannot pay for a race of {n_configs} "
                          f"configurations over {epochs} epochs: give budget >= "
@@ -121,23 +134,28 @@ def plan(n_configs, epochs, budget):
 
 
 def race(net, X, y, loss, epochs, batch_size, validation_data, budget, seed, lr_center,
-         initial_loss):
+         initial_loss, make_grid=grid, retries=RETRIES):
     """Run the race from ``net``'s weights (``net`` itself is not trained).
 
+    make_grid  the (lr, momentum) pairs around a centre learning rate (``grid``; a fixed
+               learning rate or momentum gives a smaller one)
+    retries    how many times the grid moves down RETREAT when every pair diverged
+
     Returns (the winner Config, every Config tried, the rungs, epochs trained in all)."""
-    rungs = plan(len(grid(lr_center)), epochs, budget)
+    rungs = plan(len(make_grid(lr_center)), epochs, budget)
     spent, tried = 0, []
-    for attempt in range(RETRIES + 1):
-        configs = new_configs(net, grid(lr_center * RETREAT ** attempt))
+    for attempt in range(retries + 1):
+        configs = new_configs(net, make_grid(lr_center * RETREAT ** attempt))
         tried += configs
         spent += train_many(configs, X, y, loss, rungs[0][0], batch_size, validation_data,
                             seed, initial_loss)
         if any(c.alive for c in configs):
             break
     else:
-        raise ValueError("every learning rate of the race diverged, even "
-                         f"{RETREAT ** RETRIES:g} x lower: check the data's scale "
-                         "(standardize it) and the loss")
+        raise ValueError("every configuration of the race diverged"
+                         + (f", even {RETREAT ** retries:g} x lower" if retries else "")
+                         + ": check the data's scale (standardize it), the loss"
+                         + ("" if retries else " and the fixed learning rate"))
     for k, (end, _) in enumerate(rungs):
         if k:
             spent += train_many([c for c in configs if c.alive], X, y, loss, end,

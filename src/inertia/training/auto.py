@@ -1,0 +1,50 @@
+"""``fit`` with ``SGD(lr="auto")`` and/or ``momentum="auto"``: the race chooses them first.
+
+``tune_auto`` is called at the start of ``fit`` when the optimizer still holds the
+placeholder. The arguments are checked first (``make_plan`` on a stand-in optimizer with
+numbers in place of "auto"), then ``inertia.tune(method="race")`` runs on the same data,
+epochs, batch size, validation data and shuffling seed, a value given as a number staying
+fixed; the chosen values are set on the optimizer (so a later ``fit`` does not tune again)
+and ``History.tuned`` says what was chosen and at what cost.
+"""
+
+from __future__ import annotations
+
+# fit's defaults for the arguments ``plan_args`` leaves out
+FIT_DEFAULTS = {"epochs": None, "batch_size": None, "shuffle": True, "seed": None,
+                "schedule": None, "validation_data": None, "progress": False,
+                "lr_schedule": None, "momentum_schedule": None, "compiled": None,
+                "on_divergence": "stop", "checkpoint": None, "checkpoint_every": 1,
+                "early_stopping": None}
+# stand-ins for "auto" while fit's arguments are checked (momentum > 0 for Nesterov)
+STAND_IN = {"lr": 0.01, "momentum": 0.5}
+
+
+def tune_auto(net, X, y, loss, optimizer, plan_args):
+    """Choose the optimizer's "auto" hyperparameters by the race and set them on it.
+
+    plan_args  ``fit``'s arguments after (net, X, y, loss, optimizer), as a dict (those
+               left out take fit's defaults)
+    Returns the ``TuneSummary`` for ``History.tuned``. ``net`` is not changed."""
+    from ..tuning import tune
+    from .plan import make_plan
+
+    auto = optimizer.auto
+    plan_args = {**FIT_DEFAULTS, **plan_args}
+    if "lr" in auto and plan_args.get("lr_schedule") is not None:
+        raise ValueError('lr="auto" with an lr_schedule: give a number for lr (the schedule '
+                         "sets it) or drop the schedule")
+    if "momentum" in auto and plan_args.get("momentum_schedule") is not None:
+        raise ValueError('momentum="auto" with a momentum_schedule: give a number for '
+                         "momentum or drop the schedule")
+    stand_in = type(optimizer)(**{**optimizer.config(), **{k: STAND_IN[k] for k in auto}})
+    plan = make_plan(net, X, y, loss, stand_in, **plan_args)
+    seed = plan.seed if isinstance(plan.seed, int) else None
+    fixed = {k: getattr(optimizer, k) for k in ("lr", "momentum") if k not in auto}
+    result = tune(net, X, y, loss, epochs=int(plan.epochs),
+                  batch_size=plan_args.get("batch_size"),
+                  validation_data=plan_args.get("validation_data"), method="race",
+                  optimizer=optimizer, seed=seed, **fixed)
+    chosen = result.optimizer.config()
+    optimizer.set(**{k: chosen[k] for k in auto})
+    return result.summary()
