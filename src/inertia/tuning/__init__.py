@@ -25,6 +25,7 @@ import numpy as np
 
 from ..ops import losses
 from ..network import all_finite
+from ..training.plan import _check_data
 from ..optim.sgd import SGD
 from . import curvature as _curv
 from . import race as _race
@@ -105,22 +106,6 @@ class TuneResult:
         from .plot import draw
 
         return draw(self, path)
-
-
-def _check_data(net, X, y, loss, name="X"):
-    """X as a C-contiguous array of the network's dtype and y as prepared targets (one-hot
-    for class labels), after the checks ``fit`` makes; a one-line ValueError otherwise."""
-    X = net.check_inputs(X, name)
-    yname = "y" if name == "X" else name.replace("X", "y")
-    y = np.asarray(y)
-    if y.shape[:1] != X.shape[:1]:
-        raise ValueError(f"{name} has {X.shape[0]} rows but {yname} has "
-                         f"{y.shape[0] if y.ndim else 0}: pass one target per sample")
-    if not np.issubdtype(y.dtype, np.number) or not all_finite(y):
-        raise ValueError(f"{yname} contains NaN, inf or non-numbers: clean or drop those rows "
-                         "first")
-    y = losses.prepare_targets(loss, y, net.n_outputs, net.dtype)
-    return np.ascontiguousarray(X, dtype=net.dtype), y
 
 
 def _grid_maker(lr, momentum, method, optimizer):
