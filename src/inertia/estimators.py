@@ -16,6 +16,10 @@ What the estimator computes itself, as scikit-learn does:
 - the batch order: ``sklearn.utils.shuffle`` on the same random state;
 - ``loss_curve_``: per epoch, the batch losses weighted by batch size, each with the L2 term
   ``alpha / (2 n_batch) * sum of squared weights`` taken before the batch's update;
+- ``sample_weight`` (fit, partial_fit): each batch's loss and gradient over the batch's weight
+  sum, the L2 term ``alpha / (2 sum of the batch's weights) * ...`` likewise, the loss curve's
+  batches still weighted by row count (scikit-learn 1.9's ``_backprop`` and
+  ``_fit_stochastic``); one engine-loop call a batch; not with early stopping;
   scikit-learn's squared loss is ``||y - a||^2 / (2 n k)`` for k outputs (inertia's
   ``quadratic`` / k) and its multilabel log loss sums over the k outputs (inertia's ``bce`` * k);
   inertia takes log losses from the logits, scikit-learn from probabilities clipped to
