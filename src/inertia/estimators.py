@@ -16,6 +16,10 @@ What the estimator computes itself, as scikit-learn does:
 - the batch order: ``sklearn.utils.shuffle`` on the same random state;
 - ``loss_curve_``: per epoch, the batch losses weighted by batch size, each with the L2 term
   ``alpha / (2 n_batch) * sum of squared weights`` taken before the batch's update;
+- ``sample_weight`` (fit, partial_fit): each batch's loss and gradient over the batch's weight
+  sum, the L2 term ``alpha / (2 sum of the batch's weights) * ...`` likewise, the loss curve's
+  batches still weighted by row count (scikit-learn 1.9's ``_backprop`` and
+  ``_fit_stochastic``); one engine-loop call a batch; not with early stopping;
   scikit-learn's squared loss is ``||y - a||^2 / (2 n k)`` for k outputs (inertia's
   ``quadratic`` / k) and its multilabel log loss sums over the k outputs (inertia's ``bce`` * k);
   inertia takes log losses from the logits, scikit-learn from probabilities clipped to
@@ -67,6 +71,7 @@ from numbers import Integral, Real
 
 from .network import Dense, Network
 from .optim import CONVENTIONS, QHM, SGD, Adam, AdamW, AggMo
+from .ops import losses as _losses
 from .training import fit as _inertia_fit
 from .training.divergence import Diverged, DivergenceWarning
 
@@ -340,10 +345,14 @@ class _BaseMLP(BaseEstimator):
         opt.set(lr=self._learning_rate * k)
 
     # training -------------------------------------------------------------------------------
-    def _fit(self, X, y, incremental=False):
+    def _fit(self, X, y, incremental=False, sample_weight=None):
         self._check_settings()
+        if sample_weight is not None and self.early_stopping:
+            raise ValueError("sample_weight with early_stopping=True is not supported: drop "
+                             "one of them")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        w = _losses.check_sample_weight(sample_weight, X.shape[0], np.float64)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         X = np.ascontiguousarray(X, dtype=self._dtype())
@@ -362,7 +371,7 @@ class _BaseMLP(BaseEstimator):
             self._tune_auto(X, y)
             self._inertia_optimizer = self._make_optimizer()
             self._learning_rate = float(self._lr_init())
-        diverged = self._fit_stochastic(X, y, incremental)
+        diverged = self._fit_stochastic(X, y, incremental, None if w is None else w[:, 0])
         if diverged is not None and self.on_divergence == "raise":
             raise Diverged(diverged[0], diverged[1])
         if diverged is not None and self.early_stopping:
@@ -390,7 +399,7 @@ class _BaseMLP(BaseEstimator):
             y_val = self._label_binarizer.inverse_transform(y_val)
         return X_train, y_train, X_val, y_val
 
-    def _fit_stochastic(self, X, y, incremental):
+    def _fit_stochastic(self, X, y, incremental, w=None):
         """scikit-learn's epochs. Returns None, or (Divergence, History) of the epoch whose
         loss or weights stopped being finite (on_divergence "stop" or "raise": the network
         is back at the last finite state and training stopped there)."""
@@ -413,7 +422,8 @@ class _BaseMLP(BaseEstimator):
                 if self.shuffle:
                     sample_idx = _shuffled(sample_idx, self._random_state)
                 self._set_lr(opt)
-                self.loss_ = self._epoch(net, opt, X_train, y_train, sample_idx, batch_size)
+                self.loss_ = self._epoch(net, opt, X_train, y_train, sample_idx, batch_size,
+                                         w)
                 self.n_iter_ += 1
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
@@ -483,7 +493,7 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _epoch(self, net, opt, X, y, sample_idx, batch_size):
+    def _epoch(self, net, opt, X, y, sample_idx, batch_size, w=None):
         """One epoch over the rows in ``sample_idx`` order; returns scikit-learn's epoch loss
         (batch losses with their L2 terms, weighted by batch size, over n).
 
@@ -492,10 +502,14 @@ class _BaseMLP(BaseEstimator):
         - alpha = 0: one call for the batches of full size and one for the smaller last
           batch, so that each mean has equal weights;
         - alpha > 0 and several batches: the L2 term needs the weights before every batch,
-          so one call a batch (the engine loop, whose per-call cost is lower)."""
+          so one call a batch (the engine loop, whose per-call cost is lower);
+        - sample weights w (n,): one call a batch with its weights; the L2 term and the
+          per-n decay take the batch's weight sum for m, as scikit-learn's ``_backprop``."""
         n = X.shape[0]
         Xo = X[sample_idx]
         yo = y[sample_idx]
+        if w is not None:
+            return self._weighted_epoch(net, opt, Xo, yo, w[sample_idx], batch_size)
         if n <= batch_size:
             l2 = self._l2(net, n)                # the weights before the update
             return self._run(net, opt, Xo, yo, n) + l2
@@ -513,6 +527,20 @@ class _BaseMLP(BaseEstimator):
             total += (self._run(net, opt, Xo[sl], yo[sl], m, compiled=False) + l2) * m
         return total / n
 
+    def _weighted_epoch(self, net, opt, X, y, w, batch_size):
+        """``_epoch`` with sample weights w (n,), rows already in the epoch's order: one
+        engine-loop call a batch; batch losses weighted by batch size, over n (as
+        scikit-learn's ``loss_curve_``)."""
+        n = X.shape[0]
+        total = 0.0
+        for start in range(0, n, batch_size):
+            sl = slice(start, min(start + batch_size, n))
+            m = sl.stop - sl.start
+            l2 = self._l2(net, float(w[sl].sum()))
+            total += (self._run(net, opt, X[sl], y[sl], m, compiled=False,
+                                sample_weight=w[sl]) + l2) * m
+        return total / n
+
     def _l2(self, net, m):
         """scikit-learn's L2 term of a batch of m rows: alpha / (2 m) * sum of squared
         weights (biases excluded), from the weights now in ``net``."""
@@ -524,7 +552,7 @@ class _BaseMLP(BaseEstimator):
             values += float(np.dot(s, s))
         return 0.5 * self.alpha * values / m
 
-    def _run(self, net, opt, X, y, batch_size, compiled=None):
+    def _run(self, net, opt, X, y, batch_size, compiled=None, sample_weight=None):
         """``inertia.fit`` for one epoch of (X, y) in this order; returns the mean batch loss
         in scikit-learn's scale (squared loss / k, multilabel log loss * k)."""
         out, loss = OUTPUTS[self.out_activation_]
@@ -541,7 +569,8 @@ class _BaseMLP(BaseEstimator):
             hist = _inertia_fit(net, X, y, loss=loss, optimizer=opt, epochs=1,
                                 batch_size=batch_size, shuffle=False, progress=False,
                                 lr_schedule=lr_schedule, momentum_schedule=momentum_schedule,
-                                compiled=compiled, on_divergence=policy)
+                                compiled=compiled, on_divergence=policy,
+                                sample_weight=sample_weight)
         if hist.diverged is not None:
             raise _Stopped(hist.diverged, hist)
         value = hist.loss[0]
@@ -633,15 +662,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y = self._label_binarizer.transform(y).astype(bool)
         return X, y
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit to data X (n_samples, n_features) and labels y (n_samples,) or a label
-        indicator matrix (n_samples, n_labels). Returns self."""
+        indicator matrix (n_samples, n_labels), each sample weighted by ``sample_weight``
+        ((n_samples,), >= 0; scikit-learn's rule). Returns self."""
         self._validate_params()
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over (X, y), keeping the velocities, the step count and the learning
-        rate between calls; ``classes`` is required on the first call."""
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y) (weighted by ``sample_weight`` when given), keeping the
+        velocities, the step count and the learning rate between calls; ``classes`` is
+        required on the first call."""
         self._validate_params()
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
@@ -649,7 +680,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward(X, check_input=check_input)
@@ -698,17 +729,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             y = column_or_1d(y, warn=True)
         return X, y
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit to data X (n_samples, n_features) and targets y (n_samples,) or
-        (n_samples, n_outputs). Returns self."""
+        (n_samples, n_outputs), each sample weighted by ``sample_weight`` ((n_samples,),
+        >= 0; scikit-learn's rule). Returns self."""
         self._validate_params()
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y):
-        """One epoch over (X, y), keeping the velocities, the step count and the learning
-        rate between calls."""
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y) (weighted by ``sample_weight`` when given), keeping the
+        velocities, the step count and the learning rate between calls."""
         self._validate_params()
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _predict(self, X, check_input=True):
         y_pred = self._forward(X, check_input=check_input)

@@ -47,12 +47,15 @@ class Dense:
 class _Buffers:
     """Everything one batch size needs, allocated once. Hidden layer i: z[i] receives the
     pre-activation and becomes a[i] in place, unless its derivative needs z (the record's
-    ``which``): then a[i] is a buffer of its own and pre[i] is z[i] (else pre[i] is None)."""
+    ``which``): then a[i] is a buffer of its own and pre[i] is z[i] (else pre[i] is None).
+    w (n, 1): the batch's sample weights, filled by the caller when it trains with weights
+    (``train_step_(..., weighted=True)``); evaluation never reads it."""
 
     def __init__(self, e, sizes, n, keeps_input):
         self.n = n
         self.x = e.empty((n, sizes[0]))
         self.y = e.empty((n, sizes[-1]))
+        self.w = e.empty((n, 1))
         self.z = [e.empty((n, s)) for s in sizes[1:]]
         self.a_out = e.empty((n, sizes[-1]))                  # output: z and a both kept
         self.d = [e.empty((n, s)) for s in sizes[1:]]
@@ -265,21 +268,26 @@ class Network:
                 a = e.activate_(self.acts[i], z)
         return a
 
-    def backward_(self, bufs, loss):
-        """Output delta and backpropagation through every layer (deltas only). Returns the
-        loss value measured in this forward pass."""
+    def backward_(self, bufs, loss, weighted=False):
+        """Output delta and backpropagation through every layer (deltas only), with the
+        sample weights in bufs.w when ``weighted``. Returns the loss value measured in this
+        forward pass."""
         e = self.e
         L = len(self.layers)
-        value = e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y)
-        e.loss_delta_(loss, self.acts[-1], bufs.z[-1], bufs.a_out, bufs.y, bufs.d[-1])
+        w, w_sum = (bufs.w, e.total(bufs.w)) if weighted else (None, None)
+        value = e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y, w, w_sum)
+        e.loss_delta_(loss, self.acts[-1], bufs.z[-1], bufs.a_out, bufs.y, bufs.d[-1], w,
+                      w_sum)
         for i in range(L - 1, 0, -1):
             e.gemm(1.0, bufs.d[i], self.W[i], 0.0, bufs.d[i - 1])
             e.activate_backward_(self.acts[i - 1], bufs.a[i - 1], bufs.d[i - 1],
                                  bufs.pre[i - 1])
         return value
 
-    def train_step_(self, bufs, loss, opt):
-        """One fused update on the batch already in bufs.x / bufs.y. Returns the batch loss.
+    def train_step_(self, bufs, loss, opt, weighted=False):
+        """One fused update on the batch already in bufs.x / bufs.y (and its sample weights in
+        bufs.w when ``weighted``: the loss is sum_i w_i l_i over the weights' sum, which also
+        takes the batch size's place in a per-n weight decay). Returns the batch loss.
 
         Each parameter is handed to ``opt.apply_`` with an ``acc(alpha, beta, out)`` that
         writes alpha * gradient + beta * out: a gemm for W, a gemv for b."""
@@ -292,9 +300,11 @@ class Network:
             if look_b:
                 e.axpy(look_b, opt.lookahead_velocity(2 * i + 1), self.b[i])
         self.forward_(bufs)
-        value = e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y)
-        e.loss_delta_(loss, self.acts[-1], bufs.z[-1], bufs.a_out, bufs.y, bufs.d[-1])
-        n = bufs.n
+        w, w_sum = (bufs.w, e.total(bufs.w)) if weighted else (None, None)
+        value = e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y, w, w_sum)
+        e.loss_delta_(loss, self.acts[-1], bufs.z[-1], bufs.a_out, bufs.y, bufs.d[-1], w,
+                      w_sum)
+        n = bufs.n if w is None else w_sum
         gb = self._grad_buffers() if opt.needs_grad_buffer else None
         for i in range(L - 1, -1, -1):
             d = bufs.d[i]
@@ -344,30 +354,37 @@ class Network:
         self.e.copy(self.e.from_host(X), bufs.x)
         return self.e.to_host(self.forward_(bufs))
 
-    def loss(self, X, y, loss):
-        """The loss of the network on (X, y)."""
+    def _load(self, X, y, loss, sample_weight):
+        """Checked (X, y, sample weights) copied into the buffers of their size: the buffers
+        and whether weights were given."""
         losses.check(loss, self.output_activation)
         X = self.check_inputs(X)
         yy = losses.prepare_targets(loss, y, self.n_outputs, self.dtype)
         if yy.shape[0] != X.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but y has {yy.shape[0]}")
+        w = losses.check_sample_weight(sample_weight, X.shape[0], self.dtype)
         bufs = self.buffers(X.shape[0])
         self.e.copy(self.e.from_host(X), bufs.x)
         self.e.copy(self.e.from_host(yy), bufs.y)
-        self.forward_(bufs)
-        return self.e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y)
+        if w is not None:
+            self.e.copy(self.e.from_host(w), bufs.w)
+        return bufs, w is not None
 
-    def gradients(self, X, y, loss):
-        """The loss and its gradient on (X, y): (value, [(dW, db), ...]) as NumPy arrays,
-        without changing the weights (the unfused reference for the fused training step)."""
-        losses.check(loss, self.output_activation)
-        X = self.check_inputs(X)
-        yy = losses.prepare_targets(loss, y, self.n_outputs, self.dtype)
-        bufs = self.buffers(X.shape[0])
-        self.e.copy(self.e.from_host(X), bufs.x)
-        self.e.copy(self.e.from_host(yy), bufs.y)
+    def loss(self, X, y, loss, sample_weight=None):
+        """The loss of the network on (X, y), weighted by ``sample_weight`` ((n,), >= 0) when
+        given: sum_i w_i l_i over sum_i w_i (see ``inertia.ops.losses.value``)."""
+        bufs, weighted = self._load(X, y, loss, sample_weight)
         self.forward_(bufs)
-        value = self.backward_(bufs, loss)
+        w, w_sum = (bufs.w, self.e.total(bufs.w)) if weighted else (None, None)
+        return self.e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y, w, w_sum)
+
+    def gradients(self, X, y, loss, sample_weight=None):
+        """The loss and its gradient on (X, y) (weighted by ``sample_weight`` as in ``loss``):
+        (value, [(dW, db), ...]) as NumPy arrays, without changing the weights (the unfused
+        reference for the fused training step)."""
+        bufs, weighted = self._load(X, y, loss, sample_weight)
+        self.forward_(bufs)
+        value = self.backward_(bufs, loss, weighted)
         out = []
         for i in range(len(self.layers)):
             a_prev = bufs.a[i - 1] if i > 0 else bufs.x

@@ -163,18 +163,21 @@ class Engine:
         """out := x[idx] (rows gathered; idx a host integer array). Returns out."""
 
     # ------------------------------------------------- derived: written once, from records
-    def loss(self, name: str, z: Array, a: Array, y: Array) -> float:
+    def loss(self, name: str, z: Array, a: Array, y: Array, w: Array | None = None,
+             w_sum: float | None = None) -> float:
         """The value of loss ``name`` (a record of ``inertia.ops.losses``) for pre-activation
-        z, output a and target y, all (n, k). Returns a Python float. Scratch: ``tmp``
-        slots 0 to 2."""
+        z, output a and target y, all (n, k); optional sample weights w (n, 1) summing to
+        w_sum. Returns a Python float. Scratch: ``tmp`` slots 0 to 2."""
         from ..ops import losses
 
-        return losses.value(self, name, z, a, y)
+        return losses.value(self, name, z, a, y, w, w_sum)
 
     def loss_delta_(self, name: str, activation: str, z: Array, a: Array, y: Array,
-                    delta: Array) -> Array:
-        """delta := dL/dz for the output layer (loss ``name`` on output ``activation``). Returns
-        delta. ``delta`` must not alias z, a or y."""
+                    delta: Array, w: Array | None = None,
+                    w_sum: float | None = None) -> Array:
+        """delta := dL/dz for the output layer (loss ``name`` on output ``activation``), rows
+        scaled by the sample weights w (n, 1) summing to w_sum when given. Returns delta.
+        ``delta`` must not alias z, a or y."""
         from ..ops import losses
 
-        return losses.delta_(self, name, activation, z, a, y, delta)
+        return losses.delta_(self, name, activation, z, a, y, delta, w, w_sum)

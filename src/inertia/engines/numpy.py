@@ -260,9 +260,9 @@ class NumpyEngine(Engine):
         rec.np_derivative(src, delta, act.values, self._act_scratch(act, src.shape))
         return delta
 
-    def loss(self, name, z, a, y):
+    def loss(self, name, z, a, y, w=None, w_sum=None):
         with np.errstate(over="ignore", under="ignore"):     # a diverged run's loss is inf
-            return super().loss(name, z, a, y)
+            return super().loss(name, z, a, y, w, w_sum)
 
     def take_rows(self, x, idx, out):
         np.take(x, idx, axis=0, out=out)

@@ -57,8 +57,11 @@ def threads():
     return min(n, most) if want else int(numba.get_num_threads())
 
 
-def unsupported(net, opt):
-    """Why the compiled path cannot run this network and optimizer (None: it can)."""
+def unsupported(net, opt, weighted=False):
+    """Why the compiled path cannot run this network and optimizer (None: it can);
+    ``weighted``: the run has sample weights."""
+    if weighted:
+        return "the compiled loop takes no sample_weight yet"
     if net.e.name != "numpy":
         return f"the {net.e.name} engine has its own path"
     if opt.closed_form() is None:

@@ -135,31 +135,64 @@ def check(name: str, output_activation: str | None = None) -> str:
     return name
 
 
-def value(e, name, z, a, y) -> float:
+def value(e, name, z, a, y, w=None, w_sum=None) -> float:
     """The loss of pre-activation z, output a and target y (engine arrays, (n, k)) on engine
     ``e``: the record's per-row values in the engine's verbs, summed, then divided. Each
     row's value is a sum of terms >= 0 (for targets in the loss's range) and nothing is
     subtracted across the batch, so no cancellation loses the value on large logits. The
     scratch is the engine's (``e.tmp``: slots 0 and 1 shaped like a, slot 2 three (n, 1)
-    columns); z, a, y are not changed."""
+    columns); z, a, y are not changed.
+
+    Sample weights: w an (n, 1) engine column of weights >= 0 and w_sum their sum (a float,
+    > 0): each row's value is multiplied by its weight and the batch size n in the divisor
+    becomes w_sum (scikit-learn's ``np.average(..., weights=sample_weight)``), so a weight of
+    2 counts a row twice and weights of 1 give the unweighted value bit for bit."""
     rec = get(name)
     n, k = a.shape
     per_row = rec.rows(e, z, a, y, e.tmp(a.shape, 0), e.tmp(a.shape, 1),
                        e.tmp((3, n, 1), 2))
-    return e.total(per_row) / rec.divisor(n, k)
+    if w is None:
+        return e.total(per_row) / rec.divisor(n, k)
+    e.op_("mul", per_row, w, per_row)
+    return e.total(per_row) / rec.divisor(w_sum, k)
 
 
-def delta_(e, name, activation, z, a, y, delta):
+def delta_(e, name, activation, z, a, y, delta, w=None, w_sum=None):
     """delta := dL/dz for the output layer on engine ``e``: c (a - y), times the output
     activation's derivative (``e.activate_backward_``) where the record chains it. delta
-    must not alias z, a or y. Returns delta."""
+    must not alias z, a or y. With sample weights (w (n, 1), w_sum as in ``value``) row i is
+    also multiplied by w_i and c takes w_sum for n. Returns delta."""
     rec = get(name)
     n, k = a.shape
     e.op_("sub", a, y, delta)
-    e.scal(rec.delta_scale(n, k), delta)
+    if w is None:
+        e.scal(rec.delta_scale(n, k), delta)
+    else:
+        e.op_("mul", delta, w, delta)
+        e.scal(rec.delta_scale(w_sum, k), delta)
     if rec.chained:
         e.activate_backward_(activation, a, delta)
     return delta
+
+
+def check_sample_weight(sample_weight, n: int, dtype):
+    """None, or ``sample_weight`` as an (n, 1) contiguous column of ``dtype``: it must be n
+    finite numbers >= 0, not all zero (else a one-line ValueError)."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight has shape {w.shape} but the data have {n} rows: pass "
+                         f"one weight per sample, shape ({n},)")
+    if not np.issubdtype(w.dtype, np.number) or np.issubdtype(w.dtype, np.complexfloating) \
+            or not np.all(np.isfinite(w)):
+        raise ValueError("sample_weight contains NaN, inf or non-numbers: pass finite weights")
+    if np.any(w < 0):
+        raise ValueError("sample_weight has negative entries: weights must be >= 0")
+    if not np.any(w > 0):
+        raise ValueError("sample_weight is all zero: give at least one sample a positive "
+                         "weight")
+    return np.ascontiguousarray(w.reshape(n, 1), dtype=dtype)
 
 
 def prepare_targets(name: str, y, n_outputs: int, dtype) -> np.ndarray:

@@ -41,7 +41,7 @@ class Interrupted(KeyboardInterrupt):
 def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, seed=None,
         schedule=None, validation_data=None, progress=True, lr_schedule=None,
         momentum_schedule=None, compiled=None, on_divergence="stop", checkpoint=None,
-        checkpoint_every=1, early_stopping=None):
+        checkpoint_every=1, early_stopping=None, sample_weight=None):
     """Train ``net`` on (X, y) and return a History.
 
     loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.ops.losses``)
@@ -78,6 +78,12 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
                 stops when it has not improved for ``patience`` epochs, and when the run
                 ends the best epoch's weights are put back (``restore_best``).
                 ``History.stopped_epoch`` and ``History.best_epoch`` say what happened.
+    sample_weight  None, or one weight per row of X (shape (n,), finite, >= 0, not all zero):
+                each batch's loss is sum_i w_i l_i / sum_i w_i over its rows (the weights'
+                sum also replaces the batch size in a per-n weight decay), scikit-learn's
+                MLP rule; in full batch a weight of 2 is the row twice. A mini-batch whose
+                weights are all zero has a 0/0 loss (NaN). Runs on the engine loop (not the
+                compiled one); validation data stay unweighted.
 
     An optimizer with ``lr="auto"`` and/or ``momentum="auto"`` (``SGD(lr="auto")``): after
     the checks, ``inertia.tune(method="race")`` chooses them on the same data, epochs, batch
@@ -99,7 +105,8 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
             checkpoint_every=checkpoint_every, early_stopping=early_stopping))
     plan = make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
                      validation_data, progress, lr_schedule, momentum_schedule, compiled,
-                     on_divergence, checkpoint, checkpoint_every, early_stopping)
+                     on_divergence, checkpoint, checkpoint_every, early_stopping,
+                     sample_weight=sample_weight)
     fingerprint = ckpt.fingerprint(net, optimizer, plan) if checkpoint is not None else None
     net.bind(optimizer)
     check = on_divergence != "continue"

@@ -62,11 +62,13 @@ def _digest(*arrays):
 
 
 def fingerprint(net, opt, plan):
-    """What must be the same to resume: the data (shape and hash), the network's shape,
+    """What must be the same to resume: the data (shape and hash; the sample weights join
+    the hash when given, so an unweighted run's fingerprint is unchanged), the network's shape,
     the optimizer and its hyperparameters at the start, and the run's settings."""
     return {
         "data": {"X": list(plan.X.shape), "y": list(plan.y.shape),
-                 "hash": _digest(plan.X, plan.y, plan.Xv, plan.yv)},
+                 "hash": _digest(plan.X, plan.y, plan.Xv, plan.yv,
+                                 *(() if plan.w is None else (plan.w,)))},
         "network": {"sizes": list(net.sizes), "activations": list(net.acts),
                     "dtype": net.dtype.name, "engine": net.engine},
         "optimizer": {"type": opt.kind, "config": json.loads(json.dumps(opt.config())),

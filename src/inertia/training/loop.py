@@ -90,6 +90,8 @@ class EngineSteps:
         X, y = plan.X, plan.y
         self.X, self.y = (X, y) if e.is_array(X) and e.is_array(y) else \
             (e.from_host(X), e.from_host(y))
+        self.w = None if plan.w is None else (plan.w if e.is_array(plan.w) else
+                                              e.from_host(plan.w))
         self.bufs = {m: net.buffers(m) for m in {plan.bs, plan.n - int(plan.starts[-1])}}
         self.full = plan.bs == plan.n
         if self.full:
@@ -104,6 +106,8 @@ class EngineSteps:
         b = self.bufs[self.plan.n]
         self.e.copy(self.X, b.x)
         self.e.copy(self.y, b.y)
+        if self.w is not None:
+            self.e.copy(self.w, b.w)
 
     def start(self):
         """After any restore: the one-step-back copies start from the state now."""
@@ -133,6 +137,8 @@ class EngineSteps:
         b = self.bufs[idx.shape[0]]
         self.e.take_rows(self.X, idx, b.x)
         self.e.take_rows(self.y, idx, b.y)
+        if self.w is not None:
+            self.e.take_rows(self.w, idx, b.w)
         return b
 
     def run(self, state, t_end, due):
@@ -147,7 +153,7 @@ class EngineSteps:
             if snap is not None:
                 snap.save()
             try:
-                value = self.net.train_step_(b, plan.loss, opt)
+                value = self.net.train_step_(b, plan.loss, opt, self.w is not None)
             except BaseException:
                 if snap is not None:            # never leave a half-updated network
                     snap.undo(1)

@@ -119,6 +119,7 @@ class Plan:
     """Everything ``fit`` decided before its first step.
 
     X, y        the training data as the network's dtype (host arrays, checked)
+    w           None, or the sample weights: an (n, 1) host column of the network's dtype
     Xv, yv      the validation data or None
     per         steps per epoch; ``starts``/``counts`` (int64, per) each step's rows of the
                 epoch's order
@@ -159,6 +160,7 @@ class Plan:
     every_s: object
     progress: bool
     early_stopping: object = None
+    w: object = None
 
     @property
     def epochs(self):
@@ -199,14 +201,14 @@ def _check_validation(net, validation_data, loss):
     return _check_data(net, validation_data[0], validation_data[1], loss, name="X_val")
 
 
-def _check_compiled(net, opt, compiled):
+def _check_compiled(net, opt, compiled, weighted=False):
     if compiled is not None and not isinstance(compiled, bool):
         raise ValueError(f"compiled must be None, True or False, got {compiled!r}")
     if compiled is False:
         return False
     from ..fused import runner as compiled_mod
 
-    why = compiled_mod.unsupported(net, opt)
+    why = compiled_mod.unsupported(net, opt, weighted)
     if why is not None and compiled:
         raise ValueError(f"compiled=True cannot run here: {why}; leave compiled unset")
     return why is None
@@ -225,7 +227,8 @@ def _check_early_stopping(early_stopping, Xv, loss):
 
 def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
               validation_data, progress, lr_schedule, momentum_schedule, compiled,
-              on_divergence, checkpoint, checkpoint_every, early_stopping=None):
+              on_divergence, checkpoint, checkpoint_every, early_stopping=None,
+              sample_weight=None):
     """Check every argument of ``fit`` (one-line ValueErrors) and return its Plan."""
     from . import checkpoint as ckpt
     from .divergence import check_policy
@@ -236,13 +239,14 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
     losses.check(loss, net.output_activation)
     X, y = _check_data(net, X, y, loss)
     n = X.shape[0]
+    w = losses.check_sample_weight(sample_weight, n, net.dtype)
     segs = _check_epochs(optimizer, epochs, schedule)
     bs = _check_batch(batch_size, n)
     Xv, yv = _check_validation(net, validation_data, loss)
     step_schedules = _check_step_schedules(optimizer, lr_schedule, momentum_schedule)
     check_policy(on_divergence)
     every, every_s = ckpt.check_args(checkpoint, checkpoint_every)
-    use_compiled = _check_compiled(net, optimizer, compiled)
+    use_compiled = _check_compiled(net, optimizer, compiled, w is not None)
     _check_early_stopping(early_stopping, Xv, loss)
     starts = np.arange(0, n, bs, dtype=np.int64)
     per = starts.shape[0]
@@ -258,4 +262,4 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
                 step0=optimizer.state.step if optimizer.state is not None else 0,
                 compiled=use_compiled, schedule_given=schedule is not None,
                 on_divergence=on_divergence, checkpoint=checkpoint, every=every,
-                every_s=every_s, progress=progress, early_stopping=early_stopping)
+                every_s=every_s, progress=progress, early_stopping=early_stopping, w=w)
