@@ -120,3 +120,13 @@ def test_uncovered_groups_fall_back():
     assert train_group(nets, opts, X, y, "mse", plan) is None
     assert train_group(nets[:1], opts[:1], X, y, "mse", {"epochs": 1}) is None
     assert all(o.state is None or o.state.step == 0 for o in opts)
+
+
+def test_bench_sweep_command(capsys):
+    """``inertia bench --sweep --tiny`` times both ways (its own check: the sweep's losses
+    equal the fits' bit for bit) and prints a line per batch layout."""
+    from inertia.bench.run import main
+
+    assert main(["--sweep", "--tiny"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("W6")]
+    assert len(lines) == 2 and all("run-epochs/s" in ln and "ratio" in ln for ln in lines)
