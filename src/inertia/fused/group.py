@@ -19,6 +19,10 @@ import numpy as np
 
 from . import runner
 
+# a batch of one tile goes to the threads (the runs shared among them) when the live runs
+# hold at least this many rows in all: below it the threads' start costs more than it saves
+RUNS_PARALLEL_ROWS = 1024
+
 _FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, schedule=None,
                      validation_data=None, lr_schedule=None, momentum_schedule=None,
                      on_divergence="stop")
@@ -87,7 +91,9 @@ class _Group:
         coef = np.ascontiguousarray(np.stack(coefs))
         out = np.full((R, S), np.nan)
         stops = np.full(R, S, dtype=np.int64)
-        parallel = self.threads > 1 and int(counts.max()) >= 2 * self.tile
+        rows = int(counts.max())
+        parallel = self.threads > 1 and (rows >= 2 * self.tile
+                                         or rows * int(live.sum()) >= RUNS_PARALLEL_ROWS)
         if parallel:
             old_threads = numba.get_num_threads()
             numba.set_num_threads(self.threads)

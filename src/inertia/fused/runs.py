@@ -15,8 +15,10 @@ alive     (R,) uint8: 1 for a run that steps; a run that diverges (with ``check`
           P, V put back as ``train_steps`` does, is set to 0 and steps no more
 stops     (R,) int64: where each run stopped (S for a run that did not), written
 
-Chunks of a batch run on numba's threads as in ``train_steps`` (each chunk takes its tiles
-through every run), summed in chunk order: the same numbers on any number of threads.
+With ``parallel``, the chunks of a batch of several tiles run on numba's threads as in
+``train_steps`` (each chunk takes its tiles through every run), summed in chunk order; a
+batch of one tile shares the runs among the threads instead (each run's sums are its own).
+Either way: the same numbers on any number of threads.
 Returns nothing; ``alive`` and ``stops`` say what happened.
 """
 
@@ -30,10 +32,10 @@ from .tiles import (_JIT, TILE, _backward, _forward, _gather, _layout, _loss, _r
 
 
 @njit(**_JIT)
-def _tiles_runs(data, net, layout, base, lo, hi, m, P, G, alive, tile, totals):
+def _tiles_runs(data, net, layout, base, lo, hi, m, P, G, alive, tile, totals, r0, dr):
     """Rows lo:hi of the batch order[base:base + m], tile by tile: the tile gathered once,
-    then forward, loss, backward of every live run r, its gradient added into G[r] and its
-    loss terms' sum into totals[r] (zeroed here)."""
+    then forward, loss, backward of every live run r of r0, r0 + dr, ..., its gradient
+    added into G[r] and its loss terms' sum into totals[r] (zeroed here)."""
     X, Y, order = data
     sizes, acts, loss_code, fast = net
     wofs, bofs, zrow = layout
@@ -41,14 +43,14 @@ def _tiles_runs(data, net, layout, base, lo, hi, m, P, G, alive, tile, totals):
     L = sizes.shape[0] - 1
     k_out = Y.shape[1]
     R = P.shape[0]
-    for r in range(R):
+    for r in range(r0, R, dr):
         totals[r] = 0.0
     for t0 in range(lo, hi, TILE):
         t = min(TILE, hi - t0)
         _gather(X, Y, order, base, t0, t, xt, yt)
         zo = zrow[L - 1] * t
         n_el = k_out * t
-        for r in range(R):
+        for r in range(r0, R, dr):
             if alive[r] == 0:
                 continue
             Pr = P[r]
@@ -71,7 +73,24 @@ def _chunk_runs(j, nc, data, net, layout, base, m, P, alive, scratch):
             for i in range(g.shape[1]):
                 g[r, i] = 0
     _tiles_runs(data, net, layout, base, lo, hi, m, P, g, alive,
-                (Zs[j], Ds[j], xts[j], yts[j], scales[j]), totals[j])
+                (Zs[j], Ds[j], xts[j], yts[j], scales[j]), totals[j], 0, 1)
+
+
+@njit(parallel=True, **_JIT)
+def _runs_parallel(ns, data, net, layout, base, m, P, G, alive, scratch):
+    """A batch of one tile: the runs shared among ns slots on numba's threads, slot j taking
+    runs j, j + ns, ... with its own tile scratch (the tile gathered once a slot), each
+    run's gradient straight into G[r] and its loss sum into totals[0, r], as
+    ``tiles._batch_gradient`` does for one tile."""
+    Gs, Zs, Ds, xts, yts, scales, totals = scratch
+    for j in prange(ns):
+        for r in range(j, P.shape[0], ns):
+            if alive[r]:
+                g = G[r]
+                for i in range(g.shape[0]):
+                    g[i] = 0
+        _tiles_runs(data, net, layout, base, 0, m, m, P, G, alive,
+                    (Zs[j], Ds[j], xts[j], yts[j], scales[j]), totals[0], j, ns)
 
 
 @njit(parallel=True, **_JIT)
@@ -88,6 +107,10 @@ def _gradients(data, net, layout, base, m, P, G, alive, scratch, parallel):
     Gs, Zs, Ds, xts, yts, scales, totals = scratch
     p = G.shape[1]
     nc = min(Gs.shape[0], (m + TILE - 1) // TILE)
+    if parallel and nc == 1 and P.shape[0] > 1:
+        _runs_parallel(min(Gs.shape[0], P.shape[0]), data, net, layout, base, m, P, G, alive,
+                       scratch)
+        return
     if parallel and nc > 1:
         _chunks_parallel_runs(nc, data, net, layout, base, m, P, alive, scratch)
     else:
