@@ -56,7 +56,7 @@ class _Group:
     coefficient rows and step counters) and the shared tile scratch."""
 
     def __init__(self, nets, opts, plan0):
-        from . import tiles
+        from . import runs, tiles
 
         for net, opt in zip(nets, opts):
             net.bind(opt)
@@ -75,7 +75,7 @@ class _Group:
         self.network = s0.network
         self.alive = np.ones(R, dtype=np.uint8)
         self.threads = s0.threads
-        self.kernel = __import__("inertia.fused.runs", fromlist=["train_runs"]).train_runs
+        self.kernel = runs.train_runs
         self.tile = tiles.TILE
 
     def call(self, X, y, order, starts, counts, check):
