@@ -20,8 +20,11 @@ import numpy as np
 from . import runner
 
 # a batch of one tile goes to the threads (the runs shared among them) when the live runs
-# hold at least this many rows in all: below it the threads' start costs more than it saves
-RUNS_PARALLEL_ROWS = 1024
+# hold at least this many rows in all. Off by default (no batch is that large): on a 2-core
+# machine busy with other work, 64 runs at batch 64 ran 9x slower with it (a thread start
+# every step, and a paused thread stalls the rest); set it lower to use it. The numbers are
+# the same either way (tests/test_sweep_fused.py runs it on 2 threads).
+RUNS_PARALLEL_ROWS = 1 << 62
 
 _FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, schedule=None,
                      validation_data=None, lr_schedule=None, momentum_schedule=None,
