@@ -69,6 +69,10 @@ def add_arguments(p):
     p.add_argument("--out", default=DEFAULT_OUT,
                    help=f"folder for the JSON and the chart (default {DEFAULT_OUT})")
     p.add_argument("--no-plot", action="store_true", help="write no chart")
+    p.add_argument("--sweep", action="store_true",
+                   help="instead of the workloads, W6: a 64-configuration sweep of the "
+                        "comparison network against 64 sequential fits, in run-epochs a "
+                        "second (see inertia.bench.sweeps); prints, writes nothing")
     return p
 
 
@@ -249,6 +253,14 @@ def run_bench(cfg, notes=(), command="inertia bench"):
 def run_command(args, command="inertia bench"):
     """Run ``inertia bench`` from parsed arguments and print the table; a bad argument is a
     ValueError. Returns the exit status."""
+    if getattr(args, "sweep", False):
+        from .sweeps import measure
+
+        if args.tiny:
+            measure(rows=1000, epochs=2, rounds=1)
+        else:
+            measure(epochs=5 if args.quick else 50, rounds=1 if args.quick else 3)
+        return 0
     cfg, notes = configure(args)
     record, json_path, png_path = run_bench(cfg, notes, command)
     print("\n".join(table(record)))

@@ -5,6 +5,9 @@ runner.py   the driver (``CompiledSteps``): when the loop applies (``unsupported
             measurement; imports no numba
 tiles.py    the kernel (``train_steps``): tiles of ``TILE`` rows through the forward pass,
             the loss, the backward pass, the gradient sums and the closed-form update
+runs.py     the multi-run kernel (``train_runs``): a group of runs sharing data, batches and
+            row order, each tile gathered once for every run, tiles.py's stages per run
+group.py    its driver for a sweep's group (``train_group``)
 
 The contract between them: ``tiles.train_steps(data, plan, network, params, scratch, out,
 parallel, check)``, every array C-contiguous, of the network's dtype unless named otherwise;
@@ -29,9 +32,9 @@ parallel  the chunks of a batch run on numba's threads (the same bits as on one 
 check     a non-finite loss or parameter puts P, V back (see ``train_steps``)
 
 No two arguments alias. It returns the number of steps run: S, or the index of the step
-that diverged (with ``check``). A later axis over runs (several configurations trained
-together) adds a leading run axis to P, V, G, Pb, Vb and coef and leaves data, plan and
-network as they are.
+that diverged (with ``check``). The axis over runs (several configurations trained
+together, ``runs.train_runs``) adds a leading run axis to P, V, G, Pb, Vb, coef, out, Gs and
+totals and leaves data, plan and network as they are (runs.py states the rest).
 """
 
 from .runner import CHUNKS, MAX_WIDTH, CompiledSteps, threads, unsupported

@@ -226,15 +226,11 @@ class CompiledSteps:
             del rec[:-5]
         return done
 
-    def run(self, order, starts, counts, lr, mu, check=False):
-        """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all
-        steps (floats) or one a step (arrays). Returns (out, stop, kept): the loss of every
-        step run, the step that diverged (len(starts) when none did, or without ``check``),
-        and how many steps' updates remain (stop - 1 when that step's loss was not finite:
-        the state goes back to the previous step's; -1: to before the previous call's
-        last step)."""
+    def rows(self, counts, lr, mu):
+        """(coef, kinds): the coefficient table (K, 2 L, 8) of steps of sizes ``counts``
+        from the optimizer's state now, and each step's row in it (see ``run``)."""
         opt = self.opt
-        S = starts.shape[0]
+        S = counts.shape[0]
         if np.ndim(lr) == 0 and np.ndim(mu) == 0:
             # constant hyperparameters: row 0 the first step, 1 the later full batches,
             # 2 a later smaller (last) batch; the rows depend on the optimizer's settings and
@@ -263,6 +259,20 @@ class CompiledSteps:
             mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (S,))
             coef = self._coef(*self.form.coefficients(lr, mu, counts))
             kinds = np.arange(S, dtype=np.int64)
+        return coef, kinds
+
+    def run(self, order, starts, counts, lr, mu, check=False):
+        """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all
+        steps (floats) or one a step (arrays). Returns (out, stop, kept): the loss of every
+        step run, the step that diverged (len(starts) when none did, or without ``check``),
+        and how many steps' updates remain (stop - 1 when that step's loss was not finite:
+        the state goes back to the previous step's; -1: to before the previous call's
+        last step)."""
+        coef, kinds = self.rows(counts, lr, mu)
+        S = starts.shape[0]
+        if np.ndim(lr) or np.ndim(mu):
+            lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (S,))
+            mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (S,))
         out = np.empty(S, dtype=np.float64)
         notice = None
         if self.net.dtype not in _RAN:            # numba compiles (or loads) on the first call

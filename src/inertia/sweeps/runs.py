@@ -5,6 +5,7 @@ on a Dask worker (``cluster.py``), and a sweep gives the same numbers either way
 
 from __future__ import annotations
 
+import os
 import warnings
 
 from ..network import Dense, Network
@@ -56,16 +57,38 @@ def _train_group(nets, opts, X, y, loss, plan):
     The contract: run r ends exactly where ``fit(nets[r], X, y, loss, opts[r],
     progress=False, **plan)`` ends (weights, optimizer state and History; bit for bit or
     to 1e-12 relative in float64, to rounding in float32), a diverged run leaves its network
-    at its last finite state and does not stop the others. This body runs the fits one
-    after another; a multi-run compiled kernel may replace it for the groups it supports.
-    Per-run DivergenceWarnings are silenced: the sweep reports divergence once.
+    at its last finite state and does not stop the others. Per-run DivergenceWarnings are
+    silenced: the sweep reports divergence once.
+
+    Groups of two or more runs that ``fit`` would train on the compiled loop, with epochs or
+    a schedule, any batch size, shuffling, validation data and on_divergence "stop" or
+    "continue", are trained together by ``inertia.fused.group.train_group`` (one compiled
+    call an epoch for all runs, each tile of X gathered once for every run; bit for bit
+    each run's fit). The fits run one after another for the rest: per-step lr or momentum
+    schedules, the torch engine, optimizers without a closed form, layers wider than
+    ``fused.MAX_WIDTH``, numba missing, single-run groups, and INERTIA_SWEEP_FUSED=0.
     """
+    hists = _train_fused(nets, opts, X, y, loss, plan)
+    if hists is not None:
+        return hists
     hists = []
     for net, opt in zip(nets, opts):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DivergenceWarning)
             hists.append(fit(net, X, y, loss, opt, progress=False, **plan))
     return hists
+
+
+def _train_fused(nets, opts, X, y, loss, plan):
+    """The group trained by the multi-run compiled loop, or None where it does not apply
+    (see ``_train_group``)."""
+    if os.environ.get("INERTIA_SWEEP_FUSED", "1") == "0":
+        return None
+    try:
+        from ..fused.group import train_group
+    except ImportError:                 # numba is not installed
+        return None
+    return train_group(nets, opts, X, y, loss, plan)
 
 
 def run_shard(arch, init, runs, X, y, loss, optimizer, plan):

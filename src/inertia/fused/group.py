@@ -1,0 +1,184 @@
+"""A group of runs (one sweep shard: the same data, batches, row order and starting
+architecture, each run its own optimizer settings) trained together by ``runs.train_runs``,
+one compiled call an epoch, each run ending exactly where its own ``fit`` would.
+
+``train_group`` covers what every run's ``fit`` would run on the compiled loop
+(``runner.unsupported`` is None), with ``epochs`` or a ``schedule`` (segments' settings set
+at their first epoch, as ``fit`` does), full, mini-batch or online batches, shuffling,
+validation data and on_divergence "stop" or "continue". It returns None (the caller runs
+the fits one by one) for anything else: per-step lr or momentum schedules, checkpoints,
+early stopping, on_divergence "raise", a group of one run, or runs whose ``fit`` would not be
+compiled.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import runner
+
+# a batch of one tile goes to the threads (the runs shared among them) when the live runs
+# hold at least this many rows in all. Off by default (no batch is that large): on a 2-core
+# machine busy with other work, 64 runs at batch 64 ran 9x slower with it (a thread start
+# every step, and a paused thread stalls the rest); set it lower to use it. The numbers are
+# the same either way (tests/test_sweep_fused.py runs it on 2 threads).
+RUNS_PARALLEL_ROWS = 1 << 62
+
+_FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, schedule=None,
+                     validation_data=None, lr_schedule=None, momentum_schedule=None,
+                     on_divergence="stop")
+
+
+def _plans(nets, opts, X, y, loss, plan):
+    """Each run's fit Plan (every argument checked as fit checks it), or None when the group
+    is not one ``train_group`` covers."""
+    from ..training.plan import make_plan
+
+    kw = {**_FIT_DEFAULTS, **plan}
+    if set(kw) != set(_FIT_DEFAULTS) or len(nets) < 2:
+        return None
+    if kw["lr_schedule"] is not None or kw["momentum_schedule"] is not None \
+            or kw["on_divergence"] not in ("stop", "continue"):
+        return None
+    plans = []
+    for net, opt in zip(nets, opts):
+        p = make_plan(net, X, y, loss, opt, kw["epochs"], kw["batch_size"], kw["shuffle"],
+                      kw["seed"], kw["schedule"], kw["validation_data"], False, None, None,
+                      None, kw["on_divergence"], None, 1, None)
+        if not p.compiled or p.planned is not None:
+            return None
+        plans.append(p)
+    return plans
+
+
+class _Group:
+    """The stacked (R, p) parameters, velocities and one-step-back copies of the runs, the
+    per-run ``CompiledSteps`` (each the owner of its network's P and optimizer's V, its
+    coefficient rows and step counters) and the shared tile scratch."""
+
+    def __init__(self, nets, opts, plan0):
+        from . import runs, tiles
+
+        for net, opt in zip(nets, opts):
+            net.bind(opt)
+        self.steps = [runner.CompiledSteps(n, o, plan0.loss, plan0.X, plan0.y)
+                      for n, o in zip(nets, opts)]
+        s0 = self.steps[0]
+        R, p, C = len(nets), s0.P.shape[0], runner.CHUNKS
+        dt = s0.P.dtype
+        self.P = np.stack([s.P for s in self.steps])
+        self.V = np.stack([s.V for s in self.steps])
+        self.Pb, self.Vb = self.P.copy(), self.V.copy()
+        self.G = np.zeros_like(self.P)
+        self.params = (self.P, self.V, self.G, self.Pb, self.Vb)
+        self.scratch = (np.zeros((C, R, p), dtype=dt), s0.Zs, s0.Ds, s0.xts, s0.yts,
+                        s0.scales, np.zeros((C, R)))
+        self.network = s0.network
+        self.alive = np.ones(R, dtype=np.uint8)
+        self.threads = s0.threads
+        self.kernel = runs.train_runs
+        self.tile = tiles.TILE
+
+    def call(self, X, y, order, starts, counts, check):
+        """One epoch of every live run: (out (R, S), stops (R,), live before the call)."""
+        import numba
+
+        R, S = len(self.steps), starts.shape[0]
+        live = self.alive.copy()
+        coefs, kinds = [], None
+        for r, s in enumerate(self.steps):
+            coef, kinds = s.rows(counts, s.opt.lr, getattr(s.opt, "momentum", 0.0))
+            coefs.append(coef)
+        coef = np.ascontiguousarray(np.stack(coefs))
+        out = np.full((R, S), np.nan)
+        stops = np.full(R, S, dtype=np.int64)
+        rows = int(counts.max())
+        parallel = self.threads > 1 and (rows >= 2 * self.tile
+                                         or rows * int(live.sum()) >= RUNS_PARALLEL_ROWS)
+        if parallel:
+            old_threads = numba.get_num_threads()
+            numba.set_num_threads(self.threads)
+            old_chunk = numba.set_parallel_chunksize(1)
+        try:
+            self.kernel((X, y, order), (starts, counts, kinds, coef), self.network,
+                        self.params, self.scratch, out, parallel, check, self.alive, stops)
+        finally:
+            if parallel:
+                numba.set_parallel_chunksize(old_chunk)
+                numba.set_num_threads(old_threads)
+        if parallel and not runner._POOL:     # numba's threads have started (see runner)
+            runner._POOL.append(True)
+        for r, s in enumerate(self.steps):
+            if live[r]:
+                s.P[:] = self.P[r]
+                s.V[:] = self.V[r]
+        return out, stops, live
+
+
+def _advance(step, out, stop, S, check):
+    """Count the run's kept steps in its optimizer as ``CompiledSteps.run`` does; returns
+    whether the run diverged at ``stop``."""
+    opt = step.opt
+    lr, mu = opt.lr, getattr(opt, "momentum", 0.0)
+    if not check or stop == S:
+        step._advance(S, lr, mu)
+        return False
+    step._advance(stop - (not np.isfinite(out[stop])), lr, mu)
+    return True
+
+
+def _end_epoch(hist, net, plan, e, losses, t0):
+    """fit's record of epoch e: its mean loss, the validation loss (and accuracy), time."""
+    from ..training.early_stopping import CLASSIFIER_LOSSES, accuracy
+
+    loss = float(losses.mean())
+    hist.loss.append(loss)
+    if plan.Xv is not None:
+        hist.val_loss.append(float(net.loss(plan.Xv, plan.yv, plan.loss)))
+        if plan.loss in CLASSIFIER_LOSSES:
+            hist.val_accuracy.append(accuracy(plan.loss, net.predict(plan.Xv, raw=True),
+                                              plan.yv))
+    hist.time.append(time.perf_counter() - t0)
+    if plan.schedule_given and (e + 1) in plan.seg_ends:
+        hist.segment_loss.append(loss)
+
+
+def train_group(nets, opts, X, y, loss, plan):
+    """Train the runs (nets[r], opts[r]) together with ``fit``'s keyword arguments ``plan``
+    (see ``sweeps.runs._train_group``). Returns their Histories (``diverged`` set where a
+    run stopped), or None, having done nothing, for a group this path does not cover (the
+    module's docstring)."""
+    from ..training import Divergence, History
+
+    plans = _plans(nets, opts, X, y, loss, plan)
+    if plans is None:
+        return None
+    p0 = plans[0]
+    group = _Group(nets, opts, p0)
+    check = p0.on_divergence != "continue"
+    hists = [History() for _ in nets]
+    rng = np.random.default_rng(p0.seed)
+    order = np.arange(p0.n)
+    starts = p0.starts.astype(np.int64)
+    counts = p0.counts.astype(np.int64)
+    t0 = time.perf_counter()
+    for e in range(p0.epochs):
+        for (count, hyper), end in zip(p0.segs, p0.seg_ends):
+            if end - count == e and hyper:
+                for r, opt in enumerate(opts):
+                    if group.alive[r]:
+                        opt.set(**hyper)
+        if p0.shuffle:
+            rng.shuffle(order)
+        out, stops, live = group.call(p0.X, p0.y, order, starts, counts, check)
+        for r in np.flatnonzero(live):
+            S = starts.shape[0]
+            if _advance(group.steps[r], out[r], int(stops[r]), S, check):
+                hists[r].diverged = Divergence(e, int(stops[r]), float(out[r, stops[r]]))
+            else:
+                _end_epoch(hists[r], nets[r], plans[r], e, out[r], t0)
+        if not group.alive.any():
+            break
+    return hists

@@ -1,0 +1,135 @@
+"""The multi-run compiled loop (inertia.fused.group / fused.runs): every run of a group
+trained together equals its own fit bit for bit: conventions, batch layouts, a diverging run
+among them, validation data, a schedule, one thread and two."""
+
+import warnings
+
+import numba
+import numpy as np
+import pytest
+
+import inertia
+from inertia import SGD, QHM, Dense, Network
+from inertia.fused import group as fused_group
+from inertia.fused.group import train_group
+from inertia.optim import CONVENTIONS
+from inertia.sweeps.runs import _train_group
+
+LAYERS = [Dense(6, "sigmoid"), Dense(5, "tanh"), Dense(1, "linear")]
+
+
+def data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n, 4))
+    y = np.sin(X[:, :1]) + 0.5 * X[:, 1:2] * X[:, 2:3]
+    return X, y
+
+
+def group(conv, hypers, seed=3, dtype="float64"):
+    nets = [Network(4, LAYERS, seed=seed, dtype=dtype) for _ in hypers]
+    opts = [SGD(**{"lr": 0.1, "convention": conv, **h}) for h in hypers]
+    return nets, opts
+
+
+def separate(conv, hyper, X, y, plan, seed=3, dtype="float64"):
+    net = Network(4, LAYERS, seed=seed, dtype=dtype)
+    opt = SGD(**{"lr": 0.1, "convention": conv, **hyper})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", inertia.DivergenceWarning)
+        hist = inertia.fit(net, X, y, "mse", opt, progress=False, **plan)
+    return net, opt, hist
+
+
+def assert_same(net, opt, hist, net2, opt2, hist2):
+    """Bit for bit: weights, velocity, step counter, losses, divergence record."""
+    for (w1, b1), (w2, b2) in zip(net.parameters(), net2.parameters()):
+        np.testing.assert_array_equal(w1, w2)
+        np.testing.assert_array_equal(b1, b2)
+    assert opt.state.step == opt2.state.step
+    np.testing.assert_array_equal(hist.loss, hist2.loss)
+    np.testing.assert_array_equal(hist.val_loss, hist2.val_loss)
+    assert hist.diverged == hist2.diverged
+
+
+HYPERS = [{"lr": 0.02, "momentum": 0.0}, {"lr": 0.2, "momentum": 0.9},
+          {"lr": 1e200, "momentum": 0.9},           # overflows at its second step
+          {"lr": 0.05, "momentum": 0.5}]
+
+
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def threads(request, monkeypatch):
+    if request.param > numba.config.NUMBA_NUM_THREADS:
+        pytest.skip("numba has one thread here")
+    monkeypatch.setenv("INERTIA_THREADS", str(request.param))
+    if request.param > 1:          # every batch of one tile shares its runs among threads
+        monkeypatch.setattr(fused_group, "RUNS_PARALLEL_ROWS", 0)
+    return request.param
+
+
+@pytest.mark.parametrize("conv", list(CONVENTIONS))
+@pytest.mark.parametrize("batch_size, n, epochs", [(None, 700, 4), (64, 600, 3), (1, 40, 2)],
+                         ids=["full", "minibatch-uneven", "online"])
+def test_group_equals_separate_fits(conv, batch_size, n, epochs, threads):
+    X, y = data(n)
+    hypers = HYPERS
+    plan = {"epochs": epochs, "batch_size": batch_size, "seed": 5}
+    nets, opts = group(conv, hypers)
+    hists = train_group(nets, opts, X, y, "mse", plan)
+    assert hists is not None
+    for net, opt, hist, hyper in zip(nets, opts, hists, hypers):
+        assert_same(net, opt, hist, *separate(conv, hyper, X, y, plan))
+    assert hists[2].diverged is not None          # the diverging run stopped...
+    assert hists[0].diverged is None and len(hists[0].loss) == epochs   # ...the others not
+
+
+def test_validation_schedule_and_qhm(threads):
+    X, y = data(300)
+    Xv, yv = data(50, seed=1)
+    plan = {"schedule": [(2, {"lr": 0.05}), (2, {"momentum": 0.5})], "batch_size": 32,
+            "seed": 1, "validation_data": (Xv, yv)}
+    hypers = [{"lr": 0.1, "momentum": 0.9}, {"lr": 0.3, "momentum": 0.2}]
+    nets, opts = group("pytorch", hypers)
+    hists = _train_group(nets, opts, X, y, "mse", plan)
+    for net, opt, hist, hyper in zip(nets, opts, hists, hypers):
+        net2, opt2, hist2 = separate("pytorch", hyper, X, y, plan)
+        assert_same(net, opt, hist, net2, opt2, hist2)
+        assert hist.segment_loss == hist2.segment_loss
+    nets = [Network(4, LAYERS, seed=2) for _ in range(2)]
+    opts = [QHM(lr=0.1, momentum=0.9, nu=nu) for nu in (0.7, 1.0)]
+    plan = {"epochs": 3, "batch_size": 50, "seed": 0}
+    hists = train_group(nets, opts, X, y, "mse", plan)
+    for net, opt, hist, nu in zip(nets, opts, hists, (0.7, 1.0)):
+        net2 = Network(4, LAYERS, seed=2)
+        opt2 = QHM(lr=0.1, momentum=0.9, nu=nu)
+        hist2 = inertia.fit(net2, X, y, "mse", opt2, progress=False, **plan)
+        assert_same(net, opt, hist, net2, opt2, hist2)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+def test_continue_policy_and_float32():
+    X, y = data(200)
+    plan = {"epochs": 2, "batch_size": 16, "seed": 0, "on_divergence": "continue"}
+    nets, opts = group("keras", HYPERS, dtype="float32")
+    hists = train_group(nets, opts, X, y, "mse", plan)
+    for net, opt, hist, hyper in zip(nets, opts, hists, HYPERS):
+        net2, opt2, hist2 = separate("keras", hyper, X, y, plan, dtype="float32")
+        assert_same(net, opt, hist, net2, opt2, hist2)
+
+
+def test_uncovered_groups_fall_back():
+    X, y = data(50)
+    nets, opts = group("pytorch", HYPERS[:2])
+    plan = {"epochs": 1, "lr_schedule": inertia.schedules.constant(0.1)}
+    assert train_group(nets, opts, X, y, "mse", plan) is None
+    assert train_group(nets[:1], opts[:1], X, y, "mse", {"epochs": 1}) is None
+    assert all(o.state is None or o.state.step == 0 for o in opts)
+
+
+def test_bench_sweep_command(capsys):
+    """``inertia bench --sweep --tiny`` times both ways (its own check: the sweep's losses
+    equal the fits' bit for bit) and prints a line per batch layout."""
+    from inertia.bench.run import main
+
+    assert main(["--sweep", "--tiny"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("W6")]
+    assert len(lines) == 2 and all("run-epochs/s" in ln and "ratio" in ln for ln in lines)
