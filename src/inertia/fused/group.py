@@ -13,6 +13,7 @@ compiled.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -29,6 +30,9 @@ RUNS_PARALLEL_ROWS = 1 << 62
 _FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, schedule=None,
                      validation_data=None, lr_schedule=None, momentum_schedule=None,
                      on_divergence="stop")
+
+
+_RAN = set()                  # dtypes whose group kernel has run in this process
 
 
 def _plans(nets, opts, X, y, loss, plan):
@@ -101,13 +105,21 @@ class _Group:
             old_threads = numba.get_num_threads()
             numba.set_num_threads(self.threads)
             old_chunk = numba.set_parallel_chunksize(1)
+        notice = None
+        if X.dtype not in _RAN:                    # numba compiles (or loads) on the first call
+            notice = threading.Timer(1.0, runner._compiling_notice, (X.dtype.name,))
+            notice.daemon = True
+            notice.start()
         try:
             self.kernel((X, y, order), (starts, counts, kinds, coef), self.network,
                         self.params, self.scratch, out, parallel, check, self.alive, stops)
         finally:
+            if notice is not None:
+                notice.cancel()
             if parallel:
                 numba.set_parallel_chunksize(old_chunk)
                 numba.set_num_threads(old_threads)
+        _RAN.add(X.dtype)
         if parallel and not runner._POOL:     # numba's threads have started (see runner)
             runner._POOL.append(True)
         for r, s in enumerate(self.steps):
