@@ -257,3 +257,11 @@ def test_tune_command_prints_the_choice_and_draws_it(tmp_path):
         bad = _cli("tune", "--epochs", "8", "--samples", "200", "--out", str(tmp_path), *argv)
         assert bad.returncode == 2 and bad.stderr.startswith("inertia: error:"), bad.stderr
         assert match in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_auto_with_another_optimizer_names_the_fix(capsys):
+    from inertia.cli import main
+
+    assert main(["train", "--lr", "auto", "--optimizer", "adam", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--optimizer sgd" in err and "Traceback" not in err

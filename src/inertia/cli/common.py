@@ -251,6 +251,10 @@ def build_optimizer(args):
         raise CLIError(f"{names} {verb} not apply to --optimizer {kind}: it takes "
                        + ", ".join("--" + k.replace("_", "-")
                                    for k in sorted(OPTIMIZER_FLAGS[kind])))
+    auto = [k for k in ("lr", "momentum") if flags.get(k) == "auto"]
+    if auto and kind != "sgd":
+        raise CLIError(f"--{auto[0]} auto chooses SGD's learning rate and momentum, not "
+                       f"{kind}'s: use --optimizer sgd, or give --{auto[0]} a number")
     if kind in ("sgd", "qhm", "aggmo"):         # adam and adamw keep their own 0.001
         flags.setdefault("lr", 0.01)
     if kind == "sgd":
