@@ -66,6 +66,7 @@ def assert_one_line(code, err):
     (["--lr-schedule", ""], "schedule"),
     (["--betas", ""], "--betas"),
     (["--samples", "1e12"], "need"),
+    (["--epochs", "1e16"], "loss records of 10,000,000,000,000,000 epochs"),
     (["--layers", "10000000000:tanh,1:linear"], "need"),
     (["--dtype", "float16"], "argument --dtype"),
     (["--target", "y"], "--target picks a column"),
@@ -261,3 +262,17 @@ def test_fuzz_csv_through_train_and_predict(table, encoding, target):
         check_run(argv, ["new.npz"], sentinels)
         check_run(["predict", "keep.npz", "--data", "fuzz.csv", "--out", "p.csv"], ["p.csv"],
                   sentinels)
+
+
+@pytest.mark.parametrize("command, argv", [
+    ("sweep", ["--epochs", "1e12", "--lr", "0.1,0.2", "--seeds", "3"]),
+    ("tune", ["--epochs", "1e16"]),
+    ("compare", ["--every", "1e15"]),
+])
+def test_epochs_beyond_memory_are_refused_before_work(command, argv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = call(command, *argv)
+    assert_one_line(code, err)
+    assert code == 2 and "loss records of" in err and "ask for less" in err, err
+    written = [os.path.join(d, f) for d, _, files in os.walk(tmp_path) for f in files]
+    assert written == []          # the output folder may have been checked (made), nothing in it

@@ -131,11 +131,18 @@ def print_curve(hist, every_hint=10):
         print(line)
 
 
-def check_fit_memory(net, n_rows, batch_size, n_val):
-    """Refuse a run whose training buffers cannot fit (before any is allocated)."""
+RECORD_BYTES = 64     # an epoch's History entries: two Python floats in lists, 32 bytes each
+
+
+def check_fit_memory(net, n_rows, batch_size, n_val, epochs=0, runs=1):
+    """Refuse a run whose training buffers, or its ``runs`` × ``epochs`` per-epoch records,
+    cannot fit (before any is allocated)."""
     rows = min(batch_size or n_rows, n_rows) + n_val
     nbytes = 3 * rows * sum(net.sizes) * net.dtype.itemsize + n_rows * net.n_inputs * 8
     datasets.check_memory(nbytes, f"training on {n_rows:,} rows through {describe(net)}")
+    datasets.check_memory(RECORD_BYTES * epochs * runs,
+                          f"the loss records of {epochs:,} epochs"
+                          + (f" × {runs:,} runs" if runs > 1 else ""))
 
 
 def check_extra(extra, net, path):

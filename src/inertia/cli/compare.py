@@ -142,7 +142,7 @@ def check_compare_data(args, table, net, loss):
     """The data fits the network (inputs in range, buffers in memory, as many targets as
     outputs), before any training."""
     datasets.check_range(table.X, [str(c) for c in table.features], net.dtype, args.data)
-    check_fit_memory(net, len(table.X), args.batch_size, 0)
+    check_fit_memory(net, len(table.X), args.batch_size, 0, args.segments * args.every)
     y = table.y
     if net.n_outputs != (y.shape[1] if y.ndim == 2 else 1) and loss != "cross_entropy":
         raise CLIError(f"the data has {y.shape[1]} target column(s) but the network has "

@@ -115,9 +115,9 @@ def cmd_sweep(args):
     table, label, _ = common.load_data(args)
     X, y = table.X, table.y
     net = Network(X.shape[1], layers, seed=args.seed, dtype=args.dtype, engine=args.engine)
-    common.check_fit_memory(net, len(X), args.batch_size, 0)
     seeds = list(range(args.seed, args.seed + args.seeds))
     points = int(np.prod([len(v) for v in grid.values()]))
+    common.check_fit_memory(net, len(X), args.batch_size, 0, args.epochs, points * len(seeds))
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     where = f"on the Dask cluster at {args.scheduler}" if args.scheduler else "here"
     print(f"inertia sweep: {common.describe(net)} on {label}"

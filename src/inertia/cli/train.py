@@ -357,7 +357,7 @@ def plan_optimization(args, run):
         else build_optimizer(args)
     run.epochs = args.epochs if args.epochs is not None else 100
     n_train, n_val = len(run.train[0]), len(run.val[0]) if run.val else 0
-    check_fit_memory(run.net, n_train, args.batch_size, n_val)
+    check_fit_memory(run.net, n_train, args.batch_size, n_val, run.epochs)
     if getattr(run.opt, "auto", None):
         choose_auto(args, run)
     steps = run.epochs * (1 if args.batch_size is None else -(-n_train // args.batch_size))

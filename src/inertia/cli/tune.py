@@ -12,7 +12,7 @@ from .. import training
 from ..files import check_folder
 from ..optim import CONVENTIONS, SGD
 from ..tuning import METHODS, tune
-from .common import CLIError, add_data_args, at_least, check_fit_memory, describe, fmt
+from .common import CLIError, add_data_args, at_least, check_fit_memory, describe, fmt, int_arg
 from .train import _model_args, _task_args, auto_or_number, prepare_run
 
 
@@ -25,8 +25,8 @@ def add_parser(subparsers):
     add_data_args(p, default=None)
     _model_args(p)
     _task_args(p)
-    p.add_argument("--epochs", type=int, default=100, help="epochs of the run (default 100)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--epochs", type=int_arg, default=100, help="epochs of the run (default 100)")
+    p.add_argument("--batch-size", type=int_arg, default=None,
                    help="mini-batch size (default: full batch; 1: online)")
     p.add_argument("--method", choices=list(METHODS), default="race",
                    help="race (default), curvature or range")
@@ -70,7 +70,7 @@ def cmd_tune(args):
         args.data = "smooth-regression"
     run = prepare_run(args)
     n_train, n_val = len(run.train[0]), len(run.val[0]) if run.val else 0
-    check_fit_memory(run.net, n_train, args.batch_size, n_val)
+    check_fit_memory(run.net, n_train, args.batch_size, n_val, args.epochs)
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     print(f"inertia tune: {describe(run.net)} on {run.label}, {n_train} training"
           + (f" / {n_val} validation" if n_val else "") + f" samples, {run.loss} loss, "
