@@ -73,6 +73,28 @@ def test_resume_equals_uninterrupted(tmp_path, capsys):
         np.testing.assert_array_equal(va, vb)
 
 
+def test_resume_keeps_the_recorded_batch_size(tmp_path, capsys):
+    """A resumed mini-batch run trains on with its recorded batch size unless --batch-size
+    says otherwise; `info` shows the batch size. (Its row orders restart from the seed: a
+    --checkpoint run is the one that resumes bit for bit.)"""
+    common = ["--data", "smooth-regression", "--samples", "200", "--layers", "5:tanh,1:linear",
+              "--momentum", "0.9", "--lr", "0.05", "--quiet", "--dtype", "float64"]
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert run(capsys, "train", *common, "--batch-size", "16", "--epochs", "4",
+               "--save", str(a))[0] == 0
+    assert run(capsys, "train", *common, "--batch-size", "16", "--epochs", "2",
+               "--save", str(b))[0] == 0
+    assert run(capsys, "train", "--resume", str(b), "--epochs", "2", "--save", str(b),
+               "--quiet")[0] == 0
+    assert inertia.load(a)[1].state.step == inertia.load(b)[1].state.step == 4 * 13
+    code, out, err = run(capsys, "info", str(b))
+    assert code == 0 and "batch 16" in out, err
+    assert run(capsys, "train", "--resume", str(b), "--epochs", "1", "--batch-size", "200",
+               "--save", str(b), "--quiet")[0] == 0
+    assert inertia.load(b)[1].state.step == 4 * 13 + 1
+    assert "full batch" not in run(capsys, "info", str(b))[1]
+
+
 def test_compare_default_small(tmp_path, capsys):
     code, out, err = run(capsys, "compare", "--samples", "2000", "--segments", "2", "--every",
                          "25", "--out", str(tmp_path), "--quiet")

@@ -183,6 +183,10 @@ def check_extra(extra, net, path):
         raise bad("classes")
     if extra.get("trained") is not None and not isinstance(extra["trained"], dict):
         raise bad("trained")
+    batch = (extra.get("trained") or {}).get("batch_size")
+    if batch is not None and not (isinstance(batch, int) and not isinstance(batch, bool)
+                                  and batch >= 1):
+        raise bad("trained")
     return extra
 
 

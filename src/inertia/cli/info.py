@@ -64,6 +64,8 @@ def _trained(rec):
     parts = [f"{rec.get('epochs')} epochs"]
     if rec.get("steps") is not None:
         parts.append(f"{rec['steps']} steps")
+    if "batch_size" in rec:
+        parts.append("full batch" if rec["batch_size"] is None else f"batch {rec['batch_size']}")
     for key, name in (("loss", "final training loss"), ("test_loss", "final test loss"),
                       ("train_accuracy", "training accuracy"),
                       ("test_accuracy", "test accuracy")):

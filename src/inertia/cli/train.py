@@ -290,6 +290,9 @@ def prepare_run(args):
     """The network (new or resumed), the data, scaled and split, and the loss: a Run."""
     net, resumed_opt, extra = resume_model(args) if args.resume is not None \
         else (None, None, {})
+    recorded = extra.get("trained") or {}
+    if args.batch_size is None:                 # a resumed model keeps its batch size
+        args.batch_size = recorded.get("batch_size")
     if args.data is None:
         args.data = "smooth-regression"
     table, label, data_rec = train_data(args, net, extra)
@@ -425,7 +428,8 @@ def finish_run(args, run, hist):
         run.extra.update(loss=run.loss, test_fraction=run.test_fraction,
                          split_seed=run.split_seed, data=run.data_rec,
                          columns=datasets.columns_record(run.table), task=run.task,
-                         classes=run.classes, trained=trained_record(run, hist, scores))
+                         classes=run.classes, trained=trained_record(run, hist, scores,
+                                                              args.batch_size))
         save(args.save, run.net, optimizer=run.opt, extra=json_ready(run.extra))
         print(f"saved the model and optimizer state to {args.save}")
     if args.plot is not None:
@@ -433,15 +437,17 @@ def finish_run(args, run, hist):
     return 0
 
 
-def trained_record(run, hist, scores):
+def trained_record(run, hist, scores, batch_size):
     """What the model file says of its training: epochs and steps in all (a resumed model's
-    too), the last epoch's losses, and the accuracies of a classifier."""
+    too), the last epoch's losses, the batch size (None: full batch) and the accuracies of a
+    classifier."""
     before = run.extra.get("trained") or {}
     state = run.opt.state
     rec = {"epochs": int(before.get("epochs") or 0) + len(hist.loss),
            "steps": int(state.step) if state is not None else None,
            "loss": float(hist.loss[-1]) if hist.loss else None,
-           "test_loss": float(hist.val_loss[-1]) if hist.val_loss else None}
+           "test_loss": float(hist.val_loss[-1]) if hist.val_loss else None,
+           "batch_size": batch_size}
     rec.update(scores)
     return rec
 
