@@ -223,6 +223,7 @@ class _BaseMLP(BaseEstimator):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_net", None)          # rebuilt from coefs_ when needed (engines hold handles)
+        state.pop("_compiled", None)     # a fit's compiled-loop buffers (None after a fit)
         return state
 
     # checks -------------------------------------------------------------------------------
