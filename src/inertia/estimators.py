@@ -108,14 +108,14 @@ class _CompiledEpochs:
     X (n, n_in) and y (n, n_out): the training rows as the network's dtype, C-contiguous,
     read (not copied) by every epoch; an epoch's row order is an index array into them."""
 
-    def __init__(self, net, opt, loss, X, y, check):
+    def __init__(self, net, opt, loss, X, y, check, squares):
         from .fused import runner
 
         net.bind(opt)
         y = _losses.prepare_targets(loss, y, net.n_outputs, net.dtype)
         self.steps = runner.CompiledSteps(net, opt, loss, X, y)
         self.steps.reset_backup()
-        self.opt, self.check = opt, check
+        self.opt, self.check, self.squares = opt, check, squares
 
     @staticmethod
     def usable(net, opt, schedules, weighted):
@@ -125,10 +125,10 @@ class _CompiledEpochs:
 
     def epoch(self, order, starts, counts):
         """Steps (starts, counts) (int64) into ``order`` (int64): (step losses, each step's
-        sum of squared weights before its update), or ``_Stopped`` at a non-finite loss or
-        weight (the network and optimizer back at the last finite state, as fit leaves
-        them)."""
-        weights_sq = np.empty(starts.shape[0])
+        sum of squared weights before its update, or None unless ``squares``), or
+        ``_Stopped`` at a non-finite loss or weight (the network and optimizer back at the
+        last finite state, as fit leaves them)."""
+        weights_sq = np.empty(starts.shape[0]) if self.squares else None
         opt = self.opt
         out, stop, _ = self.steps.run(order, starts, counts, opt.lr,
                                       getattr(opt, "momentum", 0.0), self.check, weights_sq)
@@ -466,7 +466,8 @@ class _BaseMLP(BaseEstimator):
                                   w is not None):
             self._compiled = _CompiledEpochs(net, opt, OUTPUTS[self.out_activation_][1],
                                              X_train, y_train,
-                                             check=self.on_divergence != "continue")
+                                             check=self.on_divergence != "continue",
+                                             squares=self.alpha > 0)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
