@@ -128,10 +128,14 @@ def test_record_steps_gives_each_steps_loss_and_squared_weights(compiled):
     np.testing.assert_allclose(hist.step_loss, losses, rtol=1e-12)
     np.testing.assert_allclose(hist.loss, np.mean(np.reshape(hist.step_loss, (3, 4)), 1),
                                rtol=1e-15)
-    net, opt = make()
-    plain = inertia.fit(net, X, y, "quadratic", opt, epochs=1, batch_size=16, shuffle=False,
-                        progress=False, compiled=compiled)
+    net_plain, opt_plain = make()
+    plain = inertia.fit(net_plain, X, y, "quadratic", opt_plain, epochs=3, batch_size=16,
+                        shuffle=False, progress=False, compiled=compiled)
     assert plain.step_loss == [] and plain.step_weights_sq == []
+    assert plain.loss == hist.loss                  # recording changes no number
+    for (w0, b0), (w1, b1) in zip(net.parameters(), net_plain.parameters()):
+        np.testing.assert_array_equal(w0, w1)
+        np.testing.assert_array_equal(b0, b1)
 
 
 def test_import_inertia_does_not_import_sklearn():

@@ -106,7 +106,9 @@ class _CompiledEpochs:
     per-step schedule (``usable``).
 
     X (n, n_in) and y (n, n_out): the training rows as the network's dtype, C-contiguous,
-    read (not copied) by every epoch; an epoch's row order is an index array into them."""
+    read (not copied) by every epoch; an epoch's row order is an index array into them.
+    Unlike ``fit`` it defers no signal: a KeyboardInterrupt lands between two calls (the
+    estimator keeps the weights reached, as scikit-learn does between two batches)."""
 
     def __init__(self, net, opt, loss, X, y, check, squares):
         from .fused import runner
