@@ -97,6 +97,47 @@ def test_second_fit_continues_the_first():
         np.testing.assert_allclose(b0, b1, rtol=1e-14, atol=1e-16)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_record_steps_gives_each_steps_loss_and_squared_weights(compiled):
+    """fit(record_steps=True): History.step_loss and step_weights_sq, checked against the same
+    steps run one batch at a time (an optimizer shared across one-step fits, the squares
+    summed by NumPy from the weights before each step); the compiled loop sums the squares
+    in its update pass. 50 rows in batches of 16: a smaller last batch; 3 epochs."""
+    X, y = _regression(50, 1, seed=5)
+
+    def make():
+        net = inertia.Network(5, [inertia.Dense(6, "tanh"), inertia.Dense(3, "relu"),
+                                  inertia.Dense(1, "linear")], seed=2, dtype="float64")
+        opt = inertia.SGD(0.05, momentum=0.9, nesterov=True, weight_decay=0.01,
+                          convention="sklearn")
+        return net, opt
+
+    net, opt = make()
+    hist = inertia.fit(net, X, y, "quadratic", opt, epochs=3, batch_size=16, shuffle=False,
+                       progress=False, compiled=compiled, record_steps=True)
+    assert len(hist.step_loss) == len(hist.step_weights_sq) == 12
+    net_ref, opt_ref = make()
+    losses, squares = [], []
+    for _ in range(3):
+        for lo in range(0, 50, 16):
+            squares.append(sum(float(np.sum(w * w)) for w, _ in net_ref.parameters()))
+            losses += inertia.fit(net_ref, X[lo:lo + 16], y[lo:lo + 16], "quadratic", opt_ref,
+                                  epochs=1, progress=False, compiled=False).loss
+    # weights of order 1, 12 steps: round-off of a few ulps of the sums (about 10)
+    np.testing.assert_allclose(hist.step_weights_sq, squares, rtol=1e-13)
+    np.testing.assert_allclose(hist.step_loss, losses, rtol=1e-12)
+    np.testing.assert_allclose(hist.loss, np.mean(np.reshape(hist.step_loss, (3, 4)), 1),
+                               rtol=1e-15)
+    net_plain, opt_plain = make()
+    plain = inertia.fit(net_plain, X, y, "quadratic", opt_plain, epochs=3, batch_size=16,
+                        shuffle=False, progress=False, compiled=compiled)
+    assert plain.step_loss == [] and plain.step_weights_sq == []
+    assert plain.loss == hist.loss                  # recording changes no number
+    for (w0, b0), (w1, b1) in zip(net.parameters(), net_plain.parameters()):
+        np.testing.assert_array_equal(w0, w1)
+        np.testing.assert_array_equal(b0, b1)
+
+
 def test_import_inertia_does_not_import_sklearn():
     root = os.path.dirname(os.path.dirname(inertia.__file__))
     code = ("import sys, inertia; assert 'sklearn' not in sys.modules, 'sklearn imported'; "

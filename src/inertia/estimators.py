@@ -5,8 +5,8 @@ A drop-in for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor`` with
 (``sklearn/neural_network/_multilayer_perceptron.py``, ``_fit_stochastic``;
 ``_stochastic_optimizers.py``, ``SGDOptimizer``), so that with the same initial weights a fit
 follows scikit-learn's trajectory to float64 round-off, weights and ``loss_curve_`` alike.
-Training runs on inertia's ``Network`` and ``fit``, one epoch (or one batch) per call, the
-optimizer carrying its state across calls.
+Training runs on inertia's ``Network`` and ``fit``, one epoch per call (scikit-learn's
+per-epoch rules run between calls), the optimizer carrying its state across calls.
 
 What the estimator computes itself, as scikit-learn does:
 
@@ -19,7 +19,8 @@ What the estimator computes itself, as scikit-learn does:
 - ``sample_weight`` (fit, partial_fit): each batch's loss and gradient over the batch's weight
   sum, the L2 term ``alpha / (2 sum of the batch's weights) * ...`` likewise, the loss curve's
   batches still weighted by row count (scikit-learn 1.9's ``_backprop`` and
-  ``_fit_stochastic``); one engine-loop call a batch; not with early stopping;
+  ``_fit_stochastic``); on the engine loop (the compiled one takes no weights); not with
+  early stopping;
   scikit-learn's squared loss is ``||y - a||^2 / (2 n k)`` for k outputs (inertia's
   ``quadratic`` / k) and its multilabel log loss sums over the k outputs (inertia's ``bce`` * k);
   inertia takes log losses from the logits, scikit-learn from probabilities clipped to
@@ -95,6 +96,51 @@ def _shuffled(idx, random_state):
 
 class _Stopped(Exception):
     """An epoch's fit stopped at a divergence: args (Divergence, History)."""
+
+
+class _CompiledEpochs:
+    """The epochs of one estimator fit as calls of the compiled loop (``inertia.fused``),
+    its buffers made once: what ``fit(record_steps=True)`` runs for an epoch, without the
+    per-call cost of fit's checks and buffers (about 1 ms a call, a quarter of a digits
+    epoch). Used where fit would take the compiled loop anyway and the epoch has no
+    per-step schedule (``usable``).
+
+    X (n, n_in) and y (n, n_out): the training rows as the network's dtype, C-contiguous,
+    read (not copied) by every epoch; an epoch's row order is an index array into them.
+    Unlike ``fit`` it defers no signal: a KeyboardInterrupt lands between two calls (the
+    estimator keeps the weights reached, as scikit-learn does between two batches)."""
+
+    def __init__(self, net, opt, loss, X, y, check, squares):
+        from .fused import runner
+
+        net.bind(opt)
+        y = _losses.prepare_targets(loss, y, net.n_outputs, net.dtype)
+        self.steps = runner.CompiledSteps(net, opt, loss, X, y)
+        self.steps.reset_backup()
+        self.opt, self.check, self.squares = opt, check, squares
+
+    @staticmethod
+    def usable(net, opt, schedules, weighted):
+        from .fused import runner
+
+        return not schedules and not weighted and runner.unsupported(net, opt) is None
+
+    def epoch(self, order, starts, counts):
+        """Steps (starts, counts) (int64) into ``order`` (int64): (step losses, each step's
+        sum of squared weights before its update, or None unless ``squares``), or
+        ``_Stopped`` at a non-finite loss or weight (the network and optimizer back at the
+        last finite state, as fit leaves them)."""
+        weights_sq = np.empty(starts.shape[0]) if self.squares else None
+        opt = self.opt
+        out, stop, _ = self.steps.run(order, starts, counts, opt.lr,
+                                      getattr(opt, "momentum", 0.0), self.check, weights_sq)
+        if stop < starts.shape[0]:
+            from .training import History
+            from .training.divergence import Divergence
+
+            div = Divergence(0, int(stop), float(out[stop]))
+            raise _Stopped(div, History(diverged=div))
+        return out, weights_sq
 
 
 class _BaseMLP(BaseEstimator):
@@ -179,6 +225,7 @@ class _BaseMLP(BaseEstimator):
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("_net", None)          # rebuilt from coefs_ when needed (engines hold handles)
+        state.pop("_compiled", None)     # a fit's compiled-loop buffers (None after a fit)
         return state
 
     # checks -------------------------------------------------------------------------------
@@ -416,6 +463,13 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n))
         net = self._network()
         opt = self._inertia_optimizer
+        self._compiled = None
+        if _CompiledEpochs.usable(net, opt, self.lr_schedule or self.momentum_schedule,
+                                  w is not None):
+            self._compiled = _CompiledEpochs(net, opt, OUTPUTS[self.out_activation_][1],
+                                             X_train, y_train,
+                                             check=self.on_divergence != "continue",
+                                             squares=self.alpha > 0)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -442,6 +496,7 @@ class _BaseMLP(BaseEstimator):
         except _Stopped as stop:
             self._read_network(net)
             diverged = (stop.args[0]._replace(epoch=self.n_iter_), stop.args[1])
+        self._compiled = None           # its buffers are not kept (nor pickled)
         if self.early_stopping:
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
@@ -494,69 +549,44 @@ class _BaseMLP(BaseEstimator):
                 self.best_loss_ = self.loss_curve_[-1]
 
     def _epoch(self, net, opt, X, y, sample_idx, batch_size, w=None):
-        """One epoch over the rows in ``sample_idx`` order; returns scikit-learn's epoch loss
-        (batch losses with their L2 terms, weighted by batch size, over n).
-
-        The loss curve is read from inertia's History, the mean of an epoch's batch losses:
-        - one batch: one ``fit`` call, the L2 term from the weights before it;
-        - alpha = 0: one call for the batches of full size and one for the smaller last
-          batch, so that each mean has equal weights;
-        - alpha > 0 and several batches: the L2 term needs the weights before every batch,
-          so one call a batch (the engine loop, whose per-call cost is lower);
-        - sample weights w (n,): one call a batch with its weights; the L2 term and the
-          per-n decay take the batch's weight sum for m, as scikit-learn's ``_backprop``."""
+        """One epoch over the rows in ``sample_idx`` order, as one ``fit`` call; returns
+        scikit-learn's epoch loss: the batch losses, each with its L2 term
+        ``alpha / (2 m) * sum of squared weights`` from the weights before the batch's
+        update, weighted by batch size, over n. ``fit(record_steps=True)`` gives both per
+        step (the compiled loop sums the squares in its update pass). With sample weights w
+        (n,), m is the batch's weight sum, as in scikit-learn's ``_backprop``."""
         n = X.shape[0]
-        Xo = X[sample_idx]
-        yo = y[sample_idx]
-        if w is not None:
-            return self._weighted_epoch(net, opt, Xo, yo, w[sample_idx], batch_size)
-        if n <= batch_size:
-            l2 = self._l2(net, n)                # the weights before the update
-            return self._run(net, opt, Xo, yo, n) + l2
-        if self.alpha == 0:
-            full = n - n % batch_size
-            total = self._run(net, opt, Xo[:full], yo[:full], batch_size) * full
-            if full < n:
-                total += self._run(net, opt, Xo[full:], yo[full:], n - full) * (n - full)
-            return total / n
-        total = 0.0
-        for start in range(0, n, batch_size):
-            sl = slice(start, min(start + batch_size, n))
-            m = sl.stop - sl.start
-            l2 = self._l2(net, m)
-            total += (self._run(net, opt, Xo[sl], yo[sl], m, compiled=False) + l2) * m
-        return total / n
+        batch_size = min(batch_size, n)
+        starts = np.arange(0, n, batch_size, dtype=np.int64)
+        counts = np.minimum(batch_size, n - starts)
+        w_order = None if w is None else w[sample_idx]
+        if self._compiled is not None:
+            step_loss, weights_sq = self._compiled.epoch(sample_idx.astype(np.int64, copy=False),
+                                                         starts, counts)
+        else:
+            hist = self._run(net, opt, X[sample_idx], y[sample_idx], batch_size,
+                             sample_weight=w_order)
+            step_loss = np.asarray(hist.step_loss, dtype=np.float64)
+            weights_sq = np.asarray(hist.step_weights_sq)
+        batch_losses = step_loss * self._loss_scale()
+        if self.alpha > 0:
+            m = counts if w_order is None else np.add.reduceat(w_order, starts)
+            batch_losses += (0.5 * self.alpha) * weights_sq / m
+        return float(np.dot(batch_losses, counts)) / n
 
-    def _weighted_epoch(self, net, opt, X, y, w, batch_size):
-        """``_epoch`` with sample weights w (n,), rows already in the epoch's order: one
-        engine-loop call a batch; batch losses weighted by batch size, over n (as
-        scikit-learn's ``loss_curve_``)."""
-        n = X.shape[0]
-        total = 0.0
-        for start in range(0, n, batch_size):
-            sl = slice(start, min(start + batch_size, n))
-            m = sl.stop - sl.start
-            l2 = self._l2(net, float(w[sl].sum()))
-            total += (self._run(net, opt, X[sl], y[sl], m, compiled=False,
-                                sample_weight=w[sl]) + l2) * m
-        return total / n
+    def _loss_scale(self):
+        """inertia's loss to scikit-learn's: squared loss / k, multilabel log loss * k."""
+        loss = OUTPUTS[self.out_activation_][1]
+        if loss == "quadratic":
+            return 1.0 / self.n_outputs_
+        if loss == "bce":
+            return float(self.n_outputs_)
+        return 1.0
 
-    def _l2(self, net, m):
-        """scikit-learn's L2 term of a batch of m rows: alpha / (2 m) * sum of squared
-        weights (biases excluded), from the weights now in ``net``."""
-        if self.alpha == 0:
-            return 0.0
-        values = 0.0
-        for w, _ in net.parameters():
-            s = w.ravel()
-            values += float(np.dot(s, s))
-        return 0.5 * self.alpha * values / m
-
-    def _run(self, net, opt, X, y, batch_size, compiled=None, sample_weight=None):
-        """``inertia.fit`` for one epoch of (X, y) in this order; returns the mean batch loss
-        in scikit-learn's scale (squared loss / k, multilabel log loss * k)."""
-        out, loss = OUTPUTS[self.out_activation_]
-        k = self.n_outputs_
+    def _run(self, net, opt, X, y, batch_size, sample_weight=None):
+        """``inertia.fit`` for one epoch of (X, y) in this order, recording every step
+        (``History.step_loss``, ``History.step_weights_sq``); returns its History."""
+        loss = OUTPUTS[self.out_activation_][1]
         lr_schedule = momentum_schedule = None
         if self.lr_schedule is not None:
             scale = self._gradient_scale() if self.optimizer in ("sgd", "qhm", "aggmo") else 1
@@ -569,16 +599,11 @@ class _BaseMLP(BaseEstimator):
             hist = _inertia_fit(net, X, y, loss=loss, optimizer=opt, epochs=1,
                                 batch_size=batch_size, shuffle=False, progress=False,
                                 lr_schedule=lr_schedule, momentum_schedule=momentum_schedule,
-                                compiled=compiled, on_divergence=policy,
-                                sample_weight=sample_weight)
+                                on_divergence=policy, sample_weight=sample_weight,
+                                record_steps=True)
         if hist.diverged is not None:
             raise _Stopped(hist.diverged, hist)
-        value = hist.loss[0]
-        if loss == "quadratic":
-            return value / k
-        if loss == "bce":
-            return value * k
-        return value
+        return hist
 
     # prediction ---------------------------------------------------------------------------
     def _forward(self, X, check_input=True):

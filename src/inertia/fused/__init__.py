@@ -10,7 +10,7 @@ runs.py     the multi-run kernel (``train_runs``): a group of runs sharing data,
 group.py    its driver for a sweep's group (``train_group``)
 
 The contract between them: ``tiles.train_steps(data, plan, network, params, scratch, out,
-parallel, check)``, every array C-contiguous, of the network's dtype unless named otherwise;
+parallel, check[, weights_sq])``, every array C-contiguous, of the network's dtype unless named otherwise;
 L layers, p = the number of parameters, S steps, C = ``CHUNKS``, T = ``tiles.TILE``.
 
 data      (X (N, n_in), Y (N, n_out), order (N,) int64): the rows, read only
@@ -30,6 +30,8 @@ scratch   (Gs (C, p), Zs (C, T * tiles.tile_rows), Ds (C, T * sum(sizes[1:])),
 out       (S,) float64: step s's batch loss
 parallel  the chunks of a batch run on numba's threads (the same bits as on one thread)
 check     a non-finite loss or parameter puts P, V back (see ``train_steps``)
+weights_sq  optional, (S,) float64: step s's sum of squared weights (biases not counted)
+          before its update, summed in the update pass (left out: not computed)
 
 No two arguments alias. It returns the number of steps run: S, or the index of the step
 that diverged (with ``check``). The axis over runs (several configurations trained

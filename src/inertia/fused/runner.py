@@ -200,7 +200,7 @@ class CompiledSteps:
             return [(0, 1, not best)] + ([(1, S, best)] if S > 1 else [])
         return [(0, S, best)]
 
-    def _call(self, order, starts, counts, kinds, coef, parallel, out, check):
+    def _call(self, order, starts, counts, kinds, coef, parallel, out, check, weights_sq=None):
         """One kernel call, timed for the measurement when ``parallel`` is not None.
         Returns the number of steps run (fewer than asked: the next one diverged)."""
         if parallel:
@@ -211,9 +211,10 @@ class CompiledSteps:
             old_chunk = numba.set_parallel_chunksize(1)
         t0 = time.perf_counter()
         try:
-            done = self.k.train_steps((self.X, self.y, order), (starts, counts, kinds, coef),
-                                      self.network, self.params, self.scratch, out,
-                                      bool(parallel), bool(check))
+            args = ((self.X, self.y, order), (starts, counts, kinds, coef), self.network,
+                    self.params, self.scratch, out, bool(parallel), bool(check))
+            done = self.k.train_steps(*args) if weights_sq is None else \
+                self.k.train_steps(*args, weights_sq)
         finally:
             if parallel:
                 numba.set_parallel_chunksize(old_chunk)
@@ -261,9 +262,11 @@ class CompiledSteps:
             kinds = np.arange(S, dtype=np.int64)
         return coef, kinds
 
-    def run(self, order, starts, counts, lr, mu, check=False):
+    def run(self, order, starts, counts, lr, mu, check=False, weights_sq=None):
         """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all
-        steps (floats) or one a step (arrays). Returns (out, stop, kept): the loss of every
+        steps (floats) or one a step (arrays); ``weights_sq`` None or a (len(starts),) float64
+        array that receives each step's sum of squared weights before its update (see
+        tiles.train_steps). Returns (out, stop, kept): the loss of every
         step run, the step that diverged (len(starts) when none did, or without ``check``),
         and how many steps' updates remain (stop - 1 when that step's loss was not finite:
         the state goes back to the previous step's; -1: to before the previous call's
@@ -283,7 +286,8 @@ class CompiledSteps:
         try:
             for lo, hi, parallel in self._plan(counts):
                 done = self._call(order, starts[lo:hi], counts[lo:hi], kinds[lo:hi], coef,
-                                  parallel, out[lo:hi], check)
+                                  parallel, out[lo:hi], check,
+                                  None if weights_sq is None else weights_sq[lo:hi])
                 if done < hi - lo:
                     stop = lo + done
                     break

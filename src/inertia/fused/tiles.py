@@ -501,6 +501,35 @@ def _update(P, V, G, Pb, Vb, lo, hi, c):
 
 
 @njit(**_JIT)
+def _update_sq(P, V, G, Pb, Vb, lo, hi, c):
+    """``_update`` that also sums the old w squared, in float64: returns (check, sum w^2).
+    A copy of its loop rather than a flag in it, so that the update nobody asked a sum of
+    runs the code it always ran."""
+    A, B, C, D, E, F, H = c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+    p = P[lo:hi]
+    v = V[lo:hi]
+    g = G[lo:hi]
+    pb = Pb[lo:hi]
+    vb = Vb[lo:hi]
+    zero = P.dtype.type(0)
+    chk = zero
+    sq = 0.0
+    for i in range(hi - lo):
+        vo = v[i]
+        w = p[i]
+        gi = g[i]
+        pb[i] = w
+        vb[i] = vo
+        sq += np.float64(w) * np.float64(w)
+        vn = A * vo + B * gi + C * w
+        wn = D * w + E * vn + F * gi + H * vo
+        p[i] = wn
+        v[i] = vn
+        chk += wn * zero
+    return chk, sq
+
+
+@njit(**_JIT)
 def _restore(P, V, Pb, Vb, p):
     """P, V = the one-step-back copy."""
     for i in range(p):
@@ -792,14 +821,33 @@ def _update_all(params, c, sizes, wofs, bofs):
     return chk
 
 
+@njit(inline="always", **_JIT)
+def _update_all_sq(params, c, sizes, wofs, bofs):
+    """``_update_all`` that also returns the sum of the squared weights (biases not counted)
+    before the update: (check, sum)."""
+    P, V, G, Pb, Vb = params
+    L = sizes.shape[0] - 1
+    chk = P.dtype.type(0)
+    sq = 0.0
+    for l in range(L):
+        chk_w, sq_w = _update_sq(P, V, G, Pb, Vb, wofs[l], bofs[l], c[2 * l])
+        chk += chk_w
+        sq += sq_w
+        chk += _update(P, V, G, Pb, Vb, bofs[l], bofs[l] + sizes[l + 1], c[2 * l + 1])
+    return chk, sq
+
+
 @njit(**_JIT)
-def train_steps(data, plan, net, params, scratch, out, parallel, check):
+def train_steps(data, plan, net, params, scratch, out, parallel, check, weights_sq=None):
     """Run len(starts) training steps (the contract: ``inertia.fused``'s docstring).
 
     data (X, Y, order); plan (starts, counts, kinds, coef): step s trains on rows
     order[starts[s]:...+counts[s]] with the rows coef[kinds[s]] ((2 L, N_COEF): weights and
     biases of each layer); net (sizes, acts, loss_code, fast); params (P, V, G, Pb, Vb);
-    scratch (Gs, Zs, Ds, xts, yts, scales, totals). Writes step s's batch loss to out[s].
+    scratch (Gs, Zs, Ds, xts, yts, scales, totals). Writes step s's batch loss to out[s],
+    and with ``weights_sq`` ((S,) float64) the sum of the squared weights (biases not
+    counted) that step s's update starts from to weights_sq[s], summed in the update's pass
+    (scikit-learn's L2 term; without it, numba compiles the loop without the sum).
 
     With ``check``, a step whose loss is not finite puts P, V back to the one-step-back copy
     Pb, Vb (the state before the previous step, the last whose loss was finite) and a step
@@ -828,7 +876,11 @@ def train_steps(data, plan, net, params, scratch, out, parallel, check):
             _restore(P, V, Pb, Vb, p)
             return s
         _shift_all(P, V, c, sizes, wofs, bofs, -1.0)
-        chk = _update_all(params, c, sizes, wofs, bofs)
+        if weights_sq is None:
+            chk = _update_all(params, c, sizes, wofs, bofs)
+        else:
+            chk, sq = _update_all_sq(params, c, sizes, wofs, bofs)
+            weights_sq[s] = sq
         if check and not np.isfinite(chk):
             _restore(P, V, Pb, Vb, p)
             return s

@@ -41,7 +41,7 @@ class Interrupted(KeyboardInterrupt):
 def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, seed=None,
         schedule=None, validation_data=None, progress=True, lr_schedule=None,
         momentum_schedule=None, compiled=None, on_divergence="stop", checkpoint=None,
-        checkpoint_every=1, early_stopping=None, sample_weight=None):
+        checkpoint_every=1, early_stopping=None, sample_weight=None, record_steps=False):
     """Train ``net`` on (X, y) and return a History.
 
     loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.ops.losses``)
@@ -84,6 +84,10 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
                 MLP rule; in full batch a weight of 2 is the row twice. A mini-batch whose
                 weights are all zero has a 0/0 loss (NaN). Runs on the engine loop (not the
                 compiled one); validation data stay unweighted.
+    record_steps  True: ``History.step_loss`` and ``History.step_weights_sq`` hold every
+                step's batch loss and the sum of the squared weights its update started from
+                (for scikit-learn's loss curve, whose batch losses carry an L2 term of the
+                weights before each batch; the compiled loop sums them in its update pass).
 
     An optimizer with ``lr="auto"`` and/or ``momentum="auto"`` (``SGD(lr="auto")``): after
     the checks, ``inertia.tune(method="race")`` chooses them on the same data, epochs, batch
@@ -106,7 +110,7 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     plan = make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
                      validation_data, progress, lr_schedule, momentum_schedule, compiled,
                      on_divergence, checkpoint, checkpoint_every, early_stopping,
-                     sample_weight=sample_weight)
+                     sample_weight=sample_weight, record_steps=record_steps)
     fingerprint = ckpt.fingerprint(net, optimizer, plan) if checkpoint is not None else None
     net.bind(optimizer)
     check = on_divergence != "continue"

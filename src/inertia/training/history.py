@@ -28,6 +28,11 @@ class History:
     tuned         after a fit with ``lr="auto"`` or ``momentum="auto"``: the
                   ``inertia.tuning.TuneSummary`` of the race that chose them (``str`` of it
                   is one line), else None
+    step_loss, step_weights_sq
+                  with ``fit(..., record_steps=True)``: per step run (a diverged step not
+                  counted), its batch loss (as ``loss`` averages them) and the sum of the squared
+                  weights (biases not counted) its update started from, float64 (what
+                  scikit-learn's L2 term of the loss curve needs); else empty
     """
 
     loss: list = field(default_factory=list)
@@ -40,6 +45,8 @@ class History:
     stopped_epoch: object = None
     best_epoch: object = None
     tuned: object = None
+    step_loss: list = field(default_factory=list)
+    step_weights_sq: list = field(default_factory=list)
 
     @property
     def epochs(self):
@@ -49,10 +56,13 @@ class History:
         """The measured lists as a JSON-able dict (a checkpoint keeps them)."""
         return {"loss": self.loss, "val_loss": self.val_loss,
                 "val_accuracy": self.val_accuracy, "time": self.time,
-                "segment_loss": self.segment_loss}
+                "segment_loss": self.segment_loss, "step_loss": self.step_loss,
+                "step_weights_sq": self.step_weights_sq}
 
     @classmethod
     def from_json(cls, d):
         return cls(loss=list(d["loss"]), val_loss=list(d["val_loss"]),
                    val_accuracy=list(d.get("val_accuracy", [])), time=list(d["time"]),
-                   segment_loss=list(d["segment_loss"]))
+                   segment_loss=list(d["segment_loss"]),
+                   step_loss=list(d.get("step_loss", [])),
+                   step_weights_sq=list(d.get("step_weights_sq", [])))

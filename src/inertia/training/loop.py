@@ -141,6 +141,14 @@ class EngineSteps:
             self.e.take_rows(self.w, idx, b.w)
         return b
 
+    def _weights_sq(self):
+        """The sum of the squared weights (biases not counted), float64."""
+        total = 0.0
+        for W in self.net.W:
+            w = np.asarray(self.e.to_host(W), dtype=np.float64).ravel()
+            total += float(np.dot(w, w))
+        return total
+
     def run(self, state, t_end, due):
         plan, opt, snap = self.plan, self.opt, self.snapshot
         for t in range(state.t, t_end):
@@ -152,6 +160,7 @@ class EngineSteps:
                 plan.step_schedules(opt)
             if snap is not None:
                 snap.save()
+            sq = self._weights_sq() if plan.record_steps else None
             try:
                 value = self.net.train_step_(b, plan.loss, opt, self.w is not None)
             except BaseException:
@@ -167,6 +176,9 @@ class EngineSteps:
                     return Divergence(ep, j, float(value))
                 snap.swap()
             state.ep_losses[j] = value
+            if sq is not None:
+                state.hist.step_loss.append(float(value))
+                state.hist.step_weights_sq.append(sq)
             state.t = t + 1
             if j == plan.per - 1:
                 state.end_epoch(ep, float(state.ep_losses.mean()))
@@ -223,9 +235,13 @@ class CompiledLoop:
             else state.order
         return order, starts.astype(np.int64), plan.counts[j]
 
-    def _record(self, state, t, out, c0, c1):
-        """Step losses out (steps t.. of this call) into the epochs they belong to."""
+    def _record(self, state, t, out, c0, c1, weights_sq=None):
+        """Step losses out (steps t.. of this call) into the epochs they belong to; with
+        ``weights_sq`` (record_steps) the steps into History.step_loss / step_weights_sq."""
         per, S, pos = self.plan.per, out.shape[0], 0
+        if weights_sq is not None:
+            state.hist.step_loss.extend(out.tolist())
+            state.hist.step_weights_sq.extend(weights_sq[:S].tolist())
         while pos < S:
             ep, j = divmod(t + pos, per)
             m = min(per - j, S - pos)
@@ -258,16 +274,17 @@ class CompiledLoop:
         lr, mu = opt.lr, getattr(opt, "momentum", 0.0)
         if plan.planned is not None:
             lr, mu = (a[t:t_end] for a in plan.planned)
+        sq = np.empty(starts.shape[0]) if plan.record_steps else None
         c0 = time.perf_counter()
-        out, stop, kept = self.steps.run(order, starts, counts, lr, mu, self.check)
+        out, stop, kept = self.steps.run(order, starts, counts, lr, mu, self.check, sq)
         c1 = time.perf_counter()
         if np.ndim(lr) and kept > 0:
             opt.set(lr=float(lr[kept - 1]), **({"momentum": float(mu[kept - 1])}
                                                if plan.momentum_scheduled else {}))
         if stop < out.shape[0]:
-            self._record(state, t, out[:stop], c0, c1)   # every finite loss, as the engine loop
+            self._record(state, t, out[:stop], c0, c1, sq)  # every finite loss, as the engine loop
             return Divergence(*divmod(t + stop, plan.per), float(out[stop]))
-        self._record(state, t, out, c0, c1)
+        self._record(state, t, out, c0, c1, sq)
         per_step = (c1 - c0) / out.shape[0]
         self.chunk = max(1, int(CHUNK_SECONDS / max(per_step, 1e-8)))
         return None

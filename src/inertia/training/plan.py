@@ -132,6 +132,7 @@ class Plan:
     every       checkpoint every this many epochs (int) or None; ``every_s`` the same in
                 seconds (float) or None
     early_stopping  None or the ``EarlyStopping`` consulted after every epoch
+    record_steps  History records each step's loss and sum of squared weights
     """
 
     X: object
@@ -161,6 +162,7 @@ class Plan:
     progress: bool
     early_stopping: object = None
     w: object = None
+    record_steps: bool = False
 
     @property
     def epochs(self):
@@ -228,7 +230,7 @@ def _check_early_stopping(early_stopping, Xv, loss):
 def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
               validation_data, progress, lr_schedule, momentum_schedule, compiled,
               on_divergence, checkpoint, checkpoint_every, early_stopping=None,
-              sample_weight=None):
+              sample_weight=None, record_steps=False):
     """Check every argument of ``fit`` (one-line ValueErrors) and return its Plan."""
     from . import checkpoint as ckpt
     from .divergence import check_policy
@@ -262,4 +264,5 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
                 step0=optimizer.state.step if optimizer.state is not None else 0,
                 compiled=use_compiled, schedule_given=schedule is not None,
                 on_divergence=on_divergence, checkpoint=checkpoint, every=every,
-                every_s=every_s, progress=progress, early_stopping=early_stopping, w=w)
+                every_s=every_s, progress=progress, early_stopping=early_stopping, w=w,
+                record_steps=bool(record_steps))
