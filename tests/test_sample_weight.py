@@ -250,12 +250,38 @@ def test_multilabel_with_sample_weight_equals_sklearn():
     _same(a, b)
 
 
+@pytest.mark.parametrize("classifier", [True, False])
+def test_early_stopping_with_sample_weight_equals_sklearn(classifier):
+    """The weights split with their rows, and the validation score is weighted, as in
+    scikit-learn's ``_fit_stochastic``: the same stopping epoch, best score and weights."""
+    from sklearn.datasets import load_iris
+    from inertia import estimators
+
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    if not classifier:
+        X, y = X[:, 1:], X[:, 0]
+    w = _weights(X.shape[0], seed=3)
+    name = "MLPClassifier" if classifier else "MLPRegressor"
+    kw = dict(hidden_layer_sizes=(6,), learning_rate_init=0.05, batch_size=16, alpha=1e-3,
+              max_iter=60, random_state=1, early_stopping=True, validation_fraction=0.3,
+              n_iter_no_change=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = getattr(sk, name)(solver="sgd", **kw).fit(X, y, sample_weight=w)
+        b = getattr(estimators, name)(**kw).fit(X, y, sample_weight=w)
+    _same(a, b)
+    np.testing.assert_allclose(a.validation_scores_, b.validation_scores_, rtol=1e-9,
+                               atol=1e-12)
+    assert a.best_validation_score_ == pytest.approx(b.best_validation_score_, rel=1e-9)
+    unweighted = getattr(estimators, name)(**kw).fit(X, y)
+    assert unweighted.validation_scores_ != b.validation_scores_
+
+
 def test_estimator_errors():
     from inertia.estimators import MLPRegressor
 
     X = np.random.default_rng(0).normal(size=(30, 3))
     y = X[:, 0]
-    with pytest.raises(ValueError, match="early_stopping"):
-        MLPRegressor(early_stopping=True).fit(X, y, sample_weight=np.ones(30))
     with pytest.raises(ValueError, match="negative"):
         MLPRegressor(max_iter=2).fit(X, y, sample_weight=-np.ones(30))

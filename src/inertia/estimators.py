@@ -394,9 +394,6 @@ class _BaseMLP(BaseEstimator):
     # training -------------------------------------------------------------------------------
     def _fit(self, X, y, incremental=False, sample_weight=None):
         self._check_settings()
-        if sample_weight is not None and self.early_stopping:
-            raise ValueError("sample_weight with early_stopping=True is not supported: drop "
-                             "one of them")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         w = _losses.check_sample_weight(sample_weight, X.shape[0], np.float64)
@@ -431,26 +428,29 @@ class _BaseMLP(BaseEstimator):
                              " contain large values and need to be preprocessed.")
         return self
 
-    def _split(self, X, y):
-        """scikit-learn's early-stopping split: (X_train, y_train, X_val, y_val)."""
+    def _split(self, X, y, w=None):
+        """scikit-learn's early-stopping split: (X_train, y_train, w_train, X_val, y_val,
+        w_val); the sample weights w (n,) or None split with their rows."""
         if not self.early_stopping:
-            return X, y, None, None
+            return X, y, w, None, None, None
         stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
-        X_train, X_val, y_train, y_val = train_test_split(
-            X, y, random_state=self._random_state, test_size=self.validation_fraction,
-            stratify=stratify)
+        parts = train_test_split(X, y, *(() if w is None else (w,)),
+                                 random_state=self._random_state,
+                                 test_size=self.validation_fraction, stratify=stratify)
+        X_train, X_val, y_train, y_val = parts[:4]
+        w_train, w_val = parts[4:] if w is not None else (None, None)
         if X_val.shape[0] < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
         if is_classifier(self):
             y_val = self._label_binarizer.inverse_transform(y_val)
-        return X_train, y_train, X_val, y_val
+        return X_train, y_train, w_train, X_val, y_val, w_val
 
     def _fit_stochastic(self, X, y, incremental, w=None):
         """scikit-learn's epochs. Returns None, or (Divergence, History) of the epoch whose
         loss or weights stopped being finite (on_divergence "stop" or "raise": the network
         is back at the last finite state and training stopped there)."""
-        X_train, y_train, X_val, y_val = self._split(X, y)
+        X_train, y_train, w, X_val, y_val, w_val = self._split(X, y, w)
         diverged = None
         n = X_train.shape[0]
         sample_idx = np.arange(n, dtype=int)
@@ -484,7 +484,7 @@ class _BaseMLP(BaseEstimator):
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
                 self._read_network(net)
-                if self._end_of_epoch(X_val, y_val) or incremental:
+                if self._end_of_epoch(X_val, y_val, w_val) or incremental:
                     break
                 if self.n_iter_ == self.max_iter:
                     warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and "
@@ -502,10 +502,10 @@ class _BaseMLP(BaseEstimator):
             self.intercepts_ = self._best_intercepts
         return diverged
 
-    def _end_of_epoch(self, X_val, y_val):
+    def _end_of_epoch(self, X_val, y_val, w_val=None):
         """The no-improvement count, the learning-rate rule and the stopping decision of
         scikit-learn's epoch end. Returns True to stop."""
-        self._update_no_improvement_count(X_val, y_val)
+        self._update_no_improvement_count(X_val, y_val, w_val)
         if self.learning_rate == "invscaling":
             self._learning_rate = float(self._lr_init()) / (self.t_ + 1) ** self.power_t
         if self._no_improvement_count > self.n_iter_no_change:
@@ -526,9 +526,9 @@ class _BaseMLP(BaseEstimator):
             self._no_improvement_count = 0
         return False
 
-    def _update_no_improvement_count(self, X_val, y_val):
+    def _update_no_improvement_count(self, X_val, y_val, w_val=None):
         if self.early_stopping:
-            score = self._score(X_val, y_val)
+            score = self._score(X_val, y_val, w_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % score)
@@ -613,11 +613,11 @@ class _BaseMLP(BaseEstimator):
         X = np.ascontiguousarray(X, dtype=self._dtype())
         return self._network().predict(X)
 
-    def _score_with_function(self, X, y, score_function):
+    def _score_with_function(self, X, y, score_function, sample_weight=None):
         y_pred = self._predict(X, check_input=False)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
-        return score_function(y, y_pred)
+        return score_function(y, y_pred, sample_weight=sample_weight)
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -718,8 +718,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _score(self, X, y):
-        return self._score_with_function(X, y, accuracy_score)
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, accuracy_score, sample_weight)
 
     def predict_proba(self, X):
         """Probabilities (n_samples, n_classes) in the order of ``classes_``."""
@@ -778,5 +778,5 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _score(self, X, y):
-        return self._score_with_function(X, y, r2_score)
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(X, y, r2_score, sample_weight)
