@@ -130,6 +130,44 @@ def test_bench_sweep_command(capsys):
     equal the fits' bit for bit) and prints a line per batch layout."""
     from inertia.bench.run import main
 
-    assert main(["--sweep", "--tiny"]) == 0
+    assert main(["--sweep", "--tiny", "--peers", "none"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("W6")]
     assert len(lines) == 2 and all("run-epochs/s" in ln and "ratio" in ln for ln in lines)
+
+
+def test_bench_sweep_options_checked(capsys):
+    from inertia.bench.run import main
+
+    assert main(["--sweep", "--tiny", "--peers", "keras"]) == 2
+    assert "choose from torch, jax" in capsys.readouterr().err
+    assert main(["--tiny", "--jax-python", "python"]) == 2
+    assert "--jax-python goes with --sweep" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("system, batch", [("torch", 16), ("torch", 0), ("jax", 16),
+                                           ("jax", 0)])
+def test_sweep_peers_train_what_the_fits_train(system, batch):
+    """The W6 peers (bench/sweep_peers.py, in-process here) start from the same weights and
+    take the rows in the fits' order: each run's epoch losses equal inertia's fits' to
+    float32 rounding (a few steps of a converging run: rounding differences of order
+    1e-7 relative; 1e-4 leaves room and still fails for any other data order, network or
+    optimizer convention)."""
+    pytest.importorskip(system)
+    if system == "jax":
+        pytest.importorskip("optax")
+    from inertia.bench import sweep_peers
+    from inertia.bench.sweeps import network
+
+    X, y = inertia.data.smooth_regression(96, seed=1)
+    lrs, mus = np.array([0.01, 0.05], np.float32), np.array([0.0, 0.9], np.float32)
+    d = {"X": X, "y": y, "lrs": lrs, "momenta": mus, "seed": 0, "batch": batch}
+    for k, (W, b) in enumerate(network().parameters()):
+        d[f"W{k}"], d[f"b{k}"] = W, b
+    run = {"torch": sweep_peers.run_torch, "jax": sweep_peers.run_jax}[system]
+    seconds, loss = run(d, 2, False)
+    assert seconds > 0 and loss.shape == (2, 2)
+    for r in range(2):
+        h = inertia.fit(network(), X, y, "mse",
+                        SGD(float(lrs[r]), momentum=float(mus[r]), convention="pytorch"),
+                        epochs=2, batch_size=batch or None, seed=0, progress=False)
+        np.testing.assert_allclose(loss[r], h.loss, rtol=1e-4)
