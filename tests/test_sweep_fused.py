@@ -82,6 +82,26 @@ def test_group_equals_separate_fits(conv, batch_size, n, epochs, threads):
     assert hists[0].diverged is None and len(hists[0].loss) == epochs   # ...the others not
 
 
+@pytest.mark.parametrize("first", [1, 2, 5])
+def test_epoch_split_between_threads_and_one(first, monkeypatch):
+    """An epoch run in two calls (its first steps on threads, the rest on one thread, as
+    ``_ways`` probes the other way): each run's losses and stop stitched together equal its
+    fit's, whichever part the diverging run stops in (it overflows at its second step)."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+    monkeypatch.setenv("INERTIA_THREADS", "2")
+    monkeypatch.setattr(fused_group, "SLOTS", 3)
+    monkeypatch.setattr(fused_group._Group, "_ways",
+                        lambda self, S, live: [(0, first, True), (first, S, False)])
+    X, y = data(300)
+    plan = {"epochs": 2, "batch_size": 32, "seed": 4}
+    nets, opts = group("pytorch", HYPERS)
+    hists = train_group(nets, opts, X, y, "mse", plan)
+    for net, opt, hist, hyper in zip(nets, opts, hists, HYPERS):
+        assert_same(net, opt, hist, *separate("pytorch", hyper, X, y, plan))
+    assert hists[2].diverged is not None and hists[2].diverged.step == 1
+
+
 def test_validation_schedule_and_qhm(threads):
     X, y = data(300)
     Xv, yv = data(50, seed=1)
