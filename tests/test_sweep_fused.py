@@ -61,7 +61,7 @@ def threads(request, monkeypatch):
     if request.param > numba.config.NUMBA_NUM_THREADS:
         pytest.skip("numba has one thread here")
     monkeypatch.setenv("INERTIA_THREADS", str(request.param))
-    if request.param > 1:          # three slots of runs (one of two runs) on two threads
+    if request.param > 1:          # three slots of runs (the last of two) on two threads
         monkeypatch.setattr(fused_group, "SLOTS", 3)
     return request.param
 

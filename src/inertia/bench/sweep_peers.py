@@ -5,7 +5,9 @@
 SYSTEM
     ``torch``  the runs one after another, each the standard PyTorch loop
                (``nn.Sequential``, ``torch.optim.SGD(lr, momentum)``, zero_grad / backward /
-               step), float32 on the CPU;
+               step), float32 on the CPU, on one thread (for a network this small
+               PyTorch's intra-op threads only add synchronisation, and on a busy machine
+               they stall: one thread is the faster way, so the comparison is not flattered);
     ``jax``    the whole grid at once: ``optax.inject_hyperparams(optax.sgd)`` with the
                learning rate and momentum vmapped over the runs (``jax.vmap``), an epoch one
                jitted call, ``lax.scan`` over its full batches (then one step for a last,
@@ -54,6 +56,7 @@ def run_torch(d, epochs, warm):
     """The runs one after another: (seconds, loss (R, epochs))."""
     import torch
 
+    torch.set_num_threads(1)
     X, y = torch.from_numpy(d["X"]), torch.from_numpy(d["y"])
     lrs, momenta = d["lrs"], d["momenta"]
     R = lrs.shape[0]

@@ -5,7 +5,8 @@ stage functions of ``tiles.py`` (the same arithmetic, in the same order, as one 
 ``tiles.train_steps``: every run ends bit for bit where its own call would).
 
 The contract is ``inertia.fused``'s with a leading run axis (R runs) and tile scratch per
-slot (ns slots, a slot being the runs j, j + ns, j + 2 ns, ... that one thread steps):
+slot (ns slots; slot j is the runs j R // ns to (j + 1) R // ns - 1, neighbours, so that
+threads share no cache line but at the slots' edges, that one thread steps):
 
 params    (P, V, G, Pb, Vb), each (R, p)
 coef      (R, K, 2 L, 8): run r's step s uses coef[r, kinds[s]]
@@ -35,25 +36,24 @@ from .tiles import (_JIT, TILE, _backward, _forward, _gather, _layout, _loss, _r
 
 
 @njit(**_JIT)
-def _tiles_runs(data, net, layout, base, lo, hi, m, P, G, alive, tile, totals, r0, dr):
+def _tiles_runs(data, net, layout, base, lo, hi, m, P, G, alive, tile, totals, r0, r1):
     """Rows lo:hi of the batch order[base:base + m], tile by tile: the tile gathered once,
-    then forward, loss, backward of every live run r of r0, r0 + dr, ..., its gradient
-    added into G[r] and its loss terms' sum into totals[r] (zeroed here)."""
+    then forward, loss, backward of every live run r in r0:r1, its gradient added into G[r]
+    and its loss terms' sum into totals[r] (zeroed here)."""
     X, Y, order = data
     sizes, acts, loss_code, fast = net
     wofs, bofs, zrow = layout
     Z, D, xt, yt, scale = tile
     L = sizes.shape[0] - 1
     k_out = Y.shape[1]
-    R = P.shape[0]
-    for r in range(r0, R, dr):
+    for r in range(r0, r1):
         totals[r] = 0.0
     for t0 in range(lo, hi, TILE):
         t = min(TILE, hi - t0)
         _gather(X, Y, order, base, t0, t, xt, yt)
         zo = zrow[L - 1] * t
         n_el = k_out * t
-        for r in range(r0, R, dr):
+        for r in range(r0, r1):
             if alive[r] == 0:
                 continue
             Pr = P[r]
@@ -64,27 +64,27 @@ def _tiles_runs(data, net, layout, base, lo, hi, m, P, G, alive, tile, totals, r
 
 
 @njit(**_JIT)
-def _slot_gradients(j, ns, data, net, layout, base, m, P, G, alive, Gs, totals, tile):
+def _slot_gradients(r0, r1, data, net, layout, base, m, P, G, alive, Gs, totals, tile):
     """G[r] := the gradient of the batch order[base:base + m] at P[r] and totals[0, r] its
-    loss terms' sum, for the live runs r = j, j + ns, ...: the batch's tiles cut into
+    loss terms' sum, for the live runs r in r0:r1: the batch's tiles cut into
     nc = min(C, tiles) chunks as ``tiles._batch_gradient`` cuts them, chunk c's sums in
     Gs[c, r], totals[c, r], then added up in chunk order (one chunk: straight into G)."""
-    R, p = P.shape
+    p = P.shape[1]
     nt = (m + TILE - 1) // TILE
     nc = min(Gs.shape[0], nt)
     for c in range(nc):
         g = G if nc == 1 else Gs[c]
-        for r in range(j, R, ns):
+        for r in range(r0, r1):
             if alive[r]:
                 gr = g[r]
                 for i in range(p):
                     gr[i] = 0
         lo = min((c * nt // nc) * TILE, m)
         hi = min(((c + 1) * nt // nc) * TILE, m)
-        _tiles_runs(data, net, layout, base, lo, hi, m, P, g, alive, tile, totals[c], j, ns)
+        _tiles_runs(data, net, layout, base, lo, hi, m, P, g, alive, tile, totals[c], r0, r1)
     if nc == 1:
         return
-    for r in range(j, R, ns):
+    for r in range(r0, r1):
         if alive[r] == 0:
             continue
         total = 0.0
@@ -102,8 +102,8 @@ def _slot_gradients(j, ns, data, net, layout, base, m, P, G, alive, Gs, totals, 
 
 @njit(**_JIT)
 def _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, alive, stops):
-    """Every step of the runs j, j + ns, ... (the module's docstring), with slot j's tile
-    scratch. One function of some 45 lines: the step's stages are tiles.py's."""
+    """Every step of slot j's runs, j R // ns to (j + 1) R // ns (the module's docstring),
+    with its tile scratch. One function of some 45 lines: the step's stages are tiles.py's."""
     starts, counts, kinds, coef = plan
     loss_code = net[2]
     sizes = net[0]
@@ -113,18 +113,20 @@ def _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, ali
     wofs, bofs, zrow = layout
     k_out = data[1].shape[1]
     R, p = P.shape
+    r0 = j * R // ns
+    r1 = (j + 1) * R // ns
     for s in range(starts.shape[0]):
         m = counts[s]
         live = 0
-        for r in range(j, R, ns):
+        for r in range(r0, r1):
             if alive[r]:
                 live += 1
                 _shift_all(P[r], V[r], coef[r, kinds[s]], sizes, wofs, bofs, 1.0)
         if live == 0:
             return
-        _slot_gradients(j, ns, data, net, layout, starts[s], m, P, G, alive, Gs, totals,
+        _slot_gradients(r0, r1, data, net, layout, starts[s], m, P, G, alive, Gs, totals,
                         tile)
-        for r in range(j, R, ns):
+        for r in range(r0, r1):
             if alive[r] == 0:
                 continue
             total = totals[0, r]
