@@ -9,8 +9,8 @@ sweep   ``inertia.sweep`` (one group: the runs share their starting weights and 
 fits    64 sequential ``inertia.fit`` calls, alternating with the sweep in this process
         (sweep, fits, sweep, ...) so that both see the same machine; each round checks that
         the sweep's losses equal the fits' bit for bit (RuntimeError otherwise);
-torch   64 sequential PyTorch runs, the standard loop (``sweep_peers.py``), in a process
-        of its own after the rounds; at a mini-batch it trains ``TORCH_EPOCHS`` epochs a run
+torch   64 sequential PyTorch runs, the standard loop on one thread (``sweep_peers.py``),
+        in a process of its own after the rounds; at a mini-batch it trains ``TORCH_EPOCHS`` epochs a run
         (its rate does not depend on the count: 64 x 50 epochs would take minutes);
 jax     the grid vmapped (``optax.inject_hyperparams``, ``jax.vmap``, jitted, ``lax.scan``
         over the steps; ``sweep_peers.py``), in a process of its own under ``jax_python``
