@@ -1,14 +1,14 @@
 #!/usr/bin/env python
-"""A sweep against sequential fits, in one process: ``python benchmarks/sweep.py``
-(the protocol: ``inertia.bench.sweeps``; the same as ``inertia bench --sweep``). Prints
-run-epochs a second each way and the ratios. Timings mean something only on an idle
-machine."""
+"""A sweep against sequential fits, in one process, and against PyTorch's sequential runs and
+JAX's vmapped grid: ``python benchmarks/sweep.py [--jax-python PATH]`` (the protocol:
+``inertia.bench.sweeps``; the same as ``inertia bench --sweep``). Prints run-epochs a second
+each way and the ratios. Timings mean something only on an idle machine."""
 
 from __future__ import annotations
 
 import argparse
 
-from inertia.bench.sweeps import measure
+from inertia.bench.sweeps import measure, peers_option
 
 
 def main(argv=None):
@@ -16,8 +16,12 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rows", type=int, default=10_000)
+    ap.add_argument("--peers", default=None, help="comma list from torch,jax, or none")
+    ap.add_argument("--jax-python", default=None, metavar="PATH",
+                    help="the interpreter (with NumPy, jax and optax) of the JAX peer")
     args = ap.parse_args(argv)
-    measure(args.rows, args.epochs, args.rounds)
+    measure(args.rows, args.epochs, args.rounds, peers=peers_option(args.peers),
+            jax_python=args.jax_python)
 
 
 if __name__ == "__main__":

@@ -61,8 +61,8 @@ def threads(request, monkeypatch):
     if request.param > numba.config.NUMBA_NUM_THREADS:
         pytest.skip("numba has one thread here")
     monkeypatch.setenv("INERTIA_THREADS", str(request.param))
-    if request.param > 1:          # every batch of one tile shares its runs among threads
-        monkeypatch.setattr(fused_group, "RUNS_PARALLEL_ROWS", 0)
+    if request.param > 1:          # three slots of runs (the last of two) on two threads
+        monkeypatch.setattr(fused_group, "SLOTS", 3)
     return request.param
 
 
@@ -80,6 +80,26 @@ def test_group_equals_separate_fits(conv, batch_size, n, epochs, threads):
         assert_same(net, opt, hist, *separate(conv, hyper, X, y, plan))
     assert hists[2].diverged is not None          # the diverging run stopped...
     assert hists[0].diverged is None and len(hists[0].loss) == epochs   # ...the others not
+
+
+@pytest.mark.parametrize("first", [1, 2, 5])
+def test_epoch_split_between_threads_and_one(first, monkeypatch):
+    """An epoch run in two calls (its first steps on threads, the rest on one thread, as
+    ``_ways`` probes the other way): each run's losses and stop stitched together equal its
+    fit's, whichever part the diverging run stops in (it overflows at its second step)."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+    monkeypatch.setenv("INERTIA_THREADS", "2")
+    monkeypatch.setattr(fused_group, "SLOTS", 3)
+    monkeypatch.setattr(fused_group._Group, "_ways",
+                        lambda self, S, live: [(0, first, True), (first, S, False)])
+    X, y = data(300)
+    plan = {"epochs": 2, "batch_size": 32, "seed": 4}
+    nets, opts = group("pytorch", HYPERS)
+    hists = train_group(nets, opts, X, y, "mse", plan)
+    for net, opt, hist, hyper in zip(nets, opts, hists, HYPERS):
+        assert_same(net, opt, hist, *separate("pytorch", hyper, X, y, plan))
+    assert hists[2].diverged is not None and hists[2].diverged.step == 1
 
 
 def test_validation_schedule_and_qhm(threads):
@@ -130,6 +150,52 @@ def test_bench_sweep_command(capsys):
     equal the fits' bit for bit) and prints a line per batch layout."""
     from inertia.bench.run import main
 
-    assert main(["--sweep", "--tiny"]) == 0
+    assert main(["--sweep", "--tiny", "--peers", "none"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("W6")]
     assert len(lines) == 2 and all("run-epochs/s" in ln and "ratio" in ln for ln in lines)
+
+
+def test_bench_sweep_options_checked(capsys):
+    from inertia.bench.run import main
+
+    assert main(["--sweep", "--tiny", "--peers", "keras"]) == 2
+    assert "choose from torch, jax" in capsys.readouterr().err
+    assert main(["--tiny", "--jax-python", "python"]) == 2
+    assert "--jax-python goes with --sweep" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("system, batch", [("torch", 16), ("torch", 0), ("jax", 16),
+                                           ("jax", 0)])
+def test_sweep_peers_train_what_the_fits_train(system, batch):
+    """The W6 peers (bench/sweep_peers.py, in-process here) start from the same weights and
+    take the rows in the fits' order: each run's epoch losses equal inertia's fits' to
+    float32 rounding (a few steps of a converging run: rounding differences of order
+    1e-7 relative; 1e-4 leaves room and still fails for any other data order, network or
+    optimizer convention)."""
+    pytest.importorskip(system)
+    if system == "jax":
+        pytest.importorskip("optax")
+    from inertia.bench import sweep_peers
+    from inertia.bench.sweeps import network
+
+    X, y = inertia.data.smooth_regression(96, seed=1)
+    lrs, mus = np.array([0.01, 0.05], np.float32), np.array([0.0, 0.9], np.float32)
+    d = {"X": X, "y": y, "lrs": lrs, "momenta": mus, "seed": 0, "batch": batch}
+    for k, (W, b) in enumerate(network().parameters()):
+        d[f"W{k}"], d[f"b{k}"] = W, b
+    if system == "torch":              # the peer sets one thread: this process's back after
+        import torch
+
+        threads = torch.get_num_threads()
+        try:
+            seconds, loss = sweep_peers.run_torch(d, 2, False)
+        finally:
+            torch.set_num_threads(threads)
+    else:
+        seconds, loss = sweep_peers.run_jax(d, 2, False)
+    assert seconds > 0 and loss.shape == (2, 2)
+    for r in range(2):
+        h = inertia.fit(network(), X, y, "mse",
+                        SGD(float(lrs[r]), momentum=float(mus[r]), convention="pytorch"),
+                        epochs=2, batch_size=batch or None, seed=0, progress=False)
+        np.testing.assert_allclose(loss[r], h.loss, rtol=1e-4)

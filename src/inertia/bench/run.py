@@ -73,6 +73,9 @@ def add_arguments(p):
                    help="instead of the workloads, W6: a 64-configuration sweep of the "
                         "comparison network against 64 sequential fits, in run-epochs a "
                         "second (see inertia.bench.sweeps); prints, writes nothing")
+    p.add_argument("--jax-python", default=None, metavar="PATH",
+                   help="with --sweep: the Python interpreter (with NumPy, jax and optax) "
+                        "that runs the JAX peer (default: this one)")
     return p
 
 
@@ -254,13 +257,18 @@ def run_command(args, command="inertia bench"):
     """Run ``inertia bench`` from parsed arguments and print the table; a bad argument is a
     ValueError. Returns the exit status."""
     if getattr(args, "sweep", False):
-        from .sweeps import measure
+        from .sweeps import measure, peers_option
 
+        peers = peers_option(args.peers)
+        kw = dict(peers=peers, jax_python=getattr(args, "jax_python", None))
         if args.tiny:
-            measure(rows=1000, epochs=2, rounds=1)
+            measure(rows=1000, epochs=2, rounds=1, **kw)
         else:
-            measure(epochs=5 if args.quick else 50, rounds=1 if args.quick else 3)
+            measure(epochs=5 if args.quick else 50, rounds=1 if args.quick else 3, **kw)
         return 0
+    if getattr(args, "jax_python", None):
+        raise ValueError("--jax-python goes with --sweep (the workloads run JAX in this "
+                         "interpreter)")
     cfg, notes = configure(args)
     record, json_path, png_path = run_bench(cfg, notes, command)
     print("\n".join(table(record)))

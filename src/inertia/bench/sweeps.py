@@ -1,16 +1,35 @@
 """W6, the sweep workload of ``inertia bench --sweep`` (and benchmarks/sweep.py): 64
 configurations (8 learning rates log-spaced 1e-3 .. 0.3 x 8 momenta 0 .. 0.95, PyTorch's
-convention) of the comparison network (4-8-8-1, sigmoid/tanh/linear, mse) on
-``smooth_regression(10000)``, 50 epochs, at batch 64 and at full batch, as run-epochs a second:
-``inertia.sweep`` (one group: the runs share their starting weights and row order, so they
-train together in the multi-run compiled loop, ``inertia.fused.runs``) against 64 sequential
-``inertia.fit`` calls, alternating in one process (sweep, fits, sweep, ...) so that both see
-the same machine; each round checks that the sweep's losses equal the fits' bit for bit.
-PyTorch's sequential runs and JAX's vmapped grid are not measured here.
+convention) of the comparison network (4-8-8-1, sigmoid/tanh/linear, mse, float32) on
+``smooth_regression(10000)``, 50 epochs, at batch 64 and at full batch, as run-epochs a
+second (runs x epochs / seconds):
+
+sweep   ``inertia.sweep`` (one group: the runs share their starting weights and row order, so
+        they train together in the multi-run compiled loop, ``inertia.fused.runs``);
+fits    64 sequential ``inertia.fit`` calls, alternating with the sweep in this process
+        (sweep, fits, sweep, ...) so that both see the same machine; each round checks that
+        the sweep's losses equal the fits' bit for bit (RuntimeError otherwise);
+torch   64 sequential PyTorch runs, the standard loop on one thread (``sweep_peers.py``),
+        in a process of its own after the rounds; at a mini-batch it trains ``TORCH_EPOCHS`` epochs a run
+        (its rate does not depend on the count: 64 x 50 epochs would take minutes);
+jax     the grid vmapped (``optax.inject_hyperparams``, ``jax.vmap``, jitted, ``lax.scan``
+        over the steps; ``sweep_peers.py``), in a process of its own under ``jax_python``
+        (any interpreter with NumPy, jax and optax; default this one), compiling excluded.
+
+A peer that is not installed is skipped with a note. Both peers train on the rows in the
+order inertia's fits take them, from the same starting weights; each peer's check is the
+largest relative difference of its first-epoch losses from the sweep's, over the runs of the
+four smallest learning rates (``agreement``: float32 rounding, far below 1e-3 when the peer
+computes the same thing).
+Timings mean something only on an otherwise idle machine.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 
@@ -22,6 +41,9 @@ from inertia.data import smooth_regression
 
 LRS = np.logspace(-3, np.log10(0.3), 8).tolist()
 MOMENTA = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.93, 0.95]
+PEERS = {"torch": ("torch",), "jax": ("jax", "optax")}
+TORCH_EPOCHS = 3          # PyTorch's epochs a run at a mini-batch (see the docstring)
+AGREE = 1e-3              # a peer's first-epoch losses within this of the sweep's: it agrees
 
 
 def network():
@@ -56,26 +78,134 @@ def by_fits(X, y, batch, epochs):
     return time.perf_counter() - t0, loss
 
 
-def measure(rows=10_000, epochs=50, rounds=3, batches=(64, None), say=print):
-    """{"batch 64": {...}, "full batch": {...}}: each with the best round's run-epochs a
-    second of the sweep ("sweep") and of the 64 fits ("fits") and their ratio. Raises
-    RuntimeError when a sweep's losses differ from the fits'."""
+def peer_missing(system, python):
+    """Why ``system`` cannot run under the interpreter ``python`` (None: it can)."""
+    mods = PEERS[system]
+    probe = ("import importlib.util as u, sys; "
+             f"sys.exit(0 if all(u.find_spec(m) for m in {mods!r}) else 3)")
+    try:
+        done = subprocess.run([python, "-c", probe], capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as ex:
+        return f"{python} does not run ({type(ex).__name__})"
+    if done.returncode != 0:
+        return f"{' and '.join(mods)} not installed for {python}"
+    return None
+
+
+def by_peer(system, python, X, y, batch, epochs):
+    """The 64 runs by a peer in its own process (``sweep_peers.py``): (seconds of the timed
+    epochs, loss (64, epochs)). RuntimeError with the peer's last line when it fails."""
+    params = network().parameters()
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
+        arrays = {f"{name}{k}": a for k, (W, b) in enumerate(params)
+                  for name, a in (("W", W), ("b", b))}
+        np.savez(src, X=X, y=y, lrs=np.repeat(LRS, len(MOMENTA)).astype(X.dtype),
+                 momenta=np.tile(MOMENTA, len(LRS)).astype(X.dtype), epochs=epochs,
+                 batch=0 if batch is None else batch, seed=0, warm=1, **arrays)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sweep_peers.py")
+        done = subprocess.run([python, script, system, src, dst], capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout or "no output").strip().splitlines()
+            raise RuntimeError(f"{system} failed: {lines[-1]}")
+        res = np.load(dst)
+        return float(res["seconds"]), np.array(res["loss"])
+
+
+def agreement(peer_loss, sweep_loss):
+    """The largest relative difference of the first-epoch losses over the runs of the four
+    smallest learning rates (the first half of the grid): they converge, so rounding
+    differences stay rounding-sized (at the largest rates the runs blow up and rounding
+    differences grow without bound)."""
+    half = peer_loss.shape[0] // 2
+    a, b = peer_loss[:half, 0], sweep_loss[:half, 0]
+    return float(np.max(np.abs(a - b) / np.abs(b)))
+
+
+def _inertia_rounds(X, y, batch, epochs, rounds):
+    """The sweep and the fits alternating, ``rounds`` times after a warm-up of one epoch
+    each: (best sweep seconds, best fits seconds, the sweep's loss (64, epochs))."""
+    by_sweep(X, y, batch, 1)                    # compile and warm both ways first
+    by_fits(X, y, batch, 1)
+    best_s = best_f = np.inf
+    for _ in range(rounds):
+        ts, ls = by_sweep(X, y, batch, epochs)
+        tf, lf = by_fits(X, y, batch, epochs)
+        if not np.array_equal(ls, lf, equal_nan=True):
+            raise RuntimeError("the sweep's losses differ from the fits'")
+        best_s, best_f = min(best_s, ts), min(best_f, tf)
+    return best_s, best_f, ls
+
+
+def _peer(system, python, X, y, batch, epochs, rounds, sweep_loss, sweep_rate):
+    """A peer's record {"rate", "epochs", "speedup" (the sweep's rate over the peer's),
+    "agreement"} and its line."""
+    runs = len(LRS) * len(MOMENTA)
+    if system == "torch" and batch is not None:
+        epochs, rounds = min(epochs, TORCH_EPOCHS), 1
+    best = np.inf
+    for _ in range(rounds):
+        seconds, loss = by_peer(system, python, X, y, batch, epochs)
+        best = min(best, seconds)
+    rate = runs * epochs / best
+    agree = agreement(loss, sweep_loss)
+    rec = {"rate": rate, "epochs": epochs, "speedup": sweep_rate / rate, "agreement": agree}
+    verdict = "agree" if agree <= AGREE else "DISAGREE"
+    line = (f"    {system:>5} ({epochs} epochs a run): {rate:10.1f} run-epochs/s, sweep "
+            f"{sweep_rate / rate:7.2f}x; first-epoch losses {verdict} with the sweep's "
+            f"(largest relative difference {agree:.1e})")
+    return rec, line
+
+
+def measure(rows=10_000, epochs=50, rounds=3, batches=(64, None), say=print,
+            peers=tuple(PEERS), jax_python=None):
+    """{"batch 64": {...}, "full batch": {...}, "notes": [...]}: each with the best round's
+    run-epochs a second of the sweep ("sweep") and of the 64 fits ("fits"), their ratio,
+    and each peer's record (``_peer``; None when skipped, the note saying why). Raises
+    RuntimeError when a sweep's losses differ from the fits' or a peer fails."""
     X, y = smooth_regression(rows, seed=1)
     runs = len(LRS) * len(MOMENTA)
-    out = {}
+    python = {"torch": sys.executable, "jax": jax_python or sys.executable}
+    notes, ready = [], []
+    for system in peers:
+        why = peer_missing(system, python[system])
+        if why:
+            notes.append(f"{system}: skipped ({why}"
+                         + ("; --jax-python PATH names one that has them)" if system == "jax"
+                            else ")"))
+        else:
+            ready.append(system)
+    out = {"notes": notes}
     for batch in batches:
-        by_sweep(X, y, batch, 1)                    # compile and warm both ways first
-        by_fits(X, y, batch, 1)
-        best_s = best_f = np.inf
-        for _ in range(rounds):
-            ts, ls = by_sweep(X, y, batch, epochs)
-            tf, lf = by_fits(X, y, batch, epochs)
-            if not np.array_equal(ls, lf, equal_nan=True):
-                raise RuntimeError("the sweep's losses differ from the fits'")
-            best_s, best_f = min(best_s, ts), min(best_f, tf)
+        best_s, best_f, loss = _inertia_rounds(X, y, batch, epochs, rounds)
         work = runs * epochs
         name = "full batch" if batch is None else f"batch {batch}"
-        out[name] = {"sweep": work / best_s, "fits": work / best_f, "ratio": best_f / best_s}
+        rec = out[name] = {"sweep": work / best_s, "fits": work / best_f,
+                           "ratio": best_f / best_s}
         say(f"W6 {name:>10}: sweep {work / best_s:10.1f} run-epochs/s, 64 fits "
             f"{work / best_f:10.1f} run-epochs/s, ratio {best_f / best_s:.2f}x")
+        for system in peers:
+            rec[system] = None
+            if system in ready:
+                rec[system], line = _peer(system, python[system], X, y, batch, epochs,
+                                          rounds, loss, rec["sweep"])
+                say(line)
+    for note in notes:
+        say(f"    {note}")
     return out
+
+
+def peers_option(text):
+    """The peers ``--peers`` names for --sweep: all of PEERS when None, none for "none";
+    ValueError naming the choices for any other name."""
+    if text is None:
+        return tuple(PEERS)
+    if text.strip().lower() == "none":
+        return ()
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    bad = [p for p in names if p not in PEERS]
+    if bad:
+        raise ValueError(f"--peers with --sweep: unknown {', '.join(bad)}: choose from "
+                         f"{', '.join(PEERS)} (or none)")
+    return tuple(dict.fromkeys(names))

@@ -20,12 +20,10 @@ import numpy as np
 
 from . import runner
 
-# a batch of one tile goes to the threads (the runs shared among them) when the live runs
-# hold at least this many rows in all. Off by default (no batch is that large): on a 2-core
-# machine busy with other work, 64 runs at batch 64 ran 9x slower with it (a thread start
-# every step, and a paused thread stalls the rest); set it lower to use it. The numbers are
-# the same either way (tests/test_sweep_fused.py runs it on 2 threads).
-RUNS_PARALLEL_ROWS = 1 << 62
+# the runs are shared among at most this many slots (``runs.train_runs``), handed out one at
+# a time to numba's threads: more slots than threads, so that a thread the system pauses
+# holds up a small share of the epoch. The numbers are the same on any number of threads.
+SLOTS = 16
 
 _FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, schedule=None,
                      validation_data=None, lr_schedule=None, momentum_schedule=None,
@@ -33,6 +31,7 @@ _FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, sche
 
 
 _RAN = set()                  # dtypes whose group kernel has run in this process
+_TIMED = set()                # (dtype, on threads?) that have run once in this process
 
 
 def _plans(nets, opts, X, y, loss, plan):
@@ -77,51 +76,114 @@ class _Group:
         self.Pb, self.Vb = self.P.copy(), self.V.copy()
         self.G = np.zeros_like(self.P)
         self.params = (self.P, self.V, self.G, self.Pb, self.Vb)
-        self.scratch = (np.zeros((C, R, p), dtype=dt), s0.Zs, s0.Ds, s0.xts, s0.yts,
-                        s0.scales, np.zeros((C, R)))
+        ns = min(R, SLOTS)
+        T = tiles.TILE
+        self.scratch = (np.zeros((C, R, p), dtype=dt),
+                        np.zeros((ns, s0.Zs.shape[1]), dtype=dt),
+                        np.zeros((ns, s0.Ds.shape[1]), dtype=dt),
+                        np.zeros((ns, T * s0.sizes[0]), dtype=dt),
+                        np.zeros((ns, T * s0.sizes[-1]), dtype=dt),
+                        np.zeros((ns, 1), dtype=dt), np.zeros((C, R)))
         self.network = s0.network
         self.alive = np.ones(R, dtype=np.uint8)
         self.threads = s0.threads
         self.kernel = runs.train_runs
-        self.tile = tiles.TILE
+        self._coef_keys, self._coef = None, None
+        # seconds per run-row of recent calls each way (see _ways)
+        self._seconds = {False: [], True: [], "calls": 0}
 
-    def call(self, X, y, order, starts, counts, check):
-        """One epoch of every live run: (out (R, S), stops (R,), live before the call)."""
+    def _coefficients(self, counts):
+        """(coef (R, K, 2 L, 8), kinds (S,)): every run's coefficient rows for steps of sizes
+        ``counts`` (``CompiledSteps.rows``), made again only when some run's settings or
+        state scalars have changed since the last call (``counts`` is the same each call)."""
+        keys = []
+        for s in self.steps:
+            meta = {k: v for k, v in s.opt.state_meta().items() if k != "step"}
+            keys.append((s.opt.lr, getattr(s.opt, "momentum", 0.0), repr(s.opt.config()),
+                         repr(meta)))
+        if keys != self._coef_keys:
+            coefs, kinds = [], None
+            for s in self.steps:
+                coef, kinds = s.rows(counts, s.opt.lr, getattr(s.opt, "momentum", 0.0))
+                coefs.append(coef)
+            self._coef = (np.ascontiguousarray(np.stack(coefs)), kinds)
+            self._coef_keys = keys
+        return self._coef
+
+    def _ways(self, S, live):
+        """[(first step, end, on threads?)] for this call, chosen by measurement as
+        ``runner.CompiledSteps._plan`` chooses: the first calls try both ways; then the way
+        with the best of its last five times a run-row runs the call, and every fourth call
+        its first eighth of the steps runs the other way, so that a machine busy with other
+        work falls back to one thread within a few calls and comes back when it is free.
+        Both ways give the same numbers."""
+        if self.threads < 2 or live < 2:
+            return [(0, S, False)]
+        rec = self._seconds
+        rec["calls"] += 1
+        par, ser = rec[True], rec[False]
+        if len(par) < 2 or len(ser) < 2:
+            return [(0, S, len(par) <= len(ser))]
+        best = min(par) <= min(ser)
+        if rec["calls"] % 4 == 0 and S > 1:
+            k = max(1, S // 8)
+            return [(0, k, not best), (k, S, best)]
+        return [(0, S, best)]
+
+    def _kernel(self, data, plan, out, check, stops, parallel):
+        """One kernel call on one thread or on ``self.threads``, timed for ``_ways`` (the
+        first call each way in this process compiles or loads: not timed)."""
         import numba
 
-        R, S = len(self.steps), starts.shape[0]
-        live = self.alive.copy()
-        coefs, kinds = [], None
-        for r, s in enumerate(self.steps):
-            coef, kinds = s.rows(counts, s.opt.lr, getattr(s.opt, "momentum", 0.0))
-            coefs.append(coef)
-        coef = np.ascontiguousarray(np.stack(coefs))
-        out = np.full((R, S), np.nan)
-        stops = np.full(R, S, dtype=np.int64)
-        rows = int(counts.max())
-        parallel = self.threads > 1 and (rows >= 2 * self.tile
-                                         or rows * int(live.sum()) >= RUNS_PARALLEL_ROWS)
         if parallel:
             old_threads = numba.get_num_threads()
             numba.set_num_threads(self.threads)
             old_chunk = numba.set_parallel_chunksize(1)
+        live = int(self.alive.sum())
+        t0 = time.perf_counter()
+        try:
+            self.kernel(data, plan, self.network, self.params, self.scratch, out, parallel,
+                        check, self.alive, stops)
+        finally:
+            if parallel:
+                numba.set_parallel_chunksize(old_chunk)
+                numba.set_num_threads(old_threads)
+        seconds = time.perf_counter() - t0
+        way = (data[0].dtype, parallel)
+        if way in _TIMED:
+            rec = self._seconds[parallel]
+            rec.append(seconds / max(1, live * int(plan[1].sum())))
+            del rec[:-5]
+        _TIMED.add(way)
+        if parallel and not runner._POOL:     # numba's threads have started (see runner)
+            runner._POOL.append(True)
+
+    def call(self, X, y, order, starts, counts, check):
+        """One epoch of every live run: (out (R, S), stops (R,), live before the call)."""
+        R, S = len(self.steps), starts.shape[0]
+        live = self.alive.copy()
+        coef, kinds = self._coefficients(counts)
+        out = np.full((R, S), np.nan)
+        stops = np.full(R, S, dtype=np.int64)
         notice = None
         if X.dtype not in _RAN:                    # numba compiles (or loads) on the first call
             notice = threading.Timer(1.0, runner._compiling_notice, (X.dtype.name,))
             notice.daemon = True
             notice.start()
         try:
-            self.kernel((X, y, order), (starts, counts, kinds, coef), self.network,
-                        self.params, self.scratch, out, parallel, check, self.alive, stops)
+            for lo, hi, parallel in self._ways(S, int(live.sum())):
+                part = out if hi - lo == S else np.full((R, hi - lo), np.nan)
+                stop = np.empty(R, dtype=np.int64)
+                self._kernel((X, y, order), (starts[lo:hi], counts[lo:hi], kinds[lo:hi], coef),
+                             part, check, stop, parallel)
+                if part is not out:
+                    out[:, lo:hi] = part
+                ended = stop < hi - lo
+                stops[ended] = lo + stop[ended]
         finally:
             if notice is not None:
                 notice.cancel()
-            if parallel:
-                numba.set_parallel_chunksize(old_chunk)
-                numba.set_num_threads(old_threads)
         _RAN.add(X.dtype)
-        if parallel and not runner._POOL:     # numba's threads have started (see runner)
-            runner._POOL.append(True)
         for r, s in enumerate(self.steps):
             if live[r]:
                 s.P[:] = self.P[r]

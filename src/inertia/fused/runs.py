@@ -1,25 +1,29 @@
 """The fused loop over several runs at once (``train_runs``): runs that share their data,
 batches and row order (one group of a sweep) step together, each tile of the batch gathered
-once and then taken through every live run's forward pass, loss and backward pass with the
+once and then taken through every run's forward pass, loss and backward pass with the
 stage functions of ``tiles.py`` (the same arithmetic, in the same order, as one run of
 ``tiles.train_steps``: every run ends bit for bit where its own call would).
 
-The contract is ``inertia.fused``'s with a leading run axis (R runs):
+The contract is ``inertia.fused``'s with a leading run axis (R runs) and tile scratch per
+slot (ns slots; slot j is the runs j R // ns to (j + 1) R // ns - 1, neighbours, so that
+threads share no cache line but at the slots' edges, that one thread steps):
 
 params    (P, V, G, Pb, Vb), each (R, p)
 coef      (R, K, 2 L, 8): run r's step s uses coef[r, kinds[s]]
-scratch   (Gs (C, R, p), Zs (C, T * tile_rows), Ds (C, T * width), xts (C, T * n_in),
-          yts (C, T * n_out), scales (C, 1), totals (C, R) float64)
+scratch   (Gs (C, R, p), Zs (ns, T * tile_rows), Ds (ns, T * width), xts (ns, T * n_in),
+          yts (ns, T * n_out), scales (ns, 1), totals (C, R) float64): C = the number of
+          chunks a batch of many tiles is cut into (``runner.CHUNKS``, as for one run)
 out       (R, S) float64: run r's batch loss at step s (left as it was after r stopped)
 alive     (R,) uint8: 1 for a run that steps; a run that diverges (with ``check``) has its
           P, V put back as ``train_steps`` does, is set to 0 and steps no more
 stops     (R,) int64: where each run stopped (S for a run that did not), written
 
-With ``parallel``, the chunks of a batch of several tiles run on numba's threads as in
-``train_steps`` (each chunk takes its tiles through every run), summed in chunk order; a
-batch of one tile shares the runs among the threads instead (each run's sums are its own).
-Either way: the same numbers on any number of threads.
-Returns nothing; ``alive`` and ``stops`` say what happened.
+A slot takes its runs through every step of the call on its own: the batch's tiles, chunk
+by chunk, each tile gathered once for the slot's runs, then each run's chunk sums in chunk
+order and its update. The runs never meet, so with ``parallel`` the slots run on numba's
+threads (one fork and join a call, not a step: a thread the system pauses holds up one
+slot, handed out one at a time) and each run's numbers are those of one thread, on any
+number of threads. Returns nothing; ``alive`` and ``stops`` say what happened.
 """
 
 from __future__ import annotations
@@ -32,25 +36,24 @@ from .tiles import (_JIT, TILE, _backward, _forward, _gather, _layout, _loss, _r
 
 
 @njit(**_JIT)
-def _tiles_runs(data, net, layout, base, lo, hi, m, P, G, alive, tile, totals, r0, dr):
+def _tiles_runs(data, net, layout, base, lo, hi, m, P, G, alive, tile, totals, r0, r1):
     """Rows lo:hi of the batch order[base:base + m], tile by tile: the tile gathered once,
-    then forward, loss, backward of every live run r of r0, r0 + dr, ..., its gradient
-    added into G[r] and its loss terms' sum into totals[r] (zeroed here)."""
+    then forward, loss, backward of every live run r in r0:r1, its gradient added into G[r]
+    and its loss terms' sum into totals[r] (zeroed here)."""
     X, Y, order = data
     sizes, acts, loss_code, fast = net
     wofs, bofs, zrow = layout
     Z, D, xt, yt, scale = tile
     L = sizes.shape[0] - 1
     k_out = Y.shape[1]
-    R = P.shape[0]
-    for r in range(r0, R, dr):
+    for r in range(r0, r1):
         totals[r] = 0.0
     for t0 in range(lo, hi, TILE):
         t = min(TILE, hi - t0)
         _gather(X, Y, order, base, t0, t, xt, yt)
         zo = zrow[L - 1] * t
         n_el = k_out * t
-        for r in range(r0, R, dr):
+        for r in range(r0, r1):
             if alive[r] == 0:
                 continue
             Pr = P[r]
@@ -61,103 +64,69 @@ def _tiles_runs(data, net, layout, base, lo, hi, m, P, G, alive, tile, totals, r
 
 
 @njit(**_JIT)
-def _chunk_runs(j, nc, data, net, layout, base, m, P, alive, scratch):
-    """Chunk j of nc: its tiles through every live run into Gs[j, r], totals[j, r]."""
-    Gs, Zs, Ds, xts, yts, scales, totals = scratch
+def _slot_gradients(r0, r1, data, net, layout, base, m, P, G, alive, Gs, totals, tile):
+    """G[r] := the gradient of the batch order[base:base + m] at P[r] and totals[0, r] its
+    loss terms' sum, for the live runs r in r0:r1: the batch's tiles cut into
+    nc = min(C, tiles) chunks as ``tiles._batch_gradient`` cuts them, chunk c's sums in
+    Gs[c, r], totals[c, r], then added up in chunk order (one chunk: straight into G)."""
+    p = P.shape[1]
     nt = (m + TILE - 1) // TILE
-    lo = min((j * nt // nc) * TILE, m)
-    hi = min(((j + 1) * nt // nc) * TILE, m)
-    g = Gs[j]
-    for r in range(g.shape[0]):
-        if alive[r]:
-            for i in range(g.shape[1]):
-                g[r, i] = 0
-    _tiles_runs(data, net, layout, base, lo, hi, m, P, g, alive,
-                (Zs[j], Ds[j], xts[j], yts[j], scales[j]), totals[j], 0, 1)
-
-
-@njit(parallel=True, **_JIT)
-def _runs_parallel(ns, data, net, layout, base, m, P, G, alive, scratch):
-    """A batch of one tile: the runs shared among ns slots on numba's threads, slot j taking
-    runs j, j + ns, ... with its own tile scratch (the tile gathered once a slot), each
-    run's gradient straight into G[r] and its loss sum into totals[0, r], as
-    ``tiles._batch_gradient`` does for one tile."""
-    Gs, Zs, Ds, xts, yts, scales, totals = scratch
-    for j in prange(ns):
-        for r in range(j, P.shape[0], ns):
+    nc = min(Gs.shape[0], nt)
+    for c in range(nc):
+        g = G if nc == 1 else Gs[c]
+        for r in range(r0, r1):
             if alive[r]:
-                g = G[r]
-                for i in range(g.shape[0]):
-                    g[i] = 0
-        _tiles_runs(data, net, layout, base, 0, m, m, P, G, alive,
-                    (Zs[j], Ds[j], xts[j], yts[j], scales[j]), totals[0], j, ns)
-
-
-@njit(parallel=True, **_JIT)
-def _chunks_parallel_runs(nc, data, net, layout, base, m, P, alive, scratch):
-    """The chunks on numba's threads (chunk size 1, set by the caller)."""
-    for j in prange(nc):
-        _chunk_runs(j, nc, data, net, layout, base, m, P, alive, scratch)
-
-
-@njit(**_JIT)
-def _gradients(data, net, layout, base, m, P, G, alive, scratch, parallel):
-    """G[r] := the gradient of the batch at P[r] for every live run r, and totals[0, r] its
-    loss terms' sum, chunk by chunk in order as ``tiles._batch_gradient`` sums them."""
-    Gs, Zs, Ds, xts, yts, scales, totals = scratch
-    p = G.shape[1]
-    nc = min(Gs.shape[0], (m + TILE - 1) // TILE)
-    if parallel and nc == 1 and P.shape[0] > 1:
-        _runs_parallel(min(Gs.shape[0], P.shape[0]), data, net, layout, base, m, P, G, alive,
-                       scratch)
+                gr = g[r]
+                for i in range(p):
+                    gr[i] = 0
+        lo = min((c * nt // nc) * TILE, m)
+        hi = min(((c + 1) * nt // nc) * TILE, m)
+        _tiles_runs(data, net, layout, base, lo, hi, m, P, g, alive, tile, totals[c], r0, r1)
+    if nc == 1:
         return
-    if parallel and nc > 1:
-        _chunks_parallel_runs(nc, data, net, layout, base, m, P, alive, scratch)
-    else:
-        for j in range(nc):
-            _chunk_runs(j, nc, data, net, layout, base, m, P, alive, scratch)
-    for r in range(P.shape[0]):
+    for r in range(r0, r1):
         if alive[r] == 0:
             continue
         total = 0.0
-        for j in range(nc):
-            total += totals[j, r]
+        for c in range(nc):
+            total += totals[c, r]
         totals[0, r] = total
         g = G[r]
         for i in range(p):
             g[i] = Gs[0, r, i]
-        for j in range(1, nc):
-            gj = Gs[j, r]
+        for c in range(1, nc):
+            gc = Gs[c, r]
             for i in range(p):
-                g[i] += gj[i]
+                g[i] += gc[i]
 
 
 @njit(**_JIT)
-def train_runs(data, plan, net, params, scratch, out, parallel, check, alive, stops):
-    """Run len(starts) steps of every live run (the contract: this module's docstring).
-    One function of some 40 lines: the step's stages are tiles.py's."""
+def _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, alive, stops):
+    """Every step of slot j's runs, j R // ns to (j + 1) R // ns (the module's docstring),
+    with its tile scratch. One function of some 45 lines: the step's stages are tiles.py's."""
     starts, counts, kinds, coef = plan
-    sizes, acts, loss_code, fast = net
+    loss_code = net[2]
+    sizes = net[0]
     P, V, G, Pb, Vb = params
-    totals = scratch[6]
-    k_out = data[1].shape[1]
-    layout = _layout(sizes, acts)
+    Gs, Zs, Ds, xts, yts, scales, totals = scratch
+    tile = (Zs[j], Ds[j], xts[j], yts[j], scales[j])
     wofs, bofs, zrow = layout
+    k_out = data[1].shape[1]
     R, p = P.shape
-    S = starts.shape[0]
-    for r in range(R):
-        stops[r] = S
-    for s in range(S):
+    r0 = j * R // ns
+    r1 = (j + 1) * R // ns
+    for s in range(starts.shape[0]):
         m = counts[s]
         live = 0
-        for r in range(R):
+        for r in range(r0, r1):
             if alive[r]:
                 live += 1
                 _shift_all(P[r], V[r], coef[r, kinds[s]], sizes, wofs, bofs, 1.0)
         if live == 0:
             return
-        _gradients(data, net, layout, starts[s], m, P, G, alive, scratch, parallel)
-        for r in range(R):
+        _slot_gradients(r0, r1, data, net, layout, starts[s], m, P, G, alive, Gs, totals,
+                        tile)
+        for r in range(r0, r1):
             if alive[r] == 0:
                 continue
             total = totals[0, r]
@@ -179,3 +148,29 @@ def train_runs(data, plan, net, params, scratch, out, parallel, check, alive, st
                 _restore(P[r], V[r], Pb[r], Vb[r], p)
                 alive[r] = 0
                 stops[r] = s
+
+
+@njit(parallel=True, **_JIT)
+def _slots_parallel(ns, data, plan, net, layout, params, scratch, out, check, alive, stops):
+    """The slots on numba's threads (the caller sets numba's chunk size to 1: a slot at a
+    time to whichever thread is free)."""
+    for j in prange(ns):
+        _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, alive, stops)
+
+
+@njit(**_JIT)
+def train_runs(data, plan, net, params, scratch, out, parallel, check, alive, stops):
+    """Run len(starts) steps of every live run (the contract: this module's docstring):
+    on one thread one slot of all the runs (each tile gathered once), with ``parallel``
+    the Zs.shape[0] slots on numba's threads."""
+    layout = _layout(net[0], net[1])
+    R = params[0].shape[0]
+    S = plan[0].shape[0]
+    for r in range(R):
+        stops[r] = S
+    if parallel:
+        ns = min(scratch[1].shape[0], R)
+        _slots_parallel(ns, data, plan, net, layout, params, scratch, out, check, alive,
+                        stops)
+    else:
+        _train_slot(0, 1, data, plan, net, layout, params, scratch, out, check, alive, stops)
