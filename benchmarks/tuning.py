@@ -92,6 +92,11 @@ DEV_WORKLOADS = {w.name: w for w in (
     Workload("housing_like", "housing_like", ((32, "relu"), (16, "relu"), (1, "linear")),
              "mse", 20, 128),
     Workload("moons-full", "moons", ((12, "tanh"), (1, "sigmoid")), "bce", 200, None),
+    Workload("friedman1-deep", "friedman1", ((32, "relu"), (32, "relu"), (1, "linear")),
+             "mse", 30, 64),
+    Workload("binary-full", "binary", ((16, "sigmoid"), (1, "sigmoid")), "bce", 150, None),
+    Workload("regression-full", "regression", ((16, "tanh"), (1, "linear")), "mse", 200,
+             None),
 )}
 
 
@@ -107,6 +112,9 @@ def _dev_data(name):
     if name == "classification":
         return skd.make_classification(900, 12, n_informative=6, n_classes=3,
                                        random_state=3)
+    if name == "binary":
+        return skd.make_classification(800, 20, n_informative=5, flip_y=0.05,
+                                       random_state=4)
     if name == "moons":
         return skd.make_moons(600, noise=0.25, random_state=3)
     if name == "housing_like":
