@@ -12,7 +12,8 @@ The protocol (fixed; nothing in it is tuned to the tuner):
 - a run's score is its mean validation loss over the last 10% of its epochs (diverged: inf).
 - the baseline is the grid of 13 learning rates (log-spaced, 1e-3 to 10^1.5) x 8 momenta
   (0 to 0.99), PyTorch's convention; its best is the configuration whose score averaged over
-  the seeds is lowest.
+  the seeds is lowest. Each seed's 104 runs are one ``inertia.sweep`` (the same runs as 104
+  ``fit`` calls).
 - a method is run once per seed; its chosen configuration is trained once per seed with the
   same protocol and its scores are averaged the same way.
 - metrics: the score over the grid's best; the log-regret (log L - log L_grid) / (log L_0 -
@@ -21,11 +22,19 @@ The protocol (fixed; nothing in it is tuned to the tuner):
   run it spends on its winner) plus the part of the final run before its validation loss
   first reaches that score (median over the seeds; inf when it never does); the method's
   whole cost in runs, tuning and final training (1 for a fixed setting); its wall time, tuning
-  and final run, summed over the seeds.
+  and final run, summed over the seeds; the tuning's wall time over the final plain fit's,
+  both measured in this process (median over the seeds; the race's includes the run of its
+  winner to the end).
 - methods: the race, curvature, the range test (``inertia.tune``), YellowFin
   (``inertia.tuning.yellowfin``), the defaults of Keras (lr 0.01, no momentum), scikit-learn
   (lr 0.001, Nesterov momentum 0.9, its convention) and PyTorch (lr 0.001, no momentum), and
   "lr 0.1, momentum 0.9".
+
+``--dev`` runs the tasks the tuner was developed on instead (``DEV_WORKLOADS``: scikit-learn's
+friedman1, make_regression, make_classification, iris and linnerud, a synthetic stand-in for
+california housing, two moons; none of them a benchmark workload). ``--methods`` picks
+methods; ``--cache DIR`` keeps each workload's grid scores between runs (the grid does not
+depend on the methods).
 
 Writes ``tuning-YYYYMMDD-HHMMSS.md`` (the table), ``.json`` (every score) and ``.png`` (the
 performance profile: for each method the fraction of workloads whose score is within a
@@ -313,7 +322,7 @@ def table(results, methods):
     names = list(results)
     head = ["method"] + [f"{n} (x best)" for n in names] + [
         "median x", "worst x", "median log-regret", "median runs to grid best",
-        "mean cost (runs)", "diverged", "time (s)"]
+        "mean cost (runs)", "diverged", "time (s)", "tuning wall / fit"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in methods:
         rows = [results[n]["methods"][m] for n in names]
@@ -324,13 +333,31 @@ def table(results, methods):
             f"{np.median([r['runs_to_grid_best'] for r in rows]):.3g}",
             f"{np.mean([r['cost_runs'] for r in rows]):.2f}",
             str(sum(r["diverged"] for r in rows)),
-            f"{sum(r['seconds'] for r in rows):.0f}"]
+            f"{sum(r['seconds'] for r in rows):.0f}",
+            _wall(rows)]
         lines.append("| " + " | ".join(cells) + " |")
     best = ["grid best (lr, momentum)"] + [
         f"{results[n]['grid_best']['lr']:.3g}, {results[n]['grid_best']['momentum']:g}"
-        for n in names] + [""] * 6 + [f"{sum(results[n]['grid_seconds'] for n in names):.0f}"]
+        for n in names] + [""] * 6 + [f"{sum(results[n]['grid_seconds'] for n in names):.0f}",
+                                      ""]
     lines.append("| " + " | ".join(best) + " |")
     return "\n".join(lines)
+
+
+# the wall-time target applies where one plain fit takes at least this long (seconds)
+LONG_FIT = 1.0
+
+
+def _wall(rows):
+    """The tuning's wall time over a plain fit's: its range over the workloads, and over
+    those whose fit takes LONG_FIT seconds or more."""
+    ratios = [r["wall_over_fit"] for r in rows]
+    if max(r["cost_runs"] for r in rows) == 1.0:        # a fixed setting: nothing tuned
+        return "0"
+    long = [r["wall_over_fit"] for r in rows if r["fit_seconds"] >= LONG_FIT]
+    return (f"{min(ratios):.2g} to {max(ratios):.2g}"
+            + (f" ({', '.join(f'{x:.2g}' for x in long)} where a fit takes >= {LONG_FIT:g} s)"
+               if long else ""))
 
 
 def profile(results, methods, path):
@@ -344,10 +371,15 @@ def profile(results, methods, path):
     ax = fig.add_subplot()
     taus = np.logspace(0, 3.5, 400)
     for k, m in enumerate(methods):
-        r = np.array([max(1.0, results[n]["methods"][m]["ratio"]) for n in results])
+        rows = [results[n]["methods"][m] for n in results]
+        r = np.array([max(1.0, row["ratio"]) for row in rows])
+        label = (f"{m}: {sum(row['seconds'] for row in rows):.0f} s, "
+                 f"{np.mean([row['cost_runs'] for row in rows]):.1f} runs")
         ax.step(taus, [(r <= t).mean() for t in taus], where="post", lw=2 if k < 3 else 1.3,
-                color=plots.CYCLE[k % len(plots.CYCLE)], label=m,
+                color=plots.CYCLE[k % len(plots.CYCLE)], label=label,
                 ls=("-", "--", ":", "-.")[k % 4])     # equal curves stay visible
+    for tau in (1.10, 1.25):                           # the race's targets
+        ax.axvline(tau, color="0.5", lw=0.8, ls=":")
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("tau: score within tau x the 104-point grid's best (log scale)")
@@ -355,7 +387,8 @@ def profile(results, methods, path):
     ax.set_title(f"Choosing lr and momentum: performance profile over {len(results)} "
                  "workloads", fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=9, loc="lower right")
+    ax.legend(fontsize=8, loc="lower right", title="method: time (tuning and final run, all "
+              "seeds), mean cost", title_fontsize=8)
     return plots.save(fig, path)
 
 
@@ -371,7 +404,8 @@ def summary(results, wall=None):
         lines.append(f"race: median {np.median(ratios):.3f}x (target <= 1.10), worst "
                      f"{max(ratios):.3f}x (<= 1.25), cost at most "
                      f"{max(r['max_cost_runs'] for r in race):.2f} runs (<= 12), diverged "
-                     f"{sum(r['diverged'] for r in race)} (0)")
+                     f"{sum(r['diverged'] for r in race)} (0); wall time over a plain fit "
+                     f"{_wall(race)} (<= 3 where a fit takes >= {LONG_FIT:g} s)")
     if "curvature" in first:
         curv = [results[n]["methods"]["curvature"]["ratio"] for n in results]
         lines.append(f"curvature: median {np.median(curv):.3f}x (target <= 2)")
@@ -389,6 +423,8 @@ def parse(argv):
     p.add_argument("--methods", help="comma-separated names (default all): "
                    + ", ".join(METHODS))
     p.add_argument("--cache", help="a folder keeping each workload's grid scores between runs")
+    p.add_argument("--report", help="a JSON this script wrote: write its table and plot again "
+                   "(next to it), without running anything")
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                  "results"))
     args = p.parse_args(argv)
@@ -411,32 +447,54 @@ def parse(argv):
             raise OSError("not writable")
     except OSError as err:
         p.error(f"--out {args.out}: {err}")
+    if args.report is not None and not os.path.isfile(args.report):
+        p.error(f"--report {args.report}: no such file")
+    if args.report is not None:
+        return args.report
     return [pool[n] for n in names], seeds, args.out, methods, args.cache
 
 
-def main(argv=None):
-    workloads, seeds, out, methods, cache = parse(sys.argv[1:] if argv is None else argv)
-    names = [w.name for w in workloads]
-    results = {}
-    for w in workloads:
-        results[w.name] = evaluate(w, seeds, methods, lambda s: print(s, flush=True), cache)
+def report(path):
+    """Write the table (.md) and the plot (.png) of a JSON this script wrote, next to it."""
+    with open(path) as f:
+        d = json.load(f)
+    results = d["results"]
+    methods = list(next(iter(results.values()))["methods"])
+    write_report(path[:-len(".json")] if path.endswith(".json") else path, results,
+                 methods, d["seeds"], list(results))
+    return 0
+
+
+def write_report(base, results, methods, seeds, names):
     text = table(results, methods)
     lines = summary(results)
     print()
     print(text)
     print()
     print("\n".join(lines))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = os.path.join(out, f"tuning-{stamp}")
     with open(base + ".md", "w") as f:
         f.write(f"seeds {list(seeds)}, workloads {names}\n\n{text}\n\n" + "\n".join(lines)
                 + "\n")
+    profile(results, methods, base + ".png")
+    print(f"wrote {base}.md, .png")
+
+
+def main(argv=None):
+    parsed = parse(sys.argv[1:] if argv is None else argv)
+    if isinstance(parsed, str):
+        return report(parsed)
+    workloads, seeds, out, methods, cache = parsed
+    names = [w.name for w in workloads]
+    results = {}
+    for w in workloads:
+        results[w.name] = evaluate(w, seeds, methods, lambda s: print(s, flush=True), cache)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = os.path.join(out, f"tuning-{stamp}")
     with open(base + ".json", "w") as f:
         json.dump({"seeds": list(seeds), "grid_lrs": GRID_LRS, "grid_momenta": GRID_MOMENTA,
                    "workloads": {w.name: vars(w) for w in workloads}, "results": results},
                   f, indent=1, default=str)
-    profile(results, methods, base + ".png")
-    print(f"wrote {base}.md, .json, .png")
+    write_report(base, results, methods, seeds, names)
     return 0
 
 

@@ -5,8 +5,8 @@ SGD ready to ``fit`` (``optimizer``), the compute it spent (``cost``, in runs of
 gradient evaluations, rows x passes, over one plain run's) and every configuration it tried
 (``trace``). Methods:
 
-race       successive halving over about 30 configurations: effective steps lr / (1 - mu)
-           log-spaced over two and a quarter decades around 1 / lambda_max, staggered
+race       successive halving over 34 configurations: effective steps lr / (1 - mu)
+           log-spaced over three decades from 0.1 / lambda_max, staggered
            over 6 momenta (0 to 0.99); rungs at 1/4 and 1/2 of the epochs and the end
            (``race``); at most ``budget`` runs (default 12, the curvature included)
 curvature  about 20 Hessian-vector products and no training (``curvature``): Polyak's pair
