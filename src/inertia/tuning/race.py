@@ -29,11 +29,13 @@ way the rungs judge: on the mean loss over the last quarter of the epochs. The b
 scores a run by its last 10%, but a validation curve jumps by 10 to 30% from epoch to
 epoch, and the finalist with the best last 10% is often one whose last epochs were lucky:
 rerun on another shuffling it ends worse. On the ten development tasks
-(``benchmarks/tuning.py --dev``, 3 seeds), choosing by the last quarter brought the worst
-case of the rerun winner from 1.35 to 1.13 times the grid's best (median 1.01 either way);
-adding the standard error of the last 10% to it, or breaking near-ties (within 2 to 10%)
-towards the configuration furthest below its stability limit, did no better (worst 1.13 to
-1.35, higher means).
+(``benchmarks/tuning.py --dev``, 3 seeds, a narrower grid than today's), choosing by the
+last quarter brought the worst case of the rerun winner from 1.35 to 1.13 times the grid's
+best (median 1.01 either way); adding the standard error of the last 10% to it, or breaking
+near-ties (within 2 to 10%) towards the configuration furthest below its stability limit,
+did no better (worst 1.13 to 1.35, higher means). With today's grid the race reaches a
+median of 1.04 and a worst case of 1.12 there, at 11.6 to 12 runs; on the benchmark's own
+workloads it does worse (benchmarks/README.md, "Choosing lr and momentum").
 """
 
 from __future__ import annotations
