@@ -58,7 +58,7 @@ def test_race_is_near_the_best_of_an_exhaustive_grid(task, batch_size, epochs):
     res = tune(net, X, y, loss=loss, epochs=epochs, batch_size=batch_size,
                validation_data=(Xv, yv), seed=3)
     assert res.cost <= race.DEFAULT_BUDGET
-    # the exhaustive grid: the race's own 64 configurations, each trained to the end
+    # the exhaustive grid: the race's own configurations, each trained to the end
     lr_center = 1.0 / res.curvature.lambda_max
     configs = many.new_configs(net, race.grid(lr_center))
     many.train_many(configs, X, y, loss, epochs, batch_size, (Xv, yv), seed=3,
@@ -70,17 +70,53 @@ def test_race_is_near_the_best_of_an_exhaustive_grid(task, batch_size, epochs):
     assert len(winner) == 1 and (winner[0]["lr"], winner[0]["momentum"]) == (res.lr,
                                                                               res.momentum)
     # the winner's full run in the exhaustive grid (mini-batches shuffle by other chunks
-    # there, the race stopping at its rungs); the issue asks 1.10 (median) and 1.25 (worst)
-    # over many tasks, which the race does not reach yet (race.py's docstring)
+    # there, the race stopping at its rungs): within the issue's worst case, 1.25 (1.0 and
+    # 1.09 measured)
     chosen = scores[(res.lr, res.momentum)]
-    assert chosen <= 2.5 * best
+    assert chosen <= 1.25 * best
     assert chosen < np.median(list(scores.values()))     # far better than a coin toss
     assert len(res.trace) == len(configs) and len(winner[0]["loss"]) == epochs
 
 
+def test_grid_covers_the_effective_steps_within_the_stability_limit():
+    lam = 4.0
+    pairs = race.grid(1.0 / lam)
+    momenta = sorted({mu for _, mu in pairs})
+    assert momenta == sorted(race.MOMENTA)
+    steps = np.logspace(*race.EFFECTIVE_DECADES, race.N_STEPS) / lam
+    for k, mu in enumerate(race.MOMENTA):
+        lrs = sorted(lr for lr, m in pairs if m == mu)
+        # every other effective step, the neighbouring momentum taking the ones between
+        want = [s * (1 - mu) for j, s in enumerate(steps) if (j + k) % 2 == 0
+                and s * (1 - mu) <= race.STABLE_FACTOR * 2 * (1 + mu) / lam * (1 + 1e-12)]
+        np.testing.assert_allclose(lrs, want, rtol=1e-12)
+        assert max(lrs) <= race.STABLE_FACTOR * 2 * (1 + mu) / lam * (1 + 1e-12)
+    # together the momenta reach every effective step, from 0.1 / lambda_max to 100 / lambda_max
+    effective = {round(math.log10(lr / (1 - mu) * lam), 9) for lr, mu in pairs}
+    assert effective == {round(math.log10(s * lam), 9) for s in steps}
+    assert min(effective) == -1.0 and max(effective) == 2.0
+    # a single momentum (lr searched alone) takes every step
+    assert len(race.grid(1.0 / lam, momenta=(0.9,))) == sum(
+        s * 0.1 <= race.STABLE_FACTOR * 2 * 1.9 / lam for s in steps)
+
+
+def test_rungs_rank_by_their_last_quarter_and_share_the_budget():
+    # a curve that dips on its last epoch does not beat a steadily lower one
+    steady, lucky = [1.0] * 15 + [0.5] * 5, [1.0] * 18 + [0.6, 0.1]
+    assert race.rung_rank(steady) == pytest.approx(0.5)
+    assert race.rung_rank(lucky) == pytest.approx((3 * 1.0 + 0.6 + 0.1) / 5)
+    assert race.rung_rank(steady) < race.rung_rank(lucky)
+    assert race.score(lucky) < race.score(steady)     # the last 10% would pick the dip
+    assert race.rung_ends(100) == [25, 50, 100] and race.rung_ends(2) == [1, 2]
+    # 28 configurations to 1/4 of 100 epochs cost 7 runs; 4 runs left, 2 a later rung:
+    # 8 go on to 50 epochs (25 more each) and 4 to the end (50 more each)
+    assert race.plan(28, 100, 11.0) == [(25, 28), (50, 8), (100, 4)]
+    assert race.keep_counts(4.0, [25, 50, 100], 100, alive=5) == [5, 4]
+
+
 def test_race_cost_stays_within_budget_and_counts_epochs():
     net, X, y, loss = quadratic_regression()
-    for budget in (6, 12):
+    for budget in (10, 12):
         res = tune(net, X, y, loss=loss, epochs=32, budget=budget)
         trained = sum(len(e["loss"]) for e in res.trace)
         curv_cost = res.curvature.gradient_evals / (X.shape[0] * 32)
@@ -98,11 +134,14 @@ def test_diverged_configurations_are_dropped_at_once():
     bad, good = configs
     assert bad.diverged is not None and bad.epochs <= 2     # found at the first chunk ends
     assert good.diverged is None and good.epochs == 64
-    res = tune(net, X, y, loss=loss, epochs=32)
-    gone = [e for e in res.trace if e["diverged"] is not None]
-    assert gone, "the grid reaches learning rates that diverge at momentum 0.99"
+    # the race's grid leaves out rates above the stability limit; one given here diverges
+    pairs = [(1e3, 0.99), (30.0, 0.0), (1e-2, 0.5), (3e-2, 0.9)]
+    _, tried, _, _ = race.race(net, X, y, loss, 32, None, None, 12.0, 0, 1.0, L0,
+                               make_grid=lambda center: pairs)
+    gone = [c for c in tried if c.diverged is not None]
+    assert len(gone) == 2 and {c.lr for c in gone} == {1e3, 30.0}
     for e in gone:           # a diverged run stops at the chunk where it was seen
-        v = np.asarray(e["loss"])
+        v = np.asarray(e.loss)
         first = int(np.argmax(~np.isfinite(v) | (v > many.DIVERGE_FACTOR * L0)))
         assert len(v) <= 2 * (first + 1)
 
@@ -185,7 +224,11 @@ def test_curvature_on_a_network_falls_back_to_momentum_09():
     # a tanh network's Hessian at its start has negative eigenvalues: no Polyak pair
     assert not c.reliable and c.lambda_min < 0
     assert res.momentum == 0.9
-    assert res.lr == pytest.approx(0.5 * 2 * 1.9 / c.lambda_max)
+    # full batch: an eighth of heavy ball's stability limit 2 (1 + 0.9) / lambda_max
+    assert res.lr == pytest.approx(2 * 1.9 / c.lambda_max / 8, rel=1e-12)
+    mini = tune(net, X, y, loss=loss, epochs=100, batch_size=32, method="curvature")
+    assert mini.momentum == 0.9      # mini-batches: a thirty-second of it
+    assert mini.lr == pytest.approx(2 * 1.9 / mini.curvature.lambda_max / 32, rel=1e-12)
 
 
 # --------------------------------------------------------------------------- range test
@@ -411,10 +454,15 @@ def test_benchmark_checks_its_options_before_any_work(tmp_path):
     bench = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = bench                 # dataclasses look their module up there
     spec.loader.exec_module(bench)
-    assert bench.parse(["--quick", "--out", str(tmp_path)]) == (list(bench.QUICK),
-                                                                bench.QUICK_SEEDS,
-                                                                str(tmp_path))
-    for bad in (["--workloads", "mnist"], ["--seeds", "0"]):
+    workloads, seeds, out, methods, cache = bench.parse(["--quick", "--out", str(tmp_path)])
+    assert ([w.name for w in workloads], seeds, out, methods, cache) == (
+        list(bench.QUICK), bench.QUICK_SEEDS, str(tmp_path), list(bench.METHODS), None)
+    dev, _, _, _, _ = bench.parse(["--dev", "--out", str(tmp_path)])
+    # the development tasks are none of the benchmark's
+    assert {w.name for w in dev} == set(bench.DEV_WORKLOADS)
+    assert not {w.data for w in dev} & {w.data for w in bench.WORKLOADS.values()}
+    for bad in (["--workloads", "mnist"], ["--seeds", "0"], ["--methods", "adam"],
+                ["--dev", "--workloads", "digits"], ["--report", str(tmp_path / "no.json")]):
         with pytest.raises(SystemExit) as info:
             bench.parse(bad + ["--out", str(tmp_path)])
         assert info.value.code == 2

@@ -31,7 +31,7 @@ def add_parser(subparsers):
     p.add_argument("--method", choices=list(METHODS), default="race",
                    help="race (default), curvature or range")
     p.add_argument("--budget", type=float, default=None,
-                   help="the race's compute limit in runs of --epochs (default 10)")
+                   help="the race's compute limit in runs of --epochs (default 12)")
     p.add_argument("--lr", type=auto_or_number, default="auto",
                    help="auto (default) or a number kept fixed (the race chooses momentum)")
     p.add_argument("--momentum", type=auto_or_number, default="auto",

@@ -5,12 +5,13 @@ SGD ready to ``fit`` (``optimizer``), the compute it spent (``cost``, in runs of
 gradient evaluations, rows x passes, over one plain run's) and every configuration it tried
 (``trace``). Methods:
 
-race       successive halving over 8 learning rates (log-spaced over three decades around
-           1 / lambda_max) x 8 momenta (0 to 0.99), rungs at 1/16 .. 1/2 of the epochs and the
-           end (``race``); at most ``budget`` runs (default 10)
+race       successive halving over 34 configurations: effective steps lr / (1 - mu)
+           log-spaced over three decades from 0.1 / lambda_max, staggered
+           over 6 momenta (0 to 0.99); rungs at 1/4 and 1/2 of the epochs and the end
+           (``race``); at most ``budget`` runs (default 12, the curvature included)
 curvature  about 20 Hessian-vector products and no training (``curvature``): Polyak's pair
-           when a lambda_min estimate is reliable, else momentum 0.9 and lr = 0.95 /
-           lambda_max (half of heavy ball's stability limit)
+           when a lambda_min estimate is reliable, else momentum 0.9 and a fraction of
+           heavy ball's stability limit (``curvature.choose``)
 range      a learning-rate range test with momentum 0.9 (``range_test``)
 
 YellowFin (``yellowfin``) is reproduced as a baseline for the benchmark, not offered here.
@@ -202,7 +203,7 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
                      trial and are not changed
     loss, epochs, batch_size, validation_data
                      as for ``inertia.fit``: the training the choice is for
-    budget           the race's compute limit, in runs of ``epochs`` (default 10; for runs
+    budget           the race's compute limit, in runs of ``epochs`` (default 12; for runs
                      of very few epochs, where 10 cannot pay for the rungs, their least cost
                      plus one run)
     method           "race", "curvature" or "range" (module docstring)
@@ -210,7 +211,7 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
     seed             the seed of the shuffling and of the curvature's random start
     lr, momentum     "auto" (default: chosen) or a number kept fixed, in the convention of
                      ``optimizer`` (PyTorch's when None): the race then searches the other
-                     one alone (8 learning rates, or 8 momenta); method="range" takes a
+                     one alone (10 learning rates, or 6 momenta); method="range" takes a
                      fixed momentum; method="curvature" chooses both
 
     Returns a ``TuneResult``. Bad arguments raise a one-line ValueError before any work."""
@@ -223,7 +224,8 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
     curv = _curv.estimate(net, X, y, loss, iters=10, with_min=with_min, seed=seed)
     lr_center = 1.0 / curv.lambda_max if curv.lambda_max > 0 else 1.0
     if method == "curvature":
-        lr, mu = _curv.choose(curv)
+        lr, mu = _curv.choose(curv, minibatch=batch_size is not None
+                              and batch_size < X.shape[0])
         return TuneResult(lr, mu, _in_convention(lr, mu, optimizer),
                           curv.gradient_evals / run_evals, method=method, curvature=curv,
                           epochs=epochs)

@@ -164,18 +164,27 @@ def polyak_pair(lambda_max, lambda_min):
 
 
 # momentum used when no reliable lambda_min is available, and the learning rate as a
-# fraction of heavy ball's stability limit 2 (1 + mu) / lambda_max at that momentum
+# fraction of heavy ball's stability limit 2 (1 + mu) / lambda_max at that momentum: an
+# eighth on full batches (the largest eigenvalue grows as training sharpens the loss,
+# and a run at a quarter of the limit at the start can cross it later), a thirty-second on
+# mini-batches (each step follows one batch's Hessian, whose largest eigenvalue exceeds the
+# full one's, and the step's noise grows with lr / (1 - mu); at momentum 0.9 this is an
+# effective step lr / (1 - mu) of about 1.2 / lambda_max)
 DEFAULT_MOMENTUM = 0.9
-LIMIT_FRACTION = 0.5
+LIMIT_FRACTION = 0.125
+MINIBATCH_LIMIT_FRACTION = 1 / 32
 
 
-def choose(curv):
-    """(lr, momentum) from a ``Curvature``: Polyak's pair when lambda_min is reliable, else
-    momentum 0.9 and half of the heavy-ball stability limit, lr = (1 + 0.9) / lambda_max."""
+def choose(curv, minibatch=False):
+    """(lr, momentum) from a ``Curvature``: on full batches Polyak's pair when lambda_min
+    is reliable, else (and always on mini-batches, where a step at Polyak's lr ~ 4 /
+    lambda_max sits at the stability limit) momentum 0.9 and the fraction LIMIT_FRACTION
+    (MINIBATCH_LIMIT_FRACTION) of heavy ball's stability limit 2 (1 + 0.9) / lambda_max."""
     if curv.lambda_max <= 0 or not math.isfinite(curv.lambda_max):
         raise ValueError("the loss has no positive curvature at these weights (lambda_max "
                          f"= {curv.lambda_max}): use method='race' or 'range'")
-    if curv.reliable:
+    if curv.reliable and not minibatch:
         return polyak_pair(curv.lambda_max, curv.lambda_min)
     mu = DEFAULT_MOMENTUM
-    return LIMIT_FRACTION * 2.0 * (1.0 + mu) / curv.lambda_max, mu
+    fraction = MINIBATCH_LIMIT_FRACTION if minibatch else LIMIT_FRACTION
+    return fraction * 2.0 * (1.0 + mu) / curv.lambda_max, mu
