@@ -74,11 +74,12 @@ def test_resume_equals_uninterrupted(tmp_path, capsys):
 
 
 def test_resume_keeps_the_recorded_batch_size(tmp_path, capsys):
-    """A resumed mini-batch run trains on with its recorded batch size unless --batch-size
-    says otherwise; `info` shows the batch size. (Its row orders restart from the seed: a
-    --checkpoint run is the one that resumes bit for bit.)"""
+    """A resumed mini-batch run trains on with its recorded batch size and seed unless
+    --batch-size says otherwise, its row orders going on: 2 + 2 epochs equal 4, bit for bit;
+    `info` shows the batch size."""
     common = ["--data", "smooth-regression", "--samples", "200", "--layers", "5:tanh,1:linear",
-              "--momentum", "0.9", "--lr", "0.05", "--quiet", "--dtype", "float64"]
+              "--momentum", "0.9", "--lr", "0.05", "--quiet", "--dtype", "float64", "--seed",
+              "3"]
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     assert run(capsys, "train", *common, "--batch-size", "16", "--epochs", "4",
                "--save", str(a))[0] == 0
@@ -87,6 +88,9 @@ def test_resume_keeps_the_recorded_batch_size(tmp_path, capsys):
     assert run(capsys, "train", "--resume", str(b), "--epochs", "2", "--save", str(b),
                "--quiet")[0] == 0
     assert inertia.load(a)[1].state.step == inertia.load(b)[1].state.step == 4 * 13
+    (na, _), (nb, _) = inertia.load(a), inertia.load(b)
+    for pa, pb in zip(na.parameters(), nb.parameters()):
+        np.testing.assert_array_equal(pa[0], pb[0])
     code, out, err = run(capsys, "info", str(b))
     assert code == 0 and "batch 16" in out, err
     assert run(capsys, "train", "--resume", str(b), "--epochs", "1", "--batch-size", "200",

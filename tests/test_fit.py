@@ -169,3 +169,27 @@ def test_progress_quiet_when_piped(capsys):
     inertia.fit(small(), X, y, "mse", inertia.SGD(lr=0.01), epochs=30, progress=True)
     out, err = capsys.readouterr()
     assert out == "" and err == ""
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_seed_after_continues_a_fits_shuffling(compiled):
+    """fit(seed=5, 3 epochs) then fit(seed=SeedAfter(5, 3), 4 epochs) is fit(seed=5, 7 epochs)
+    bit for bit, on both loops; a plain seed=5 for the second part is not."""
+    from inertia.training import SeedAfter
+
+    X, y = inertia.datasets.smooth_regression(300, seed=1)
+
+    def run(parts):
+        net = inertia.Network(4, [inertia.Dense(6, "tanh"), inertia.Dense(1, "linear")],
+                              seed=2, dtype="float64")
+        opt = inertia.SGD(0.05, momentum=0.9)
+        for epochs, seed in parts:
+            inertia.fit(net, X, y, "mse", opt, epochs=epochs, batch_size=32, seed=seed,
+                        progress=False, compiled=compiled)
+        return np.concatenate([p.ravel() for wb in net.parameters() for p in wb])
+
+    whole = run([(7, 5)])
+    np.testing.assert_array_equal(run([(3, 5), (4, SeedAfter(5, 3))]), whole)
+    assert not np.array_equal(run([(3, 5), (4, 5)]), whole)
+    with pytest.raises(ValueError, match="epochs must be a whole number"):
+        SeedAfter(5, -1)

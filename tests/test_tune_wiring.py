@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import inertia
+from inertia.training import SeedAfter
 from inertia import SGD, Dense, Network
 from inertia.tuning import many
 from inertia.tuning import race as race_mod
@@ -32,7 +33,8 @@ def _net(seed=1, dtype="float64"):
 # --- train_many through the sweep equals the sequential fits it replaced --------------------
 
 def _train_many_by_fits(configs, X, y, loss, upto, batch_size, val, seed, initial_loss):
-    """The tuner's training as it was: one fit per configuration and chunk."""
+    """The tuner's training as it was: one fit per configuration and chunk, each chunk going
+    on with the previous one's shuffling."""
     for c in configs:
         if not c.alive:
             continue
@@ -43,7 +45,7 @@ def _train_many_by_fits(configs, X, y, loss, upto, batch_size, val, seed, initia
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 h = inertia.fit(c.net, X, y, loss=loss, optimizer=c.opt, epochs=end - start,
-                                batch_size=batch_size, seed=[seed, start],
+                                batch_size=batch_size, seed=SeedAfter(seed, start),
                                 validation_data=val, progress=False)
             c.loss.extend(h.loss)
             c.val.extend(h.val_loss)
@@ -68,6 +70,15 @@ def test_train_many_through_the_sweep_equals_sequential_fits():
         for (Wa, ba), (Wb, bb) in zip(ca.net.parameters(), cb.net.parameters()):
             np.testing.assert_array_equal(Wa, Wb)
             np.testing.assert_array_equal(ba, bb)
+    for c, (lr, mu) in zip(a, pairs):           # each live one is its single fit, bit for bit
+        if c.diverged is None:
+            one = net.copy()
+            h = inertia.fit(one, X, y, loss="mse", optimizer=inertia.SGD(lr, momentum=mu),
+                            epochs=7, batch_size=16, seed=4, validation_data=val,
+                            progress=False)
+            assert c.loss == h.loss and c.val == h.val_loss
+            for (Wa, _), (Wb, _) in zip(c.net.parameters(), one.parameters()):
+                np.testing.assert_array_equal(Wa, Wb)
 
 
 def test_train_many_goes_through_train_group(monkeypatch):

@@ -183,10 +183,12 @@ def check_extra(extra, net, path):
         raise bad("classes")
     if extra.get("trained") is not None and not isinstance(extra["trained"], dict):
         raise bad("trained")
-    batch = (extra.get("trained") or {}).get("batch_size")
-    if batch is not None and not (isinstance(batch, int) and not isinstance(batch, bool)
-                                  and batch >= 1):
-        raise bad("trained")
+    trained = extra.get("trained") or {}
+    for key, least in (("batch_size", 1), ("seed", 0), ("epochs", 0)):
+        value = trained.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
+                                      and value >= least):
+            raise bad("trained")
     return extra
 
 

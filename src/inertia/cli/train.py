@@ -97,8 +97,9 @@ def _run_args(p):
     p.add_argument("--epochs", type=int_arg, default=None, help="epochs (default 100)")
     p.add_argument("--batch-size", type=int_arg, default=None,
                    help="mini-batch size (default: full batch; 1: online)")
-    p.add_argument("--seed", type=int_arg, default=0,
-                   help="seed of weights, shuffling and split (default 0)")
+    p.add_argument("--seed", type=int_arg, default=None,
+                   help="seed of weights, shuffling and split (default 0; a resumed model: "
+                        "the recorded one, so that its row orders go on)")
     p.add_argument("--engine", default=None, help="array engine: numpy (default) or torch")
     p.add_argument("--device", default=None, help="device of the torch engine: cpu or cuda")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None)
@@ -268,7 +269,8 @@ def cmd_train(args):
     plan_optimization(args, run)
     print_plan(args, run)
     hist = _fit_guarded(args, run.net, *run.train, loss=run.loss, optimizer=run.opt,
-                        epochs=run.epochs, batch_size=args.batch_size, seed=args.seed,
+                        epochs=run.epochs, batch_size=args.batch_size,
+                        seed=training.SeedAfter(args.seed, _epochs_before(run)),
                         validation_data=run.val, progress=not args.quiet,
                         lr_schedule=run.lr_sched, momentum_schedule=run.mom_sched)
     if hist is None:
@@ -293,6 +295,8 @@ def prepare_run(args):
     recorded = extra.get("trained") or {}
     if args.batch_size is None:                 # a resumed model keeps its batch size
         args.batch_size = recorded.get("batch_size")
+    if args.seed is None:                       # and its shuffling seed
+        args.seed = recorded.get("seed", 0)
     if args.data is None:
         args.data = "smooth-regression"
     table, label, data_rec = train_data(args, net, extra)
@@ -428,8 +432,8 @@ def finish_run(args, run, hist):
         run.extra.update(loss=run.loss, test_fraction=run.test_fraction,
                          split_seed=run.split_seed, data=run.data_rec,
                          columns=datasets.columns_record(run.table), task=run.task,
-                         classes=run.classes, trained=trained_record(run, hist, scores,
-                                                              args.batch_size))
+                         classes=run.classes,
+                         trained=trained_record(run, hist, scores, args.batch_size, args.seed))
         save(args.save, run.net, optimizer=run.opt, extra=json_ready(run.extra))
         print(f"saved the model and optimizer state to {args.save}")
     if args.plot is not None:
@@ -437,17 +441,21 @@ def finish_run(args, run, hist):
     return 0
 
 
-def trained_record(run, hist, scores, batch_size):
+def _epochs_before(run):
+    """The epochs a resumed model has trained (0 for a new one)."""
+    return int((run.extra.get("trained") or {}).get("epochs") or 0)
+
+
+def trained_record(run, hist, scores, batch_size, seed):
     """What the model file says of its training: epochs and steps in all (a resumed model's
-    too), the last epoch's losses, the batch size (None: full batch) and the accuracies of a
-    classifier."""
-    before = run.extra.get("trained") or {}
+    too), the last epoch's losses, the batch size (None: full batch), the shuffling seed and
+    the accuracies of a classifier."""
     state = run.opt.state
-    rec = {"epochs": int(before.get("epochs") or 0) + len(hist.loss),
+    rec = {"epochs": _epochs_before(run) + len(hist.loss),
            "steps": int(state.step) if state is not None else None,
            "loss": float(hist.loss[-1]) if hist.loss else None,
            "test_loss": float(hist.val_loss[-1]) if hist.val_loss else None,
-           "batch_size": batch_size}
+           "batch_size": batch_size, "seed": seed}
     rec.update(scores)
     return rec
 

@@ -225,6 +225,7 @@ def train_group(nets, opts, X, y, loss, plan):
     run stopped), or None, having done nothing, for a group this path does not cover (the
     module's docstring)."""
     from ..training import Divergence, History
+    from ..training.plan import first_order
 
     plans = _plans(nets, opts, X, y, loss, plan)
     if plans is None:
@@ -233,8 +234,7 @@ def train_group(nets, opts, X, y, loss, plan):
     group = _Group(nets, opts, p0)
     check = p0.on_divergence != "continue"
     hists = [History() for _ in nets]
-    rng = np.random.default_rng(p0.seed)
-    order = np.arange(p0.n)
+    rng, order = first_order(p0)
     starts = p0.starts.astype(np.int64)
     counts = p0.counts.astype(np.int64)
     t0 = time.perf_counter()

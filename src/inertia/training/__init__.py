@@ -22,10 +22,10 @@ from .divergence import Divergence, Diverged, DivergenceWarning, report
 from .early_stopping import EarlyStopping
 from .history import History
 from .loop import CompiledLoop, EngineSteps, Signals, State
-from .plan import Plan, make_plan
+from .plan import Plan, SeedAfter, make_plan
 
 __all__ = ["fit", "History", "Divergence", "Diverged", "DivergenceWarning", "Interrupted",
-           "Plan", "EarlyStopping"]
+           "Plan", "EarlyStopping", "SeedAfter"]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -50,6 +50,8 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     batch_size  None: full batch; 1: online (one item per update); k: mini-batches of k, the
                 last one smaller when k does not divide n
     shuffle     reshuffle the rows every epoch (mini-batch and online only), seeded by ``seed``
+                (``SeedAfter(seed, k)``: the orders a fit with ``seed`` draws after k epochs,
+                so that a fit continued by another is one run, bit for bit)
     schedule    [(epochs, {"lr": ..., "momentum": ..., "weight_decay": ...}), ...] run in order;
                 the velocity carries across segments
     validation_data  (X_val, y_val): its loss is recorded after every epoch (History.val_loss),

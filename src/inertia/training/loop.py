@@ -21,6 +21,7 @@ import numpy as np
 from .divergence import Divergence, Snapshot, finite_sum
 from .early_stopping import CLASSIFIER_LOSSES, accuracy
 from .history import History
+from .plan import first_order
 
 
 class State:
@@ -31,8 +32,7 @@ class State:
     def __init__(self, net, opt, plan, val_metrics):
         self.net, self.opt, self.plan = net, opt, plan
         self.t = 0
-        self.rng = np.random.default_rng(plan.seed)
-        self.order = np.arange(plan.n)
+        self.rng, self.order = first_order(plan)
         self.ep_losses = np.zeros(plan.per)
         self.hist = History()
         self.clock_offset = 0.0

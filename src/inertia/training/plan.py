@@ -173,6 +173,34 @@ class Plan:
         return self.epochs * self.per
 
 
+@dataclass(frozen=True)
+class SeedAfter:
+    """A ``fit`` seed that goes on with another fit's shuffling: the row orders a fit with
+    ``seed`` draws after its first ``epochs`` epochs. ``fit(..., seed=3, epochs=10)`` then
+    ``fit(..., seed=SeedAfter(3, 10), epochs=10)`` on the same network and optimizer is one
+    ``fit(..., seed=3, epochs=20)``, bit for bit."""
+
+    seed: int | None
+    epochs: int
+
+    def __post_init__(self):
+        if not isinstance(self.epochs, (int, np.integer)) or self.epochs < 0:
+            raise ValueError(f"SeedAfter: epochs must be a whole number >= 0, got "
+                             f"{self.epochs!r}")
+
+
+def first_order(plan):
+    """(the shuffling generator, the row order (n,)) before the plan's first epoch: the
+    seed's generator and 0..n-1, shuffled once for each epoch a SeedAfter seed has run
+    (an epoch's order is the previous one shuffled in place)."""
+    seed = plan.seed
+    rng = np.random.default_rng(seed.seed if isinstance(seed, SeedAfter) else seed)
+    order = np.arange(plan.n)
+    if isinstance(seed, SeedAfter) and plan.shuffle:
+        for _ in range(seed.epochs):
+            rng.shuffle(order)
+    return rng, order
+
 def _check_epochs(opt, epochs, schedule):
     if schedule is not None:
         if epochs is not None:

@@ -6,10 +6,12 @@ continuing its own copy of the network and its own optimizer; whatever runs a gr
 sweep (one ``fit`` after another today, a multi-run compiled kernel later) runs the tuner's.
 
 Fairness: every configuration starts from the weights of the network it was copied from, and
-every configuration sees the same shuffling order: the data are shuffled per chunk of epochs
-from the seed (seed, first epoch of the chunk), and the chunk boundaries are the same for all
-(``boundaries``). A fit continues where the previous one stopped (the optimizer keeps its
-state), so training a configuration to epoch 10 and then to epoch 20 is one run of 20 epochs.
+every configuration sees the same shuffling orders: a chunk of epochs starting at epoch k
+draws the orders of ``fit(seed=seed)`` after k epochs (``training.SeedAfter``). A fit
+continues where the previous one stopped (the optimizer keeps its state, the orders go on),
+so a configuration trained chunk by chunk to epoch E is, bit for bit, the run
+``fit(net, ..., optimizer=SGD(lr, momentum), epochs=E, seed=seed)``: the race's winner is the
+run a user's fit with the chosen pair and the same seed gives.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 
 from ..optim.sgd import SGD
 from ..sweeps.runs import _train_group
+from ..training.plan import SeedAfter
 
 # a loss above this multiple of the initial training loss counts as diverged
 DIVERGE_FACTOR = 10.0
@@ -115,7 +118,7 @@ def _train_chunk(group, X, y, loss, start, end, batch_size, validation_data, see
     """Train the configurations of ``group`` (all at epoch ``start``) to epoch ``end`` as
     one group of the sweep; mark the diverged ones. Returns the epochs trained."""
     plan = {"epochs": end - start, "batch_size": batch_size,
-            "seed": [0 if seed is None else int(seed), start],
+            "seed": SeedAfter(0 if seed is None else int(seed), start),
             "validation_data": validation_data}
     with warnings.catch_warnings():     # a fit that stops on divergence warns
         warnings.simplefilter("ignore", RuntimeWarning)
