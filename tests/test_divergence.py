@@ -197,3 +197,43 @@ def test_checked_engine_loop_allocates_nothing_per_step():
         finally:
             tracemalloc.stop()
     assert peaks[1] - peaks[0] < 10_000 * 4, peaks
+
+
+@pytest.mark.parametrize("batch_size,every", [(16, 64), (5, 64), (2, 3), (1, 7)])
+def test_the_way_back_replays_to_the_same_bits_as_a_copy_every_step(monkeypatch, batch_size,
+                                                                     every):
+    """The engine loop copies its state only now and then and replays the steps since: it
+    stops in the same step with the same parameters, buffers and counters as a copy taken
+    before every step (shuffled mini-batches, the divergence inside an epoch)."""
+    from inertia.training import divergence
+
+    X, y = _data()
+    back_to = divergence.Snapshot.back_to
+    replayed = []
+
+    def counting(self, target, replay):
+        def step(t, order):
+            replayed[-1] += 1
+            return replay(t, order)
+        return back_to(self, target, step)
+
+    monkeypatch.setattr(divergence.Snapshot, "back_to", counting)
+    kept = []
+    for copy_every in (1, every):
+        monkeypatch.setattr(divergence.Snapshot, "EVERY", copy_every)
+        replayed.append(0)
+        net, opt = _net(), SGD(lr=8.0, momentum=0.9)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            h = inertia.fit(net, X, y, "mse", opt, epochs=200, batch_size=batch_size, seed=1,
+                            progress=False, compiled=False)
+        assert h.diverged is not None
+        kept.append((h.diverged, net.flat.copy(), [v.copy() for v in opt.state.velocity],
+                     opt.state_meta()))
+    assert replayed[0] == 0 and replayed[1] > 0, replayed     # a copy each step: no replay
+    (d1, p1, v1, m1), (d2, p2, v2, m2) = kept
+    assert d1 == d2
+    np.testing.assert_array_equal(p1, p2)
+    for a, b in zip(v1, v2):
+        np.testing.assert_array_equal(a, b)
+    assert m1 == m2

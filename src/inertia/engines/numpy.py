@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import blas
 
-from ..ops import activations
+from ..ops import activations, losses
 from .base import Engine, parse_dtype
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -200,16 +200,18 @@ class NumpyEngine(Engine):
         UNARY[fn](x, out=out)
         return out
 
+    # the ufuncs' own reduce: np.sum / np.max with out= pass through Python wrappers that
+    # cost more than the reduction of a small batch
     def row_sum(self, x, out):
-        np.sum(x, axis=1, keepdims=True, out=out)
+        np.add.reduce(x, axis=1, keepdims=True, out=out)
         return out
 
     def row_max(self, x, out):
-        np.max(x, axis=1, keepdims=True, out=out)
+        np.maximum.reduce(x, axis=1, keepdims=True, out=out)
         return out
 
     def total(self, x):
-        return float(x.sum())
+        return float(np.add.reduce(x, axis=None))
 
     # network
     def tmp(self, shape, slot=0, dtype=None):
@@ -239,6 +241,8 @@ class NumpyEngine(Engine):
     def activate_(self, name, z):
         act = activations.get(name)
         rec = act.rec
+        if rec.identity:
+            return z
         if rec.rowwise:
             return activations.softmax_rows(z, self.tmp((z.shape[0], 1)))
         k = self._k32
@@ -252,6 +256,8 @@ class NumpyEngine(Engine):
     def activate_backward_(self, name, a, delta, z=None):
         act = activations.get(name)
         rec = act.rec
+        if rec.identity:
+            return delta
         k = self._k32
         if k is not None and rec.simd32 and a.flags.c_contiguous and delta.flags.c_contiguous:
             getattr(k, rec.simd32[1])(a.reshape(-1), delta.reshape(-1))
@@ -262,7 +268,7 @@ class NumpyEngine(Engine):
 
     def loss(self, name, z, a, y, w=None, w_sum=None):
         with np.errstate(over="ignore", under="ignore"):     # a diverged run's loss is inf
-            return super().loss(name, z, a, y, w, w_sum)
+            return losses.value(self, name, z, a, y, w, w_sum)
 
     def take_rows(self, x, idx, out):
         np.take(x, idx, axis=0, out=out)

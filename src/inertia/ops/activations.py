@@ -17,6 +17,7 @@ A record says:
                     array's dtype, "b" boolean (engines keep them, so nothing is allocated)
     simd32          the float32 SIMD kernels of ``engines/simd.py`` (forward, derivative)
                     where they exist
+    identity        f(z) = z (linear): an engine may skip the forward and derivative calls
     torch           the torch ops: the forward, a Tensor in-place method (a name ending in
                     "_", called as ``z.name_(**kw)``) or an aten op (``op.out(z, **kw,
                     out=z)``), the aten backward op (``op.grad_input(delta, **kw,
@@ -307,6 +308,7 @@ class Record:
     simd32: tuple = ()
     torch: TorchOps | None = None
     rowwise: bool = False      # softmax: a row-wise function, only for the output layer
+    identity: bool = False     # linear: f(z) = z, f' = 1 (engines skip the calls)
 
 
 _SLOPE = Param("negative_slope", 0.01, _nonnegative, ">= 0")
@@ -316,7 +318,7 @@ _BETA = Param("beta", 1.0, _positive, "> 0")
 _THRESHOLD = Param("threshold", 20.0)
 
 RECORDS = {r.name: r for r in (
-    Record("linear", 0, "output", "glorot_uniform", _linear, _linear_d),
+    Record("linear", 0, "output", "glorot_uniform", _linear, _linear_d, identity=True),
     Record("sigmoid", 1, "output", "glorot_uniform", _sigmoid, _sigmoid_d, ("f",),
            simd32=("sigmoid_", "sigmoid_backward_"),
            torch=TorchOps("sigmoid_", "sigmoid_backward", "output")),

@@ -110,9 +110,9 @@ class EngineSteps:
             self.e.copy(self.w, b.w)
 
     def start(self):
-        """After any restore: the one-step-back copies start from the state now."""
+        """After any restore: the way back (``Snapshot``) starts from the state now."""
         if self.check:
-            self.snapshot = Snapshot(self.net, self.opt)
+            self.snapshot = Snapshot(self.net, self.opt, np.arange(self.plan.n))
 
     def val_metrics(self):
         """{"val_loss": ..., and "val_accuracy" for a classification loss}."""
@@ -128,12 +128,12 @@ class EngineSteps:
             self._load_full()
         return out
 
-    def _batch(self, state, j):
+    def _batch(self, order, j):
         plan = self.plan
         if self.full:
             return self.bufs[plan.n]
         lo = int(plan.starts[j])
-        idx = state.order[lo:lo + int(plan.counts[j])]
+        idx = order[lo:lo + int(plan.counts[j])]
         b = self.bufs[idx.shape[0]]
         self.e.take_rows(self.X, idx, b.x)
         self.e.take_rows(self.y, idx, b.y)
@@ -141,31 +141,37 @@ class EngineSteps:
             self.e.take_rows(self.w, idx, b.w)
         return b
 
+    def _step(self, b):
+        if self.plan.step_schedules:
+            self.plan.step_schedules(self.opt)
+        return self.net.train_step_(b, self.plan.loss, self.opt, self.w is not None)
+
+    def _replay(self, t, order):
+        """Step t again on the rows of ``order`` (the divergence snapshot's way back)."""
+        self._step(self._batch(order, t % self.plan.per))
+
     def run(self, state, t_end, due):
-        plan, opt, snap = self.plan, self.opt, self.snapshot
+        plan, snap = self.plan, self.snapshot
         for t in range(state.t, t_end):
             ep, j = divmod(t, plan.per)
             if j == 0:
                 state.begin_epoch(ep)
-            b = self._batch(state, j)
-            if plan.step_schedules:
-                plan.step_schedules(opt)
-            if snap is not None:
-                snap.save()
+            if snap is not None and snap.due(t, j):
+                snap.save(t, state.order)
+            b = self._batch(state.order, j)
             try:
-                value = self.net.train_step_(b, plan.loss, opt, self.w is not None)
+                value = self._step(b)
             except BaseException:
                 if snap is not None:            # never leave a half-updated network
-                    snap.undo(1)
+                    snap.back_to(t, self._replay)
                 raise
             if snap is not None:
-                if not math.isfinite(value):
-                    snap.undo(2)
+                if not math.isfinite(value):    # back to the last state with a finite loss
+                    snap.back_to(t - 1, self._replay)
                     return Divergence(ep, j, float(value))
                 if not finite_sum(self.net.flat):
-                    snap.undo(1)
+                    snap.back_to(t, self._replay)
                     return Divergence(ep, j, float(value))
-                snap.swap()
             state.ep_losses[j] = value
             state.t = t + 1
             if j == plan.per - 1:
