@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ops import losses as _losses
+
 Array = Any
 
 # every primitive an engine implements (the contract test checks each, with its signature)
@@ -168,9 +170,7 @@ class Engine:
         """The value of loss ``name`` (a record of ``inertia.ops.losses``) for pre-activation
         z, output a and target y, all (n, k); optional sample weights w (n, 1) summing to
         w_sum. Returns a Python float. Scratch: ``tmp`` slots 0 to 2."""
-        from ..ops import losses
-
-        return losses.value(self, name, z, a, y, w, w_sum)
+        return _losses.value(self, name, z, a, y, w, w_sum)
 
     def loss_delta_(self, name: str, activation: str, z: Array, a: Array, y: Array,
                     delta: Array, w: Array | None = None,
@@ -178,6 +178,4 @@ class Engine:
         """delta := dL/dz for the output layer (loss ``name`` on output ``activation``), rows
         scaled by the sample weights w (n, 1) summing to w_sum when given. Returns delta.
         ``delta`` must not alias z, a or y."""
-        from ..ops import losses
-
-        return losses.delta_(self, name, activation, z, a, y, delta, w, w_sum)
+        return _losses.delta_(self, name, activation, z, a, y, delta, w, w_sum)

@@ -156,9 +156,17 @@ class NumpyEngine(Engine):
             return (None if x is None else x.T.reshape(-1)), y.T.reshape(-1)
         return None
 
+    def _plain(self, y):
+        """Whether y is a non-empty C-contiguous array of the engine dtype: a training
+        step's every buffer, written by BLAS through reshape(-1) without ``_blas_pair``."""
+        return y.flags.c_contiguous and y.dtype is self.dtype and y.size
+
     def axpy(self, alpha, x, y):
         """y := alpha x + y in place; y may be any writable view (strided ones go through
         NumPy with one temporary)."""
+        if self._plain(y):
+            self._axpy(x.reshape(-1), y.reshape(-1), a=alpha)
+            return y
         flat = self._blas_pair(x, y)
         if flat is None:
             y += alpha * np.asarray(x)
@@ -184,6 +192,9 @@ class NumpyEngine(Engine):
 
     def scal(self, alpha, x):
         """x := alpha x in place; x may be any writable view."""
+        if self._plain(x):
+            self._scal(alpha, x.reshape(-1))
+            return x
         flat = self._blas_pair(None, x)
         if flat is None:
             x *= alpha

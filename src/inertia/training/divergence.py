@@ -58,10 +58,11 @@ def report(policy, d, history):
     warnings.warn(message(d), DivergenceWarning, stacklevel=3)
 
 
-def finite_sum(a):
-    """Whether every element of the engine array ``a`` is finite, from its sum (no
-    temporary the size of ``a``; a sum overflows only for values near the dtype's limit)."""
-    return math.isfinite(float(a.sum()))
+def finite_sum(e, a):
+    """Whether every element of the engine array ``a`` (engine ``e``) is finite, from its
+    sum (no temporary the size of ``a``; a sum overflows only for values near the dtype's
+    limit)."""
+    return math.isfinite(e.total(a))
 
 
 class Snapshot:

@@ -169,7 +169,7 @@ class EngineSteps:
                 if not math.isfinite(value):    # back to the last state with a finite loss
                     snap.back_to(t - 1, self._replay)
                     return Divergence(ep, j, float(value))
-                if not finite_sum(self.net.flat):
+                if not finite_sum(self.e, self.net.flat):
                     snap.back_to(t, self._replay)
                     return Divergence(ep, j, float(value))
             state.ep_losses[j] = value
