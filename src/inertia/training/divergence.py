@@ -59,10 +59,14 @@ def report(policy, d, history):
 
 
 def finite_sum(e, a):
-    """Whether every element of the engine array ``a`` (engine ``e``) is finite, from its
-    sum (no temporary the size of ``a``; a sum overflows only for values near the dtype's
-    limit)."""
-    return math.isfinite(e.total(a))
+    """Whether every element of the engine array ``a`` (engine ``e``) is finite: from its
+    sum (no temporary the size of ``a``), and where the sum is not (it overflows for finite
+    values near the dtype's limit), element by element on a host copy. Exact, so that a
+    parameter once non-finite stays so (inf and NaN survive every update) and a check
+    after a run of steps finds what a check after each would have."""
+    import numpy as np
+
+    return math.isfinite(e.total(a)) or bool(np.isfinite(e.to_host(a)).all())
 
 
 class Snapshot:
@@ -73,7 +77,8 @@ class Snapshot:
     it and runs the steps from there again (``replay``), which gives the same bits: a step
     is a fixed sequence of engine calls on the same numbers. Nothing is copied in the other
     steps (a copy every step cost about a tenth of a small step), and nothing is
-    allocated after the first two copies."""
+    allocated after the first two copies. ``checked``: the steps before it are known to
+    have left finite parameters."""
 
     EVERY = 64
 
@@ -87,22 +92,38 @@ class Snapshot:
         self.meta = [None, None]
         self.hyper = [None, None]
         self.cur = 0
+        self.checked = 0
 
     def due(self, t, j):
         """Whether a copy is taken before step t (step j of its epoch)."""
         last = self.t[self.cur]
         return j == 0 or last is None or t - last >= self.EVERY
 
+    def hyperparameters(self):
+        return {name: getattr(self.opt, name) for name in self.opt.HYPER}
+
     def save(self, t, order):
         """Copy the state before step t (``order``: the epoch's row order)."""
-        k = self.cur ^ 1 if self.t[self.cur] is not None else self.cur
+        if self.t[self.cur] is None:   # the first copy: the start state, as it is
+            k, self.checked = self.cur, t
+        else:
+            k = self.cur ^ 1
         for src, dst in zip(self.live, self.copies[k]):
             self.e.copy(src, dst)
         self.orders[k][...] = order
         self.t[k] = t
         self.meta[k] = self.opt.state_meta()
-        self.hyper[k] = {name: getattr(self.opt, name) for name in self.opt.HYPER}
+        self.hyper[k] = self.hyperparameters()
         self.cur = k
+
+    def restore(self, k):
+        """Put copy k back (its hyperparameters too); returns (its step, its row order)."""
+        for src, dst in zip(self.copies[k], self.live):
+            self.e.copy(src, dst)
+        for name, v in self.meta[k].items():
+            setattr(self.opt.state, name, v)
+        self.opt.set(**self.hyper[k])
+        return self.t[k], self.orders[k]
 
     def back_to(self, target, replay):
         """Put the state back to the one before step ``target``: restore the newest copy
@@ -113,12 +134,8 @@ class Snapshot:
         before = [k for k in taken if self.t[k] <= target]
         k = max(before, key=self.t.__getitem__) if before else \
             min(taken, key=self.t.__getitem__)
-        now = {name: getattr(self.opt, name) for name in self.opt.HYPER}
-        for src, dst in zip(self.copies[k], self.live):
-            self.e.copy(src, dst)
-        for name, v in self.meta[k].items():
-            setattr(self.opt.state, name, v)
-        self.opt.set(**self.hyper[k])
-        for t in range(self.t[k], target):
-            replay(t, self.orders[k])
+        now = self.hyperparameters()
+        t0, order = self.restore(k)
+        for t in range(t0, target):
+            replay(t, order)
         self.opt.set(**now)

@@ -151,12 +151,18 @@ class EngineSteps:
         self._step(self._batch(order, t % self.plan.per))
 
     def run(self, state, t_end, due):
+        """The steps; with the divergence check, every loss is checked, and the parameters
+        (a sum over all of them) before each copy, after each epoch and at the end: a
+        non-finite one sends ``_search`` back to find the step a check after every step
+        would have found."""
         plan, snap = self.plan, self.snapshot
         for t in range(state.t, t_end):
             ep, j = divmod(t, plan.per)
             if j == 0:
                 state.begin_epoch(ep)
             if snap is not None and snap.due(t, j):
+                if not self._finite(t):
+                    return self._search(state, t - 1, None)
                 snap.save(t, state.order)
             b = self._batch(state.order, j)
             try:
@@ -165,22 +171,53 @@ class EngineSteps:
                 if snap is not None:            # never leave a half-updated network
                     snap.back_to(t, self._replay)
                 raise
-            if snap is not None:
-                if not math.isfinite(value):    # back to the last state with a finite loss
-                    snap.back_to(t - 1, self._replay)
-                    return Divergence(ep, j, float(value))
-                if not finite_sum(self.e, self.net.flat):
-                    snap.back_to(t, self._replay)
-                    return Divergence(ep, j, float(value))
+            if snap is not None and not math.isfinite(value):
+                return self._search(state, t, value)
             state.ep_losses[j] = value
             state.t = t + 1
             if j == plan.per - 1:
+                if snap is not None and not self._finite(t + 1):
+                    return self._search(state, t, None)
                 state.end_epoch(ep, float(state.ep_losses.mean()))
                 if state.stopped:
                     break
             if due():
                 break
+        if snap is not None and not self._finite(state.t):
+            return self._search(state, state.t - 1, None)
         return None
+
+    def _finite(self, t):
+        """Whether the parameters after the steps before t are finite (checked once)."""
+        snap = self.snapshot
+        if snap.t[snap.cur] is None or snap.checked >= t:    # no copy yet: the start state
+            return True
+        if not finite_sum(self.e, self.net.flat):
+            return False
+        snap.checked = t
+        return True
+
+    def _search(self, state, last, value):
+        """A step from the newest copy's to ``last`` diverged (the loss of ``last`` is
+        ``value``, or the parameters after it are not finite): run them again from the
+        copy, checking after each, and go back from the first that fails as that check goes
+        back. Leaves state.t at it and returns its Divergence."""
+        snap, per = self.snapshot, self.plan.per
+        now = snap.hyperparameters()
+        u, order = snap.restore(snap.cur)
+        back = last                     # a step that does not fail again: back before it
+        for u in range(u, last + 1):
+            value = self._step(self._batch(order, u % per))
+            if not math.isfinite(value):
+                back = u - 1            # back to the last state with a finite loss
+                break
+            if not finite_sum(self.e, self.net.flat):
+                back = u
+                break
+        snap.back_to(back, self._replay)
+        self.opt.set(**now)
+        state.t = u
+        return Divergence(*divmod(u, per), float(value))
 
 
 # seconds per compiled call: enough work to hide the call, little enough to show progress
