@@ -38,8 +38,8 @@ Array = Any
 # every primitive an engine implements (the contract test checks each, with its signature)
 PRIMITIVES = ("threads", "zeros", "empty", "is_array", "from_host", "to_host", "copy",
               "synchronize", "tmp", "gemm", "sum_rows", "add_row", "axpy", "axpby", "scal",
-              "op_", "map_", "row_sum", "row_max", "total", "activate_", "activate_backward_",
-              "take_rows")
+              "op_", "map_", "row_sum", "row_max", "total", "dot", "activate_",
+              "activate_backward_", "take_rows")
 # the verbs' functions
 BINARY = ("add", "sub", "mul", "div", "maximum", "minimum")
 UNARY = ("exp", "log", "log1p", "abs", "neg", "sqrt")
@@ -143,6 +143,10 @@ class Engine:
 
     def total(self, x: Array) -> float:
         """The sum of all elements of x, as a Python float."""
+
+    def dot(self, x: Array, y: Array) -> float:
+        """The sum of all elements of x * y (x and y of one shape, unchanged), as a Python
+        float: BLAS dot over the elements."""
 
     # ---------------------------------------------------------------- network
     def activate_(self, name: str, z: Array) -> Array:

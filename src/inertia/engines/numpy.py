@@ -63,6 +63,7 @@ class NumpyEngine(Engine):
         self._ones = np.ones(0, dtype=dt)
         self._scratch = {}
         self._act_scratches = {}
+        self._acts = {}
         # SIMD sigmoid/tanh and their derivatives for float32; float64 keeps NumPy's functions
         self._k = _kernels()
         self._k32 = self._k if dt == np.float32 else None
@@ -156,15 +157,11 @@ class NumpyEngine(Engine):
             return (None if x is None else x.T.reshape(-1)), y.T.reshape(-1)
         return None
 
-    def _plain(self, y):
-        """Whether y is a non-empty C-contiguous array of the engine dtype: a training
-        step's every buffer, written by BLAS through reshape(-1) without ``_blas_pair``."""
-        return y.flags.c_contiguous and y.dtype is self.dtype and y.size
-
     def axpy(self, alpha, x, y):
         """y := alpha x + y in place; y may be any writable view (strided ones go through
         NumPy with one temporary)."""
-        if self._plain(y):
+        # a training step's every buffer: non-empty, C-contiguous, the engine dtype
+        if y.flags.c_contiguous and y.dtype is self.dtype and y.size:
             self._axpy(x.reshape(-1), y.reshape(-1), a=alpha)
             return y
         flat = self._blas_pair(x, y)
@@ -192,7 +189,7 @@ class NumpyEngine(Engine):
 
     def scal(self, alpha, x):
         """x := alpha x in place; x may be any writable view."""
-        if self._plain(x):
+        if x.flags.c_contiguous and x.dtype is self.dtype and x.size:     # as in axpy
             self._scal(alpha, x.reshape(-1))
             return x
         flat = self._blas_pair(None, x)
@@ -224,6 +221,9 @@ class NumpyEngine(Engine):
     def total(self, x):
         return float(np.add.reduce(x, axis=None))
 
+    def dot(self, x, y):
+        return float(np.vdot(x, y))
+
     # network
     def tmp(self, shape, slot=0, dtype=None):
         """A scratch array of ``shape`` (and ``dtype``, default the engine's) kept by the
@@ -249,8 +249,15 @@ class NumpyEngine(Engine):
                                         for i, k in enumerate(act.rec.scratch))
         return s
 
+    def _act(self, name):
+        """The Activation of a spelling, looked up once per engine."""
+        act = self._acts.get(name)
+        if act is None:
+            act = self._acts[name] = activations.get(name)
+        return act
+
     def activate_(self, name, z):
-        act = activations.get(name)
+        act = self._acts.get(name) or self._act(name)
         rec = act.rec
         if rec.identity:
             return z
@@ -265,7 +272,7 @@ class NumpyEngine(Engine):
         return z
 
     def activate_backward_(self, name, a, delta, z=None):
-        act = activations.get(name)
+        act = self._acts.get(name) or self._act(name)
         rec = act.rec
         if rec.identity:
             return delta

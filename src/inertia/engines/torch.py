@@ -211,6 +211,9 @@ class TorchEngine(Engine):
     def total(self, x):
         return float(x.sum().item())
 
+    def dot(self, x, y):
+        return float(torch.dot(x.reshape(-1), y.reshape(-1)).item())
+
     # network
     def _act_ops(self, name):
         """(activation, forward(z), backward(src, delta)) for a spelling: the record's torch
