@@ -94,6 +94,8 @@ class EngineSteps:
                                               e.from_host(plan.w))
         self.bufs = {m: net.buffers(m) for m in {plan.bs, plan.n - int(plan.starts[-1])}}
         self.full = plan.bs == plan.n
+        # each step's rows as Python ints (a NumPy scalar costs more to index and convert)
+        self.rows = [(lo, lo + m) for lo, m in zip(plan.starts.tolist(), plan.counts.tolist())]
         if self.full:
             self._load_full()
         self.Xv = self.yv = None
@@ -129,12 +131,11 @@ class EngineSteps:
         return out
 
     def _batch(self, order, j):
-        plan = self.plan
         if self.full:
-            return self.bufs[plan.n]
-        lo = int(plan.starts[j])
-        idx = order[lo:lo + int(plan.counts[j])]
-        b = self.bufs[idx.shape[0]]
+            return self.bufs[self.plan.n]
+        lo, hi = self.rows[j]
+        idx = order[lo:hi]
+        b = self.bufs[hi - lo]
         self.e.take_rows(self.X, idx, b.x)
         self.e.take_rows(self.y, idx, b.y)
         if self.w is not None:
@@ -267,10 +268,22 @@ class CompiledLoop:
         return order, starts.astype(np.int64), plan.counts[j]
 
     def _record(self, state, t, out, c0, c1):
-        """Step losses out (steps t.. of this call) into the epochs they belong to."""
+        """Step losses out (steps t.. of this call) into the epochs they belong to; the
+        means of whole epochs in one call (the same numbers as one epoch's mean)."""
         per, S, pos = self.plan.per, out.shape[0], 0
         while pos < S:
             ep, j = divmod(t + pos, per)
+            if j == 0 and S - pos >= per:
+                k = (S - pos) // per
+                block = out[pos:pos + k * per].reshape(k, per)
+                means = block.mean(axis=1).tolist()
+                state.ep_losses[:] = block[-1]
+                for i in range(k):
+                    when = state.clock_offset + c0 - state.t0 + \
+                        (c1 - c0) * (pos + (i + 1) * per) / S
+                    state.end_epoch(ep + i, means[i], when)
+                pos += k * per
+                continue
             m = min(per - j, S - pos)
             state.ep_losses[j:j + m] = out[pos:pos + m]
             pos += m
