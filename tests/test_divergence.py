@@ -197,3 +197,56 @@ def test_checked_engine_loop_allocates_nothing_per_step():
         finally:
             tracemalloc.stop()
     assert peaks[1] - peaks[0] < 10_000 * 4, peaks
+
+
+def _saturating_run(batch_size):
+    """A float32 net whose tanh output keeps the loss finite while a huge learning rate
+    drives the weights past the float32 range in an update (epoch 1, step 2 with batches
+    of 5): the divergence the parameter check finds."""
+    net = Network(4, [Dense(3, "tanh"), Dense(1, "tanh")], seed=0, dtype="float32")
+    return net, SGD(lr=1e25, momentum=0.9), 300
+
+
+@pytest.mark.parametrize("batch_size,every,kind", [(16, 64, "loss"), (5, 64, "loss"),
+                                                   (2, 3, "loss"), (1, 7, "loss"),
+                                                   (5, 64, "update"), (5, 4, "update")])
+def test_the_way_back_replays_to_the_same_bits_as_a_copy_every_step(monkeypatch, batch_size,
+                                                                     every, kind):
+    """The engine loop copies its state, and checks its parameters, only now and then, and
+    replays the steps since: it stops in the same step with the same parameters, buffers
+    and counters as a copy and a check before every step (shuffled mini-batches, the
+    divergence inside an epoch, from a non-finite loss or a non-finite update)."""
+    from inertia.training import divergence
+
+    X, y = _data()
+    back_to = divergence.Snapshot.back_to
+    replayed = []
+
+    def counting(self, target, replay):
+        def step(t, order):
+            replayed[-1] += 1
+            return replay(t, order)
+        return back_to(self, target, step)
+
+    monkeypatch.setattr(divergence.Snapshot, "back_to", counting)
+    kept = []
+    for copy_every in (1, every):
+        monkeypatch.setattr(divergence.Snapshot, "EVERY", copy_every)
+        replayed.append(0)
+        net, opt, epochs = _saturating_run(batch_size) if kind == "update" else \
+            (_net(), SGD(lr=8.0, momentum=0.9), 200)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            h = inertia.fit(net, X, y, "mse", opt, epochs=epochs, batch_size=batch_size,
+                            seed=1, progress=False, compiled=False)
+        assert h.diverged is not None
+        assert np.isfinite(h.diverged.loss) == (kind == "update")
+        kept.append((h.diverged, net.flat.copy(), [v.copy() for v in opt.state.velocity],
+                     opt.state_meta(), list(h.loss)))
+    (d1, p1, v1, m1, l1), (d2, p2, v2, m2, l2) = kept
+    assert replayed[1] > 0, replayed
+    assert d1 == d2 and l1 == l2
+    np.testing.assert_array_equal(p1, p2)
+    for a, b in zip(v1, v2):
+        np.testing.assert_array_equal(a, b)
+    assert m1 == m2

@@ -360,6 +360,19 @@ def test_row_sum_row_max_total(e, dtype, rng, shape):
     assert_unchanged(e, x, hx, "row_sum/row_max/total x")
 
 
+@pytest.mark.parametrize("shape", [(7, 3), (1, 4), (5, 1)])
+def test_dot(e, dtype, rng, shape):
+    x, hx = put(e, rng.standard_normal(shape))
+    y, hy = put(e, rng.standard_normal(shape))
+    t = e.dot(x, y)
+    assert type(t) is float
+    assert_close(t, float((hx * hy).sum()), dtype, float(np.abs(hx * hy).sum()), "dot")
+    assert e.dot(x, x) == pytest.approx(float((hx * hx).sum()), rel=1e-5 if dtype == "float32"
+                                        else 1e-12)
+    assert_unchanged(e, x, hx, "dot x")
+    assert_unchanged(e, y, hy, "dot y")
+
+
 def test_tmp_is_kept_per_shape_and_slot(e):
     a, b = e.tmp((3, 2)), e.tmp((3, 2), 1)
     assert a is e.tmp((3, 2)) and b is e.tmp((3, 2), 1) and a is not b

@@ -31,13 +31,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ops import losses as _losses
+
 Array = Any
 
 # every primitive an engine implements (the contract test checks each, with its signature)
 PRIMITIVES = ("threads", "zeros", "empty", "is_array", "from_host", "to_host", "copy",
               "synchronize", "tmp", "gemm", "sum_rows", "add_row", "axpy", "axpby", "scal",
-              "op_", "map_", "row_sum", "row_max", "total", "activate_", "activate_backward_",
-              "take_rows")
+              "op_", "map_", "row_sum", "row_max", "total", "dot", "activate_",
+              "activate_backward_", "take_rows")
 # the verbs' functions
 BINARY = ("add", "sub", "mul", "div", "maximum", "minimum")
 UNARY = ("exp", "log", "log1p", "abs", "neg", "sqrt")
@@ -142,6 +144,10 @@ class Engine:
     def total(self, x: Array) -> float:
         """The sum of all elements of x, as a Python float."""
 
+    def dot(self, x: Array, y: Array) -> float:
+        """The sum of all elements of x * y (x and y of one shape, unchanged), as a Python
+        float: BLAS dot over the elements."""
+
     # ---------------------------------------------------------------- network
     def activate_(self, name: str, z: Array) -> Array:
         """z := f(z) in place for activation ``name``, a spelling of a record of
@@ -168,9 +174,7 @@ class Engine:
         """The value of loss ``name`` (a record of ``inertia.ops.losses``) for pre-activation
         z, output a and target y, all (n, k); optional sample weights w (n, 1) summing to
         w_sum. Returns a Python float. Scratch: ``tmp`` slots 0 to 2."""
-        from ..ops import losses
-
-        return losses.value(self, name, z, a, y, w, w_sum)
+        return _losses.value(self, name, z, a, y, w, w_sum)
 
     def loss_delta_(self, name: str, activation: str, z: Array, a: Array, y: Array,
                     delta: Array, w: Array | None = None,
@@ -178,6 +182,4 @@ class Engine:
         """delta := dL/dz for the output layer (loss ``name`` on output ``activation``), rows
         scaled by the sample weights w (n, 1) summing to w_sum when given. Returns delta.
         ``delta`` must not alias z, a or y."""
-        from ..ops import losses
-
-        return losses.delta_(self, name, activation, z, a, y, delta, w, w_sum)
+        return _losses.delta_(self, name, activation, z, a, y, delta, w, w_sum)

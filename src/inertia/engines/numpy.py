@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import blas
 
-from ..ops import activations
+from ..ops import activations, losses
 from .base import Engine, parse_dtype
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -63,6 +63,7 @@ class NumpyEngine(Engine):
         self._ones = np.ones(0, dtype=dt)
         self._scratch = {}
         self._act_scratches = {}
+        self._acts = {}
         # SIMD sigmoid/tanh and their derivatives for float32; float64 keeps NumPy's functions
         self._k = _kernels()
         self._k32 = self._k if dt == np.float32 else None
@@ -159,6 +160,10 @@ class NumpyEngine(Engine):
     def axpy(self, alpha, x, y):
         """y := alpha x + y in place; y may be any writable view (strided ones go through
         NumPy with one temporary)."""
+        # a training step's every buffer: non-empty, C-contiguous, the engine dtype
+        if y.flags.c_contiguous and y.dtype is self.dtype and y.size:
+            self._axpy(x.reshape(-1), y.reshape(-1), a=alpha)
+            return y
         flat = self._blas_pair(x, y)
         if flat is None:
             y += alpha * np.asarray(x)
@@ -184,6 +189,9 @@ class NumpyEngine(Engine):
 
     def scal(self, alpha, x):
         """x := alpha x in place; x may be any writable view."""
+        if x.flags.c_contiguous and x.dtype is self.dtype and x.size:     # as in axpy
+            self._scal(alpha, x.reshape(-1))
+            return x
         flat = self._blas_pair(None, x)
         if flat is None:
             x *= alpha
@@ -200,16 +208,21 @@ class NumpyEngine(Engine):
         UNARY[fn](x, out=out)
         return out
 
+    # the ufuncs' own reduce: np.sum / np.max with out= pass through Python wrappers that
+    # cost more than the reduction of a small batch
     def row_sum(self, x, out):
-        np.sum(x, axis=1, keepdims=True, out=out)
+        np.add.reduce(x, axis=1, keepdims=True, out=out)
         return out
 
     def row_max(self, x, out):
-        np.max(x, axis=1, keepdims=True, out=out)
+        np.maximum.reduce(x, axis=1, keepdims=True, out=out)
         return out
 
     def total(self, x):
-        return float(x.sum())
+        return float(np.add.reduce(x, axis=None))
+
+    def dot(self, x, y):
+        return float(np.vdot(x, y))
 
     # network
     def tmp(self, shape, slot=0, dtype=None):
@@ -236,9 +249,18 @@ class NumpyEngine(Engine):
                                         for i, k in enumerate(act.rec.scratch))
         return s
 
+    def _act(self, name):
+        """The Activation of a spelling, looked up once per engine."""
+        act = self._acts.get(name)
+        if act is None:
+            act = self._acts[name] = activations.get(name)
+        return act
+
     def activate_(self, name, z):
-        act = activations.get(name)
+        act = self._acts.get(name) or self._act(name)
         rec = act.rec
+        if rec.identity:
+            return z
         if rec.rowwise:
             return activations.softmax_rows(z, self.tmp((z.shape[0], 1)))
         k = self._k32
@@ -250,8 +272,10 @@ class NumpyEngine(Engine):
         return z
 
     def activate_backward_(self, name, a, delta, z=None):
-        act = activations.get(name)
+        act = self._acts.get(name) or self._act(name)
         rec = act.rec
+        if rec.identity:
+            return delta
         k = self._k32
         if k is not None and rec.simd32 and a.flags.c_contiguous and delta.flags.c_contiguous:
             getattr(k, rec.simd32[1])(a.reshape(-1), delta.reshape(-1))
@@ -262,7 +286,7 @@ class NumpyEngine(Engine):
 
     def loss(self, name, z, a, y, w=None, w_sum=None):
         with np.errstate(over="ignore", under="ignore"):     # a diverged run's loss is inf
-            return super().loss(name, z, a, y, w, w_sum)
+            return losses.value(self, name, z, a, y, w, w_sum)
 
     def take_rows(self, x, idx, out):
         np.take(x, idx, axis=0, out=out)

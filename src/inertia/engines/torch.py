@@ -18,6 +18,8 @@ This module imports torch; ``inertia.engines.get("torch")`` imports it only when
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import torch
 
@@ -211,6 +213,9 @@ class TorchEngine(Engine):
     def total(self, x):
         return float(x.sum().item())
 
+    def dot(self, x, y):
+        return float(torch.dot(x.reshape(-1), y.reshape(-1)).item())
+
     # network
     def _act_ops(self, name):
         """(activation, forward(z), backward(src, delta)) for a spelling: the record's torch
@@ -226,18 +231,19 @@ class TorchEngine(Engine):
                 b_op = getattr(torch.ops.aten, ops.backward).grad_input
                 source = ops.source
                 if ops.forward.endswith("_"):          # a Tensor in-place method
-                    method = ops.forward
-
-                    def fwd(z):
-                        return getattr(z, method)(**kw)
+                    fwd = operator.methodcaller(ops.forward, **kw)
                 else:
                     f_op = getattr(torch.ops.aten, ops.forward).out
 
                     def fwd(z):
                         return f_op(z, **kw, out=z)
 
-                def bwd(src, delta):
-                    return b_op(delta, **{source: src}, **bkw, grad_input=delta)
+                if source in ("output", "self"):       # the backward's second argument
+                    def bwd(src, delta):
+                        return b_op(delta, src, **bkw, grad_input=delta)
+                else:
+                    def bwd(src, delta):
+                        return b_op(delta, **{source: src}, **bkw, grad_input=delta)
 
             hit = self._acts[name] = (act, fwd, bwd)
         return hit

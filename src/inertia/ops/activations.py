@@ -17,6 +17,7 @@ A record says:
                     array's dtype, "b" boolean (engines keep them, so nothing is allocated)
     simd32          the float32 SIMD kernels of ``engines/simd.py`` (forward, derivative)
                     where they exist
+    identity        f(z) = z (linear): an engine may skip the forward and derivative calls
     torch           the torch ops: the forward, a Tensor in-place method (a name ending in
                     "_", called as ``z.name_(**kw)``) or an aten op (``op.out(z, **kw,
                     out=z)``), the aten backward op (``op.grad_input(delta, **kw,
@@ -110,11 +111,12 @@ def _relu_d(a, delta, p=(), s=(None,)):
 
 
 def softmax_rows(z, row=None):
-    """Row-wise softmax in place, max subtracted first (``row``: an (n, 1) scratch)."""
-    row = np.max(z, axis=1, keepdims=True, out=row)
+    """Row-wise softmax in place, max subtracted first (``row``: an (n, 1) scratch). The
+    ufuncs' own reduce: np.max / np.sum with out= cost more than a small batch's rows."""
+    row = np.maximum.reduce(z, axis=1, keepdims=True, out=row)
     z -= row
     np.exp(z, out=z)
-    row = np.sum(z, axis=1, keepdims=True, out=row)
+    row = np.add.reduce(z, axis=1, keepdims=True, out=row)
     z /= row
     return z
 
@@ -307,6 +309,7 @@ class Record:
     simd32: tuple = ()
     torch: TorchOps | None = None
     rowwise: bool = False      # softmax: a row-wise function, only for the output layer
+    identity: bool = False     # linear: f(z) = z, f' = 1 (engines skip the calls)
 
 
 _SLOPE = Param("negative_slope", 0.01, _nonnegative, ">= 0")
@@ -316,7 +319,7 @@ _BETA = Param("beta", 1.0, _positive, "> 0")
 _THRESHOLD = Param("threshold", 20.0)
 
 RECORDS = {r.name: r for r in (
-    Record("linear", 0, "output", "glorot_uniform", _linear, _linear_d),
+    Record("linear", 0, "output", "glorot_uniform", _linear, _linear_d, identity=True),
     Record("sigmoid", 1, "output", "glorot_uniform", _sigmoid, _sigmoid_d, ("f",),
            simd32=("sigmoid_", "sigmoid_backward_"),
            torch=TorchOps("sigmoid_", "sigmoid_backward", "output")),

@@ -19,9 +19,11 @@ that it stays finite when the sigmoid saturates; ``cross_entropy`` is
 per-row values, each a sum of terms >= 0, so that large logits cannot cancel it away.
 
 A record holds: the fused loop's code (``fused/tiles.py`` dispatches on it), the output
-activations that fit, the per-row value written once in the engines' element-wise verbs
+activations that fit, the loss's terms written once in the engines' element-wise verbs
 (``op_``, ``map_``, ``row_sum``, ``row_max``: the NumPy and torch engines run the same
-statement), the divisor of the summed rows, the delta's factor and whether it is chained
+statement) -- one per element where the loss is a sum of element-wise terms (mse,
+quadratic, bce: no row sums needed), one per row otherwise (cross-entropy) --, the divisor
+of the summed terms, the delta's factor and whether it is chained
 through the output activation's derivative (mse, quadratic: dL/da f'; bce, cross-entropy:
 dL/dz straight from the logits), and the target check of ``prepare_targets``.
 """
@@ -34,17 +36,17 @@ from typing import Callable
 import numpy as np
 
 
-def _squared_rows(e, z, a, y, t, u, rows):
-    """Per row: sum_j (a_j - y_j)^2, into rows[0] ((n, 1)); t: scratch like a."""
-    e.op_("sub", a, y, t)
-    e.op_("mul", t, t, t)
-    return e.row_sum(t, rows[0])
+def _difference(e, z, a, y):
+    """Per element: a_ij - y_ij, into the scratch ``e.tmp(a.shape, 0)``; the loss sums its
+    squares (``Loss.squared``)."""
+    return e.op_("sub", a, y, e.tmp(a.shape, 0))
 
 
-def _bce_rows(e, z, a, y, t, u, rows):
-    """Per row, from the logits z: -(y log s(z) + (1-y) log(1 - s(z))) summed over the row as
+def _bce_terms(e, z, a, y):
+    """Per element, from the logits z: -(y log s(z) + (1-y) log(1 - s(z))) as
     max(z, 0)(1 - y) + max(-z, 0) y + log(1 + e^-|z|), three terms >= 0 for y in [0, 1] (no
-    z - z y cancellation). t, u: distinct scratch like z."""
+    z - z y cancellation), into u. t, u: the scratch ``e.tmp(z.shape, 0 and 1)``."""
+    t, u = e.tmp(z.shape, 0), e.tmp(z.shape, 1)
     e.op_("sub", 1.0, y, u)
     e.op_("mul", u, e.op_("maximum", z, 0.0, t), u)     # max(z, 0) (1 - y)
     e.op_("minimum", z, 0.0, t)
@@ -54,14 +56,14 @@ def _bce_rows(e, z, a, y, t, u, rows):
     e.map_("neg", t, t)
     e.map_("exp", t, t)
     e.map_("log1p", t, t)
-    e.op_("add", u, t, u)                                 # + log(1 + exp(-|z|))
-    return e.row_sum(u, rows[0])
+    return e.op_("add", u, t, u)                          # + log(1 + exp(-|z|))
 
 
-def _cross_entropy_rows(e, z, a, y, t, u, rows):
+def _cross_entropy_terms(e, z, a, y):
     """Per row: -sum_j y_j log softmax(z)_j as sum(y) log(sum_j exp(z_j - m)) + sum_j y_j (m -
     z_j), m the row's max: two terms >= 0 for y >= 0, so a row's value never cancels. t, u:
-    scratch like z; rows: three (n, 1) columns."""
+    the scratch ``e.tmp(z.shape, 0 and 1)``; rows: ``e.tmp((3, n, 1), 2)``, three columns."""
+    t, u, rows = e.tmp(z.shape, 0), e.tmp(z.shape, 1), e.tmp((3, z.shape[0], 1), 2)
     m = e.row_max(z, rows[0])
     e.op_("sub", z, m, t)                                 # z - m <= 0
     y_shift = e.row_sum(e.op_("mul", y, t, u), rows[1])   # sum_j y_j (z_j - m) <= 0
@@ -89,24 +91,27 @@ class Loss:
     name: str
     code: int                  # the fused loop's loss code
     fits: tuple                # the output activations it accepts
-    rows: Callable             # (engine, z, a, y, t, u, rows) -> the (n, 1) per-row values
-    divisor: Callable          # (n, k) -> the summed rows' divisor
+    terms: Callable            # (engine, z, a, y) -> the terms, (n, k) one per
+                               # element or (n, 1) one per row, whose total (of squares
+                               # where ``squared``) is the loss sum
+    divisor: Callable          # (n, k) -> the summed terms' divisor
     delta_scale: Callable      # (n, k) -> c in delta = c (a - y) [f'(output)]
     chained: bool              # delta multiplied by the output activation's derivative
     check_targets: Callable | None = None     # (prepared y) -> None or a one-line ValueError
     labels: bool = False       # integer class labels are one-hot encoded
+    squared: bool = False      # the loss sums the terms' squares: one dot of them
 
 
 _ELEMENTWISE_OUT = ("linear", "sigmoid", "tanh", "relu")
 
 RECORDS = {r.name: r for r in (
-    Loss("mse", 0, _ELEMENTWISE_OUT, _squared_rows, lambda n, k: n * k,
-         lambda n, k: 2.0 / (n * k), True),
-    Loss("quadratic", 1, _ELEMENTWISE_OUT, _squared_rows, lambda n, k: 2 * n,
-         lambda n, k: 1.0 / n, True),
-    Loss("bce", 2, ("sigmoid",), _bce_rows, lambda n, k: n * k,
+    Loss("mse", 0, _ELEMENTWISE_OUT, _difference, lambda n, k: n * k,
+         lambda n, k: 2.0 / (n * k), True, squared=True),
+    Loss("quadratic", 1, _ELEMENTWISE_OUT, _difference, lambda n, k: 2 * n,
+         lambda n, k: 1.0 / n, True, squared=True),
+    Loss("bce", 2, ("sigmoid",), _bce_terms, lambda n, k: n * k,
          lambda n, k: 1.0 / (n * k), False, _unit_interval),
-    Loss("cross_entropy", 3, ("softmax",), _cross_entropy_rows, lambda n, k: n,
+    Loss("cross_entropy", 3, ("softmax",), _cross_entropy_terms, lambda n, k: n,
          lambda n, k: 1.0 / n, False, _distribution_rows, labels=True),
 )}
 
@@ -137,24 +142,29 @@ def check(name: str, output_activation: str | None = None) -> str:
 
 def value(e, name, z, a, y, w=None, w_sum=None) -> float:
     """The loss of pre-activation z, output a and target y (engine arrays, (n, k)) on engine
-    ``e``: the record's per-row values in the engine's verbs, summed, then divided. Each
-    row's value is a sum of terms >= 0 (for targets in the loss's range) and nothing is
-    subtracted across the batch, so no cancellation loses the value on large logits. The
+    ``e``: the record's terms in the engine's verbs, summed (their squares, as one dot, for
+    mse and quadratic), then divided. Each summand is >= 0 (for targets in the loss's
+    range) and nothing is subtracted across the batch, so no cancellation loses the value
+    on large logits. The
     scratch is the engine's (``e.tmp``: slots 0 and 1 shaped like a, slot 2 three (n, 1)
     columns); z, a, y are not changed.
 
     Sample weights: w an (n, 1) engine column of weights >= 0 and w_sum their sum (a float,
-    > 0): each row's value is multiplied by its weight and the batch size n in the divisor
+    > 0): each row's terms are multiplied by its weight and the batch size n in the divisor
     becomes w_sum (scikit-learn's ``np.average(..., weights=sample_weight)``), so a weight of
     2 counts a row twice and weights of 1 give the unweighted value bit for bit."""
     rec = get(name)
     n, k = a.shape
-    per_row = rec.rows(e, z, a, y, e.tmp(a.shape, 0), e.tmp(a.shape, 1),
-                       e.tmp((3, n, 1), 2))
+    terms = rec.terms(e, z, a, y)
+    if rec.squared:                                       # sum of (w_i) t_ij^2: one dot
+        if w is None:
+            return e.dot(terms, terms) / rec.divisor(n, k)
+        weighted = e.op_("mul", terms, w, e.tmp(a.shape, 1))     # t w exactly t for w = 1
+        return e.dot(terms, weighted) / rec.divisor(w_sum, k)
     if w is None:
-        return e.total(per_row) / rec.divisor(n, k)
-    e.op_("mul", per_row, w, per_row)
-    return e.total(per_row) / rec.divisor(w_sum, k)
+        return e.total(terms) / rec.divisor(n, k)
+    e.op_("mul", terms, w, terms)                         # (n, k) or (n, 1) times (n, 1)
+    return e.total(terms) / rec.divisor(w_sum, k)
 
 
 def delta_(e, name, activation, z, a, y, delta, w=None, w_sum=None):

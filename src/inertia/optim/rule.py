@@ -167,39 +167,41 @@ def drive_(e, s: Step, p, acc, v, g, scale=1.0):
     (rescaled by ``scale``, the momentum correction, inside the same calls).  g: a scratch
     buffer shaped like p, used only when the gradient enters the weights directly (F != 0
     with a buffer); may be None otherwise. Returns p."""
-    if s.A == 1 and s.B == 0 and s.E == 0 and s.H == 0:  # no buffer: w' = (D + F k) w + F g
-        acc(s.F, s.D + s.F * s.k, p)
+    k, A, B, D, E, F, H, _, two_tap = s                # one unpacking: called every step
+    if A == 1 and B == 0 and E == 0 and H == 0:        # no buffer: w' = (D + F k) w + F g
+        acc(F, D + F * k, p)
         if scale != 1:                                 # the unused buffer follows Step.table
             e.scal(scale, v)
         return p
-    A, H = s.A * scale, s.H * scale
-    if s.F == 0:                                       # g only through v: one acc into v
-        if s.two_tap:                                  # + H v, with v before the step
-            if s.D != 1 or s.k != 0:
+    if scale != 1:
+        A, H = A * scale, H * scale
+    if F == 0:                                         # g only through v: one acc into v
+        if two_tap:                                    # + H v, with v before the step
+            if D != 1 or k != 0:
                 raise ValueError("a step with H != 0 needs D = 1 and k = 0")
             e.axpy(H, v, p)
-        acc(s.B, A, v)
-        if s.k != 0:
-            e.axpy(s.B * s.k, p, v)
-        if s.D != 1:                                   # w = D w + E v': one axpby
-            e.axpby(s.E, v, s.D, p)
+        acc(B, A, v)
+        if k != 0:
+            e.axpy(B * k, p, v)
+        if D != 1:                                     # w = D w + E v': one axpby
+            e.axpby(E, v, D, p)
         else:
-            e.axpy(s.E, v, p)
+            e.axpy(E, v, p)
         return p
     if H != 0:
         raise ValueError("a step with F != 0 and H != 0 has no engine form")
     acc(1.0, 0.0, g)                                   # g~ = g + k w in the scratch buffer
-    if s.k != 0:
-        e.axpy(s.k, p, g)
-    if A == 0 and s.B == 1:
+    if k != 0:
+        e.axpy(k, p, g)
+    if A == 0 and B == 1:
         e.copy(g, v)
     else:
-        e.axpby(s.B, g, A, v)
-    if s.D != 1:
-        e.scal(s.D, p)
-    if s.E != 0:
-        e.axpy(s.E, v, p)
-    e.axpy(s.F, g, p)
+        e.axpby(B, g, A, v)
+    if D != 1:
+        e.scal(D, p)
+    if E != 0:
+        e.axpy(E, v, p)
+    e.axpy(F, g, p)
     return p
 
 

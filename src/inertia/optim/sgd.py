@@ -199,12 +199,14 @@ class SGD(Optimizer):
         scale = 1.0
         if self.momentum_correction and st.last_lr is not None and st.last_lr != self.lr:
             scale = _rule.correction(self.convention, st.last_lr, self.lr)
-        _rule.drive_(e, self._step(is_bias, n), p, acc, st.velocity[j], g, scale)
+        key = (is_bias, n, st.started, self.lr, self.momentum, self.dampening, self.nesterov,
+               self.weight_decay)
+        step = self._steps.get(key) or self._step(key, is_bias, n)
+        _rule.drive_(e, step, p, acc, st.velocity[j], g, scale)
 
-    def _step(self, is_bias, n):
-        """``rule.sgd`` for this step, made once for all weights (or biases) of a step."""
-        key = (is_bias, n, self.state.started, self.lr, self.momentum, self.dampening,
-               self.nesterov, self.weight_decay)
+    def _step(self, key, is_bias, n):
+        """``rule.sgd`` for this step (``key``: its arguments), made once for all weights
+        (or biases) of a run of steps."""
         step = self._steps.get(key)
         if step is None:
             if len(self._steps) >= 8:

@@ -94,6 +94,8 @@ class EngineSteps:
                                               e.from_host(plan.w))
         self.bufs = {m: net.buffers(m) for m in {plan.bs, plan.n - int(plan.starts[-1])}}
         self.full = plan.bs == plan.n
+        # each step's rows as Python ints (a NumPy scalar costs more to index and convert)
+        self.rows = [(lo, lo + m) for lo, m in zip(plan.starts.tolist(), plan.counts.tolist())]
         if self.full:
             self._load_full()
         self.Xv = self.yv = None
@@ -110,9 +112,9 @@ class EngineSteps:
             self.e.copy(self.w, b.w)
 
     def start(self):
-        """After any restore: the one-step-back copies start from the state now."""
+        """After any restore: the way back (``Snapshot``) starts from the state now."""
         if self.check:
-            self.snapshot = Snapshot(self.net, self.opt)
+            self.snapshot = Snapshot(self.net, self.opt, np.arange(self.plan.n))
 
     def val_metrics(self):
         """{"val_loss": ..., and "val_accuracy" for a classification loss}."""
@@ -128,13 +130,12 @@ class EngineSteps:
             self._load_full()
         return out
 
-    def _batch(self, state, j):
-        plan = self.plan
+    def _batch(self, order, j):
         if self.full:
-            return self.bufs[plan.n]
-        lo = int(plan.starts[j])
-        idx = state.order[lo:lo + int(plan.counts[j])]
-        b = self.bufs[idx.shape[0]]
+            return self.bufs[self.plan.n]
+        lo, hi = self.rows[j]
+        idx = order[lo:hi]
+        b = self.bufs[hi - lo]
         self.e.take_rows(self.X, idx, b.x)
         self.e.take_rows(self.y, idx, b.y)
         if self.w is not None:
@@ -149,44 +150,87 @@ class EngineSteps:
             total += float(np.dot(w, w))
         return total
 
+    def _step(self, b):
+        if self.plan.step_schedules:
+            self.plan.step_schedules(self.opt)
+        return self.net.train_step_(b, self.plan.loss, self.opt, self.w is not None)
+
+    def _replay(self, t, order):
+        """Step t again on the rows of ``order`` (the divergence snapshot's way back)."""
+        self._step(self._batch(order, t % self.plan.per))
+
     def run(self, state, t_end, due):
-        plan, opt, snap = self.plan, self.opt, self.snapshot
+        """The steps; with the divergence check, every loss is checked, and the parameters
+        (a sum over all of them) before each copy, after each epoch and at the end: a
+        non-finite one sends ``_search`` back to find the step a check after every step
+        would have found."""
+        plan, snap = self.plan, self.snapshot
         for t in range(state.t, t_end):
             ep, j = divmod(t, plan.per)
             if j == 0:
                 state.begin_epoch(ep)
-            b = self._batch(state, j)
-            if plan.step_schedules:
-                plan.step_schedules(opt)
-            if snap is not None:
-                snap.save()
+            if snap is not None and snap.due(t, j):
+                if not self._finite(t):
+                    return self._search(state, t - 1, None)
+                snap.save(t, state.order)
+            b = self._batch(state.order, j)
             sq = self._weights_sq() if plan.record_steps else None
             try:
-                value = self.net.train_step_(b, plan.loss, opt, self.w is not None)
+                value = self._step(b)
             except BaseException:
                 if snap is not None:            # never leave a half-updated network
-                    snap.undo(1)
+                    snap.back_to(t, self._replay)
                 raise
-            if snap is not None:
-                if not math.isfinite(value):
-                    snap.undo(2)
-                    return Divergence(ep, j, float(value))
-                if not finite_sum(self.net.flat):
-                    snap.undo(1)
-                    return Divergence(ep, j, float(value))
-                snap.swap()
+            if snap is not None and not math.isfinite(value):
+                return self._search(state, t, value)
             state.ep_losses[j] = value
             if sq is not None:
                 state.hist.step_loss.append(float(value))
                 state.hist.step_weights_sq.append(sq)
             state.t = t + 1
             if j == plan.per - 1:
+                if snap is not None and not self._finite(t + 1):
+                    return self._search(state, t, None)
                 state.end_epoch(ep, float(state.ep_losses.mean()))
                 if state.stopped:
                     break
             if due():
                 break
+        if snap is not None and not self._finite(state.t):
+            return self._search(state, state.t - 1, None)
         return None
+
+    def _finite(self, t):
+        """Whether the parameters after the steps before t are finite (checked once)."""
+        snap = self.snapshot
+        if snap.t[snap.cur] is None or snap.checked >= t:    # no copy yet: the start state
+            return True
+        if not finite_sum(self.e, self.net.flat):
+            return False
+        snap.checked = t
+        return True
+
+    def _search(self, state, last, value):
+        """A step from the newest copy's to ``last`` diverged (the loss of ``last`` is
+        ``value``, or the parameters after it are not finite): run them again from the
+        copy, checking after each, and go back from the first that fails as that check goes
+        back. Leaves state.t at it and returns its Divergence."""
+        snap, per = self.snapshot, self.plan.per
+        now = snap.hyperparameters()
+        u, order = snap.restore(snap.cur)
+        back = last                     # a step that does not fail again: back before it
+        for u in range(u, last + 1):
+            value = self._step(self._batch(order, u % per))
+            if not math.isfinite(value):
+                back = u - 1            # back to the last state with a finite loss
+                break
+            if not finite_sum(self.e, self.net.flat):
+                back = u
+                break
+        snap.back_to(back, self._replay)
+        self.opt.set(**now)
+        state.t = u
+        return Divergence(*divmod(u, per), float(value))
 
 
 # seconds per compiled call: enough work to hide the call, little enough to show progress
@@ -236,7 +280,8 @@ class CompiledLoop:
         return order, starts.astype(np.int64), plan.counts[j]
 
     def _record(self, state, t, out, c0, c1, weights_sq=None):
-        """Step losses out (steps t.. of this call) into the epochs they belong to; with
+        """Step losses out (steps t.. of this call) into the epochs they belong to, the
+        means of whole epochs in one call (the same numbers as one epoch's mean); with
         ``weights_sq`` (record_steps) the steps into History.step_loss / step_weights_sq."""
         per, S, pos = self.plan.per, out.shape[0], 0
         if weights_sq is not None:
@@ -244,6 +289,17 @@ class CompiledLoop:
             state.hist.step_weights_sq.extend(weights_sq[:S].tolist())
         while pos < S:
             ep, j = divmod(t + pos, per)
+            if j == 0 and S - pos >= per:
+                k = (S - pos) // per
+                block = out[pos:pos + k * per].reshape(k, per)
+                means = block.mean(axis=1).tolist()
+                state.ep_losses[:] = block[-1]
+                for i in range(k):
+                    when = state.clock_offset + c0 - state.t0 + \
+                        (c1 - c0) * (pos + (i + 1) * per) / S
+                    state.end_epoch(ep + i, means[i], when)
+                pos += k * per
+                continue
             m = min(per - j, S - pos)
             state.ep_losses[j:j + m] = out[pos:pos + m]
             pos += m
