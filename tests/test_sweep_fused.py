@@ -145,20 +145,26 @@ def test_uncovered_groups_fall_back():
     assert all(o.state is None or o.state.step == 0 for o in opts)
 
 
-def test_bench_sweep_command(capsys):
+def test_bench_sweep_command(capsys, tmp_path):
     """``inertia bench --sweep --tiny`` times both ways (its own check: the sweep's losses
-    equal the fits' bit for bit) and prints a line per batch layout."""
+    equal the fits' bit for bit), prints a line per batch layout and writes the record."""
+    import json
+
     from inertia.bench.run import main
 
-    assert main(["--sweep", "--tiny", "--peers", "none"]) == 0
+    assert main(["--sweep", "--tiny", "--peers", "none", "--out", str(tmp_path)]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("W6")]
     assert len(lines) == 2 and all("run-epochs/s" in ln and "ratio" in ln for ln in lines)
+    (path,) = tmp_path.glob("sweep-*.json")
+    rec = json.loads(path.read_text())["W6"]
+    for layout in ("batch 64", "full batch"):
+        assert rec[layout]["ratio"] == pytest.approx(rec[layout]["sweep"] / rec[layout]["fits"])
 
 
-def test_bench_sweep_options_checked(capsys):
+def test_bench_sweep_options_checked(capsys, tmp_path):
     from inertia.bench.run import main
 
-    assert main(["--sweep", "--tiny", "--peers", "keras"]) == 2
+    assert main(["--sweep", "--tiny", "--peers", "keras", "--out", str(tmp_path)]) == 2
     assert "choose from torch, jax" in capsys.readouterr().err
     assert main(["--tiny", "--jax-python", "python"]) == 2
     assert "--jax-python goes with --sweep" in capsys.readouterr().err

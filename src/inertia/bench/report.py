@@ -97,6 +97,18 @@ def write_results(record, out, started, plot=True):
     return json_path, png_path
 
 
+def write_sweep(out, started, record):
+    """Write the sweep workload's ``record`` to ``out``/sweep-YYYYMMDD-HHMMSS-HOST.json
+    (atomically); returns the path."""
+    from ..serialize import atomic_write
+
+    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in record["machine"]["host"])
+    path = os.path.join(out, f"sweep-{started:%Y%m%d-%H%M%S}-{host[:40]}.json")
+    text = json.dumps(clean_json(record), indent=1, allow_nan=False)
+    atomic_write(path, lambda f: f.write(text.encode() + b"\n"))
+    return path
+
+
 def momentum_cost(results):
     """{workload: {inertia system: {momentum, epoch_s, epoch_s_momentum_0, ratio,
     iqrs_overlap}}}: inertia's median epoch time with the workload's momentum over its time

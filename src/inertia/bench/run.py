@@ -18,7 +18,7 @@ from datetime import datetime
 
 from .machine import installed, load_average, machine_info, machine_limits, merge_limits
 from .processes import process_context, rescale_shares, run_workload, say
-from .report import METHOD, SCHEMA, momentum_cost, table, write_results
+from .report import METHOD, SCHEMA, momentum_cost, table, write_results, write_sweep
 from .runners import PEERS
 from .workloads import WORKLOADS
 
@@ -72,7 +72,7 @@ def add_arguments(p):
     p.add_argument("--sweep", action="store_true",
                    help="instead of the workloads, W6: a 64-configuration sweep of the "
                         "comparison network against 64 sequential fits, in run-epochs a "
-                        "second (see inertia.bench.sweeps); prints, writes nothing")
+                        "second (see inertia.bench.sweeps); writes sweep-*.json in --out")
     p.add_argument("--jax-python", default=None, metavar="PATH",
                    help="with --sweep: the Python interpreter (with NumPy, jax and optax) "
                         "that runs the JAX peer (default: this one)")
@@ -260,11 +260,18 @@ def run_command(args, command="inertia bench"):
         from .sweeps import measure, peers_option
 
         peers = peers_option(args.peers)
+        check_output_folder(args.out)
         kw = dict(peers=peers, jax_python=getattr(args, "jax_python", None))
+        started, machine = datetime.now().astimezone(), machine_info()
         if args.tiny:
-            measure(rows=1000, epochs=2, rounds=1, **kw)
+            result = measure(rows=1000, epochs=2, rounds=1, **kw)
         else:
-            measure(epochs=5 if args.quick else 50, rounds=1 if args.quick else 3, **kw)
+            result = measure(epochs=5 if args.quick else 50, rounds=1 if args.quick else 3,
+                             **kw)
+        path = write_sweep(args.out, started, {"date": started.isoformat(timespec="seconds"),
+                                          "command": command, "machine": machine,
+                                          "W6": result})
+        print(f"wrote {path}")
         return 0
     if getattr(args, "jax_python", None):
         raise ValueError("--jax-python goes with --sweep (the workloads run JAX in this "
