@@ -143,7 +143,8 @@ def _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, ali
                 continue
             c = coef[r, kinds[s]]
             _shift_all(P[r], V[r], c, sizes, wofs, bofs, -1.0)
-            chk = _update_all((P[r], V[r], G[r], Pb[r], Vb[r]), c, sizes, wofs, bofs)
+            _restore(Pb[r], Vb[r], P[r], V[r], p)     # the one-step-back copy, then the
+            chk = _update_all((Pb[r], Vb[r], G[r], P[r], V[r]), c, sizes, wofs, bofs)  # update
             if check and not np.isfinite(chk):
                 _restore(P[r], V[r], Pb[r], Vb[r], p)
                 alive[r] = 0
