@@ -1,4 +1,11 @@
 import os
+import signal
+
+# The tests of Ctrl-C (in-process and in child processes) need SIGINT delivered. A suite
+# started in the background by a shell without job control inherits SIGINT ignored, and a
+# child process inherits that too; give the process Python's own handler back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Keras 3 runs on the torch backend in the test environment (no TensorFlow installed).
 os.environ.setdefault("KERAS_BACKEND", "torch")
