@@ -111,24 +111,15 @@ class _Group:
         return self._coef
 
     def _ways(self, S, live):
-        """[(first step, end, on threads?)] for this call, chosen by measurement as
-        ``runner.CompiledSteps._plan`` chooses: the first calls try both ways; then the way
+        """[(first step, end, on threads?)] for this call, chosen by measurement
+        (``runner.measured_ways``, as ``runner.CompiledSteps._plan`` chooses): the first calls try both ways; then the way
         with the best of its last five times a run-row runs the call, and every fourth call
         its first eighth of the steps runs the other way, so that a machine busy with other
         work falls back to one thread within a few calls and comes back when it is free.
         Both ways give the same numbers."""
         if self.threads < 2 or live < 2:
             return [(0, S, False)]
-        rec = self._seconds
-        rec["calls"] += 1
-        par, ser = rec[True], rec[False]
-        if len(par) < 2 or len(ser) < 2:
-            return [(0, S, len(par) <= len(ser))]
-        best = min(par) <= min(ser)
-        if rec["calls"] % 4 == 0 and S > 1:
-            k = max(1, S // 8)
-            return [(0, k, not best), (k, S, best)]
-        return [(0, S, best)]
+        return runner.measured_ways(self._seconds, S, max(1, S // 8) if S > 1 else 0)
 
     def _kernel(self, data, plan, out, check, stops, parallel):
         """One kernel call on one thread or on ``self.threads``, timed for ``_ways`` (the

@@ -110,6 +110,23 @@ def _compiling_notice(dtype):
               "about 20 s)...", file=sys.stderr, flush=True)
 
 
+def measured_ways(rec, S, recheck):
+    """[(first step, end, on threads?)] for a call of S steps, from ``rec`` = {True: [...],
+    False: [...], "calls": n}, the last times a unit of work on threads and on one: the
+    first calls try both ways; then the way with the best time runs the call (other work
+    only ever slows a call down), and every fourth call its first ``recheck`` steps (0:
+    none) run the other way, so that a busy machine falls back to one thread within a few
+    calls and comes back when it is free. Counts the call in ``rec``."""
+    rec["calls"] += 1
+    par, ser = rec[True], rec[False]
+    if len(par) < 2 or len(ser) < 2:
+        return [(0, S, len(par) <= len(ser))]
+    best = min(par) <= min(ser)
+    if rec["calls"] % 4 == 0 and recheck > 0:
+        return [(0, recheck, not best)] + ([(recheck, S, best)] if recheck < S else [])
+    return [(0, S, best)]
+
+
 class CompiledSteps:
     """The flat buffers and tile scratch of one (network, optimizer, loss, data) in ``fit``."""
 
@@ -190,15 +207,7 @@ class CompiledSteps:
         S = counts.shape[0]
         if self.threads < 2 or int(counts.max()) < 2 * self.k.TILE:
             return [(0, S, None)]
-        rec = self._seconds
-        rec["calls"] += 1
-        par, ser = rec[True], rec[False]
-        if len(par) < 2 or len(ser) < 2:
-            return [(0, S, len(par) <= len(ser))]
-        best = min(par) <= min(ser)
-        if rec["calls"] % 4 == 0:
-            return [(0, 1, not best)] + ([(1, S, best)] if S > 1 else [])
-        return [(0, S, best)]
+        return measured_ways(self._seconds, S, 1)
 
     def _call(self, order, starts, counts, kinds, coef, parallel, out, check, weights_sq=None):
         """One kernel call, timed for the measurement when ``parallel`` is not None.
