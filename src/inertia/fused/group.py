@@ -112,10 +112,8 @@ class _Group:
 
     def _ways(self, S, live):
         """[(first step, end, on threads?)] for this call, chosen by measurement
-        (``runner.measured_ways``, as ``runner.CompiledSteps._plan`` chooses): the first calls try both ways; then the way
-        with the best of its last five times a run-row runs the call, and every fourth call
-        its first eighth of the steps runs the other way, so that a machine busy with other
-        work falls back to one thread within a few calls and comes back when it is free.
+        (``runner.measured_ways``, the times being a run-row's), every fourth call's first
+        eighth of the steps run the other way to check the choice.
         Both ways give the same numbers."""
         if self.threads < 2 or live < 2:
             return [(0, S, False)]
