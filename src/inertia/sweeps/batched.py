@@ -315,22 +315,37 @@ def _advance(group, r, out, stop, S, check):
     return kept != S
 
 
+def _threads(nets, plan):
+    """fit's intra-op thread rule (``engine.threads``) for the group's largest batched gemm:
+    one CPU thread for small ones, the GPU left alone."""
+    sizes = nets[0].sizes
+    flops = max(2.0 * plan.bs * a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return nets[0].e.threads(len(nets) * flops)
+
+
 def train_group(nets, opts, X, y, loss, plan):
     """Train the torch-engine runs (nets[r], opts[r]) together with ``fit``'s keyword
     arguments ``plan`` (see ``sweeps.runs._train_group``). Returns their Histories
     (``diverged`` set where a run stopped), or None, having done nothing, for a group this
     path does not cover (the module's docstring)."""
-    from ..training import Divergence, History
-    from ..training.plan import first_order
-
     plans = _plans(nets, opts, X, y, loss, plan)
     if plans is None:
         return None
-    p0 = plans[0]
     group = _Group(nets, opts, loss)
-    e = nets[0].e
+    with _threads(nets, plans[0]):
+        hists = _train(group, plans)
+    group.write_back()
+    return hists
+
+
+def _train(group, plans):
+    """fit's epochs for every run of ``group``: their Histories."""
+    from ..training import Divergence, History
+    from ..training.plan import first_order
+
+    p0, opts, e = plans[0], group.opts, group.nets[0].e
     check = p0.on_divergence != "continue"
-    hists = [History() for _ in nets]
+    hists = [History() for _ in opts]
     rng, order = first_order(p0)
     Xd, yd = e.from_host(p0.X), e.from_host(p0.y)
     S = p0.per
@@ -354,5 +369,4 @@ def train_group(nets, opts, X, y, loss, plan):
                 _end_epoch(hists[r], plans[r], ep, out[r], val, r, t0)
         if not group.alive.any():
             break
-    group.write_back()
     return hists
