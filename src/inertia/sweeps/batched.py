@@ -41,6 +41,8 @@ from ..fused import runner
 from ..ops import activations as _acts
 from ..ops import losses as _losses
 
+CACHE_BYTES = 1 << 20     # a CPU's L2 cache, about (see _Group._gradient)
+
 _FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, schedule=None,
                      validation_data=None, lr_schedule=None, momentum_schedule=None,
                      on_divergence="stop")
@@ -106,14 +108,13 @@ class _Model:
     """The forward and backward passes of R networks of one architecture at once, in the
     torch engine's verbs for the activations and the loss records for the loss."""
 
-    def __init__(self, net, loss, R):
+    def __init__(self, net, loss):
         self.e = net.e
         self.acts = list(net.acts)
         self.keeps = [_acts.get(a).keeps_input for a in self.acts]
         self.rowwise = _acts.get(self.acts[-1]).rec.rowwise
         self.rec = _losses.get(loss)
         self.loss = loss
-        self.R = R
 
     def forward(self, layers, x):
         """([z_l], [a_l]) of every layer for the shared input rows x (n, in): z_l, a_l
@@ -155,7 +156,7 @@ class _Model:
         for l in range(len(layers) - 1, -1, -1):
             a_prev = acts[l - 1] if l > 0 else x
             parts.append(d.sum(1))                                   # b_l's gradient
-            parts.append(torch.matmul(d.transpose(1, 2), a_prev).reshape(self.R, -1))
+            parts.append(torch.matmul(d.transpose(1, 2), a_prev).reshape(d.shape[0], -1))
             if l > 0:                                                # before W changes
                 d_prev = torch.bmm(d, layers[l][0])
                 self.e.activate_backward_(self.acts[l - 1], a_prev, d_prev,
@@ -175,7 +176,12 @@ class _Group:
         e = nets[0].e
         self.kw = {"dtype": e.tdtype, "device": e.device}
         self.layout = _Layout(list(nets[0].sizes))
-        self.model = _Model(nets[0], loss, len(nets))
+        self.model = _Model(nets[0], loss)
+        # on the CPU, runs a step's gradient takes at once: their activations and deltas
+        # (z, a, delta of every layer) within about an L2 cache (a full batch of 10,000 rows
+        # through 64 runs at once streams from memory and took twice the fits' time)
+        self.width = 3 * sum(nets[0].sizes[1:]) * nets[0].dtype.itemsize
+        self.cuda = e.device.type == "cuda"
         R, p = len(nets), self.layout.p
         self.P = torch.empty((R, p), **self.kw)
         self.V = torch.empty((R, p), **self.kw)
@@ -189,6 +195,7 @@ class _Group:
         self.meta_back = [opt.state_meta() for opt in opts]
         self.rule_ids = [runner._rule_identity(opt) for opt in opts]
         self._keys, self._cols = None, None
+        self.val = None                            # the validation data on the device
 
     def columns(self, counts):
         """(cols, kinds): cols[kind] the 8 coefficient columns (A B C D E F H look) of that
@@ -216,13 +223,29 @@ class _Group:
         self._keys, self._cols = keys, (cols, kinds)
         return self._cols
 
+    def block(self, n):
+        """How many runs a gradient of n rows takes at once (see ``_gradient``)."""
+        R = len(self.nets)
+        return R if self.cuda else max(1, min(R, CACHE_BYTES // (n * self.width)))
+
+    def _gradient(self, U, x, y):
+        """``_Model.gradient`` of every run at U (R, p): all at once on a GPU, in blocks of
+        runs whose activations fit ``CACHE_BYTES`` on the CPU."""
+        R = U.shape[0]
+        per = self.block(x.shape[0])
+        if per >= R:
+            return self.model.gradient(self.layout.views(U), x, y)
+        parts = [self.model.gradient(self.layout.views(U[i:i + per]), x, y)
+                 for i in range(0, R, per)]
+        return torch.cat([v for v, _ in parts]), torch.cat([g for _, g in parts])
+
     def step(self, x, y, c, s, out, stops, check):
         """One step of every run on the shared rows x, y with the coefficient columns c;
         its losses into out[:, s]; with ``check``, runs that diverge are put back and
         masked (stops[r] = s)."""
         P, V = self.P, self.V
         U = P if c[7] is None else torch.addcmul(P, c[7], V)     # the look-ahead point
-        value, G = self.model.gradient(self.layout.views(U), x, y)
+        value, G = self._gradient(U, x, y)
         out[:, s] = value
         W = P if c[7] is None else torch.addcmul(U, c[8], V)     # back, as fit shifts back
         v = c[0] * V if c[0] is not None else torch.zeros_like(V)
@@ -282,7 +305,9 @@ def _validation(group, plan):
     from ..training.early_stopping import CLASSIFIER_LOSSES, accuracy
 
     e, model = group.nets[0].e, group.model
-    x, y = e.from_host(plan.Xv), e.from_host(plan.yv)
+    if group.val is None:                          # on the device once
+        group.val = (e.from_host(plan.Xv), e.from_host(plan.yv))
+    x, y = group.val
     zs, acts = model.forward(group.layout.views(group.P), x)
     loss = model.values(zs[-1], acts[-1], y).cpu().numpy()
     if plan.loss not in CLASSIFIER_LOSSES:
@@ -315,12 +340,13 @@ def _advance(group, r, out, stop, S, check):
     return kept != S
 
 
-def _threads(nets, plan):
-    """fit's intra-op thread rule (``engine.threads``) for the group's largest batched gemm:
-    one CPU thread for small ones, the GPU left alone."""
-    sizes = nets[0].sizes
+def _threads(group, plan):
+    """fit's intra-op thread rule (``engine.threads``) for the group's largest batched gemm
+    (a block of runs, ``_Group.block``): one CPU thread for small ones (on a busy 2-core
+    machine two threads took a full batch's step ten times as long), the GPU left alone."""
+    sizes = group.nets[0].sizes
     flops = max(2.0 * plan.bs * a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    return nets[0].e.threads(len(nets) * flops)
+    return group.nets[0].e.threads(group.block(plan.bs) * flops)
 
 
 def train_group(nets, opts, X, y, loss, plan):
@@ -332,7 +358,7 @@ def train_group(nets, opts, X, y, loss, plan):
     if plans is None:
         return None
     group = _Group(nets, opts, loss)
-    with _threads(nets, plans[0]):
+    with _threads(group, plans[0]):
         hists = _train(group, plans)
     group.write_back()
     return hists
