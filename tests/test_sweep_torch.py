@@ -194,3 +194,14 @@ def test_sweep_torch_equals_numpy():
         for (w1, b1), (w2, b2) in zip(a.network(k).parameters(), b.network(k).parameters()):
             close(w1, w2, 1e-12)
             close(b1, b2, 1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gradient_in_blocks_of_runs(dtype, monkeypatch):
+    """On the CPU a large batch's gradient is taken a block of runs at a time: the same
+    runs (here one run a block, and a diverging run in the middle)."""
+    monkeypatch.setattr(batched, "CACHE_BYTES", 1)
+    X, y = data(30)
+    hypers = [{"lr": 0.05, "momentum": 0.9}, {"lr": BIG[dtype], "momentum": 0.9},
+              {"lr": 0.02, "momentum": 0.5, "nesterov": True}]
+    check_group(SGD, hypers, X, y, {"epochs": 2, "batch_size": 16, "seed": 1}, dtype)
