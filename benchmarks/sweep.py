@@ -19,9 +19,13 @@ def main(argv=None):
     ap.add_argument("--peers", default=None, help="comma list from torch,jax, or none")
     ap.add_argument("--jax-python", default=None, metavar="PATH",
                     help="the interpreter (with NumPy, jax and optax) of the JAX peer")
+    ap.add_argument("--configs", type=int, default=64,
+                    help="the grid's size, a square (64 = 8 x 8, 256 = 16 x 16)")
+    ap.add_argument("--device", default=None,
+                    help="the torch engine's and PyTorch's device (cpu, cuda; default cpu)")
     args = ap.parse_args(argv)
     measure(args.rows, args.epochs, args.rounds, peers=peers_option(args.peers),
-            jax_python=args.jax_python)
+            jax_python=args.jax_python, configs=args.configs, device=args.device)
 
 
 if __name__ == "__main__":

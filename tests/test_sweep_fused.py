@@ -159,6 +159,10 @@ def test_bench_sweep_command(capsys, tmp_path):
     rec = json.loads(path.read_text())["W6"]
     for layout in ("batch 64", "full batch"):
         assert rec[layout]["ratio"] == pytest.approx(rec[layout]["sweep"] / rec[layout]["fits"])
+        torch_rec = rec[layout]["torch engine"]          # torch installed: the batched group
+        if torch_rec is not None:
+            assert torch_rec["device"] == "cpu" and torch_rec["agreement"] <= 1e-3
+            assert torch_rec["ratio"] == pytest.approx(torch_rec["sweep"] / torch_rec["fits"])
 
 
 def test_bench_sweep_options_checked(capsys, tmp_path):
@@ -168,6 +172,10 @@ def test_bench_sweep_options_checked(capsys, tmp_path):
     assert "choose from torch, jax" in capsys.readouterr().err
     assert main(["--tiny", "--jax-python", "python"]) == 2
     assert "--jax-python goes with --sweep" in capsys.readouterr().err
+    assert main(["--tiny", "--configs", "64"]) == 2
+    assert "--configs goes with --sweep" in capsys.readouterr().err
+    assert main(["--sweep", "--tiny", "--configs", "60", "--out", str(tmp_path)]) == 2
+    assert "--configs must be a square number" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("system, batch", [("torch", 16), ("torch", 0), ("jax", 16),

@@ -73,6 +73,10 @@ def add_arguments(p):
                    help="instead of the workloads, W6: a 64-configuration sweep of the "
                         "comparison network against 64 sequential fits, in run-epochs a "
                         "second (see inertia.bench.sweeps); writes sweep-*.json in --out")
+    p.add_argument("--configs", type=int, default=None, metavar="N",
+                   help="with --sweep: the grid's size, a square (default 64 = 8 x 8; 256 = "
+                        "16 x 16); with --device cuda the torch engine's sweep and PyTorch's "
+                        "runs are on the GPU")
     p.add_argument("--jax-python", default=None, metavar="PATH",
                    help="with --sweep: the Python interpreter (with NumPy, jax and optax) "
                         "that runs the JAX peer (default: this one)")
@@ -257,11 +261,15 @@ def run_command(args, command="inertia bench"):
     """Run ``inertia bench`` from parsed arguments and print the table; a bad argument is a
     ValueError. Returns the exit status."""
     if getattr(args, "sweep", False):
-        from .sweeps import measure, peers_option
+        from .sweeps import grid, measure, peers_option
 
         peers = peers_option(args.peers)
         check_output_folder(args.out)
-        kw = dict(peers=peers, jax_python=getattr(args, "jax_python", None))
+        configs = getattr(args, "configs", None) or 64
+        grid(configs)
+        check_device(args.device)
+        kw = dict(peers=peers, jax_python=getattr(args, "jax_python", None),
+                  configs=configs, device=None if args.device == "cpu" else args.device)
         started, machine = datetime.now().astimezone(), machine_info()
         if args.tiny:
             result = measure(rows=1000, epochs=2, rounds=1, **kw)
@@ -273,6 +281,9 @@ def run_command(args, command="inertia bench"):
                                           "W6": result})
         print(f"wrote {path}")
         return 0
+    if getattr(args, "configs", None) is not None:
+        raise ValueError("--configs goes with --sweep (the size of W6's grid): add --sweep "
+                         "or leave --configs out")
     if getattr(args, "jax_python", None):
         raise ValueError("--jax-python goes with --sweep (the workloads run JAX in this "
                          "interpreter)")

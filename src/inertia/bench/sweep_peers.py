@@ -7,7 +7,8 @@ SYSTEM
                (``nn.Sequential``, ``torch.optim.SGD(lr, momentum)``, zero_grad / backward /
                step), float32 on the CPU, on one thread (for a network this small
                PyTorch's intra-op threads only add synchronisation, and on a busy machine
-               they stall: one thread is the faster way, so the comparison is not flattered);
+               they stall: one thread is the faster way, so the comparison is not flattered),
+               or on the GPU that IN.npz's device names;
     ``jax``    the whole grid at once: ``optax.inject_hyperparams(optax.sgd)`` with the
                learning rate and momentum vmapped over the runs (``jax.vmap``), an epoch one
                jitted call, ``lax.scan`` over its full batches (then one step for a last,
@@ -16,7 +17,8 @@ IN.npz
     X (n, 4), y (n, 1) float32; W0, b0, W1, b1, W2, b2 the starting weights (W (out, in), as
     torch's and inertia's); lrs, momenta (R,) the runs' settings; epochs, batch (0: the full
     batch), seed (the shuffling: the same orders as inertia's ``fit`` draws), warm (1: run one
-    epoch first, untimed, to compile).
+    epoch first, untimed, to compile); device ("cpu" when absent, "cuda": PyTorch's runs on
+    the GPU).
 OUT.npz
     seconds (the timed epochs, compile excluded), loss (R, epochs) the epochs' mean batch
     losses (NaN once a run is not finite).
@@ -53,11 +55,13 @@ def batch_bounds(n, batch):
 
 # ------------------------------------------------------------------------------ PyTorch
 def run_torch(d, epochs, warm):
-    """The runs one after another: (seconds, loss (R, epochs))."""
+    """The runs one after another on ``d["device"]`` (default the CPU): (seconds, loss (R,
+    epochs))."""
     import torch
 
     torch.set_num_threads(1)
-    X, y = torch.from_numpy(d["X"]), torch.from_numpy(d["y"])
+    device = str(d["device"]) if "device" in d else "cpu"
+    X, y = torch.from_numpy(d["X"]).to(device), torch.from_numpy(d["y"]).to(device)
     lrs, momenta = d["lrs"], d["momenta"]
     R = lrs.shape[0]
     ords = orders(X.shape[0], epochs, int(d["seed"]))
@@ -77,16 +81,16 @@ def _torch_fit(d, X, y, lr, mu, ords, bounds):
     from torch import nn
 
     model = nn.Sequential(nn.Linear(4, 8), nn.Sigmoid(), nn.Linear(8, 8), nn.Tanh(),
-                          nn.Linear(8, 1))
+                          nn.Linear(8, 1)).to(X.device)
     with torch.no_grad():
         for k, layer in enumerate(model[::2]):
-            layer.weight.copy_(torch.from_numpy(d[f"W{k}"]))
-            layer.bias.copy_(torch.from_numpy(d[f"b{k}"]))
+            layer.weight.copy_(torch.from_numpy(d[f"W{k}"]).to(X.device))
+            layer.bias.copy_(torch.from_numpy(d[f"b{k}"]).to(X.device))
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=mu)
     lossf = nn.MSELoss()
     out = np.full(len(ords), np.nan)
     for e, order in enumerate(ords):
-        idx = torch.from_numpy(order)
+        idx = torch.from_numpy(order).to(X.device)
         total = 0.0
         for s, t in bounds:
             rows = idx[s:t]

@@ -127,6 +127,72 @@ def measured_ways(rec, S, recheck):
     return [(0, S, best)]
 
 
+def _coef(w, b, L, dtype):
+    """The (rows, 2 L, 8) table of the kernel: weights' and biases' rows per layer."""
+    coef = np.empty((w.shape[0], 2 * L, w.shape[-1]), dtype=dtype)
+    coef[:, 0::2] = w[:, None, :]
+    coef[:, 1::2] = b[:, None, :]
+    return coef
+
+
+def coefficient_rows(opt, rule_id, dtype, L, counts, lr, mu):
+    """(coef, kinds): the coefficient table (K, 2 L, 8) of ``opt``'s closed form
+    (``rule.Step.table``, weights' and biases' rows of each of the L layers) for steps of
+    sizes ``counts`` from the optimizer's state now, and each step's row in it (kinds (S,)).
+    ``rule_id``: ``_rule_identity(opt)``, part of the cache's key; ``dtype`` the network's.
+    Read by the compiled loop (``CompiledSteps``) and the torch engine's sweep group."""
+    form = opt.closed_form()
+    S = counts.shape[0]
+    if np.ndim(lr) == 0 and np.ndim(mu) == 0:
+        # constant hyperparameters: row 0 the first step, 1 the later full batches,
+        # 2 a later smaller (last) batch; the rows depend on the optimizer's settings and
+        # its state's scalars only, so they are made once for a run of equal calls
+        full = int(counts.max())
+        last = int(counts.min())
+        meta = {k: v for k, v in opt.state_meta().items() if k != "step"}
+        key = (lr, mu, int(counts[0]), full, last, repr(opt.config()), repr(meta))
+        key += (type(opt).__name__, rule_id, np.dtype(dtype).name, L)
+        hit = _ROWS.get(key)
+        if hit is None:
+            w, b = form.coefficients(np.full(2, lr), np.full(2, mu),
+                                     np.array([counts[0], full]))
+            w3, b3 = form.coefficients(np.full(2, lr), np.full(2, mu), np.array([last, last]))
+            coef = _coef(np.concatenate([w, w3[1:]]), np.concatenate([b, b3[1:]]), L, dtype)
+            if len(_ROWS) > 64:
+                _ROWS.clear()
+            hit = _ROWS[key] = coef
+        coef = hit
+        kinds = np.where(counts == full, 1, 2).astype(np.int64)
+        kinds[0] = 0
+    else:
+        lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (S,))
+        mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (S,))
+        coef = _coef(*form.coefficients(lr, mu, counts), L, dtype)
+        kinds = np.arange(S, dtype=np.int64)
+    return coef, kinds
+
+
+def advance_counters(opt, meta_back, kept, lr, mu):
+    """Count ``kept`` steps in ``opt`` (lr, mu one value or one a step) and return the
+    counters from before the last one (the new ``meta_back``), kept for a divergence found in
+    the next step; ``kept`` = -1 puts back ``meta_back`` (the state before the previous
+    call's last step) and returns it."""
+    if kept < 0:
+        for name, value in meta_back.items():
+            setattr(opt.state, name, value)
+        return meta_back
+
+    def part(a, lo, hi):
+        return a[lo:hi] if np.ndim(a) else a
+
+    if kept >= 2:
+        opt.advance_(kept - 1, part(lr, 0, kept - 1), part(mu, 0, kept - 1))
+    if kept >= 1:
+        meta_back = opt.state_meta()
+        opt.advance_(1, part(lr, kept - 1, kept), part(mu, kept - 1, kept))
+    return meta_back
+
+
 class CompiledSteps:
     """The flat buffers and tile scratch of one (network, optimizer, loss, data) in ``fit``."""
 
@@ -187,14 +253,6 @@ class CompiledSteps:
         self.Vb[:] = self.V
         self.meta_back = self.opt.state_meta()
 
-    def _coef(self, w, b):
-        """The (rows, 2 L, 8) table of the kernel: weights' and biases' rows per layer."""
-        L = len(self.net.W)
-        coef = np.empty((w.shape[0], 2 * L, self.k.N_COEF), dtype=self.net.dtype)
-        coef[:, 0::2] = w[:, None, :]
-        coef[:, 1::2] = b[:, None, :]
-        return coef
-
     def _plan(self, counts):
         """How this call's steps run: [(first step, end, shared among threads?)]. None for
         batches too small to share (or one thread). Otherwise chosen by measurement: the
@@ -238,38 +296,9 @@ class CompiledSteps:
 
     def rows(self, counts, lr, mu):
         """(coef, kinds): the coefficient table (K, 2 L, 8) of steps of sizes ``counts``
-        from the optimizer's state now, and each step's row in it (see ``run``)."""
-        opt = self.opt
-        S = counts.shape[0]
-        if np.ndim(lr) == 0 and np.ndim(mu) == 0:
-            # constant hyperparameters: row 0 the first step, 1 the later full batches,
-            # 2 a later smaller (last) batch; the rows depend on the optimizer's settings and
-            # its state's scalars only, so they are made once for a run of equal calls
-            full = int(counts.max())
-            last = int(counts.min())
-            meta = {k: v for k, v in opt.state_meta().items() if k != "step"}
-            key = (lr, mu, int(counts[0]), full, last, repr(opt.config()), repr(meta))
-            key += (type(opt).__name__, self.rule_id, self.net.dtype.name,
-                    len(self.net.W))
-            hit = _ROWS.get(key)
-            if hit is None:
-                w, b = self.form.coefficients(np.full(2, lr), np.full(2, mu),
-                                             np.array([counts[0], full]))
-                w3, b3 = self.form.coefficients(np.full(2, lr), np.full(2, mu),
-                                               np.array([last, last]))
-                coef = self._coef(np.concatenate([w, w3[1:]]), np.concatenate([b, b3[1:]]))
-                if len(_ROWS) > 64:
-                    _ROWS.clear()
-                hit = _ROWS[key] = coef
-            coef = hit
-            kinds = np.where(counts == full, 1, 2).astype(np.int64)
-            kinds[0] = 0
-        else:
-            lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (S,))
-            mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (S,))
-            coef = self._coef(*self.form.coefficients(lr, mu, counts))
-            kinds = np.arange(S, dtype=np.int64)
-        return coef, kinds
+        from the optimizer's state now, and each step's row in it (``coefficient_rows``)."""
+        return coefficient_rows(self.opt, self.rule_id, self.net.dtype, len(self.net.W),
+                                counts, lr, mu)
 
     def run(self, order, starts, counts, lr, mu, check=False, weights_sq=None):
         """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all
@@ -309,19 +338,5 @@ class CompiledSteps:
         return out, stop, kept
 
     def _advance(self, kept, lr, mu):
-        """Count ``kept`` steps in the optimizer, keeping the counters from before the last
-        one (``meta_back``) for a divergence found in the next step."""
-        opt = self.opt
-        if kept < 0:
-            for name, value in self.meta_back.items():
-                setattr(opt.state, name, value)
-            return
-
-        def part(a, lo, hi):
-            return a[lo:hi] if np.ndim(a) else a
-
-        if kept >= 2:
-            opt.advance_(kept - 1, part(lr, 0, kept - 1), part(mu, 0, kept - 1))
-        if kept >= 1:
-            self.meta_back = opt.state_meta()
-            opt.advance_(1, part(lr, kept - 1, kept), part(mu, kept - 1, kept))
+        """Count ``kept`` steps in the optimizer (``advance_counters``)."""
+        self.meta_back = advance_counters(self.opt, self.meta_back, kept, lr, mu)

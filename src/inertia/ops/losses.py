@@ -171,9 +171,12 @@ def delta_(e, name, activation, z, a, y, delta, w=None, w_sum=None):
     """delta := dL/dz for the output layer on engine ``e``: c (a - y), times the output
     activation's derivative (``e.activate_backward_``) where the record chains it. delta
     must not alias z, a or y. With sample weights (w (n, 1), w_sum as in ``value``) row i is
-    also multiplied by w_i and c takes w_sum for n. Returns delta."""
+    also multiplied by w_i and c takes w_sum for n. Returns delta. z, a, delta may carry a
+    leading run axis, (R, n, k), with y (n, k) shared (torch's sweep group): n and k are
+    the last two dimensions (a chained output activation is element-wise, so its derivative
+    takes any shape)."""
     rec = get(name)
-    n, k = a.shape
+    n, k = a.shape[-2:]
     e.op_("sub", a, y, delta)
     if w is None:
         e.scal(rec.delta_scale(n, k), delta)

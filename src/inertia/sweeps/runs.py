@@ -65,10 +65,15 @@ def _train_group(nets, opts, X, y, loss, plan):
     "continue", are trained together by ``inertia.fused.group.train_group`` (one compiled
     call an epoch for all runs, each tile of X gathered once for every run; bit for bit
     each run's fit). The fits run one after another for the rest: per-step lr or momentum
-    schedules, the torch engine, optimizers without a closed form, layers wider than
-    ``fused.MAX_WIDTH``, numba missing, single-run groups, and INERTIA_SWEEP_FUSED=0.
+    schedules, optimizers without a closed form, layers wider than ``fused.MAX_WIDTH``,
+    numba missing, single-run groups, and INERTIA_SWEEP_FUSED=0. Groups of torch-engine
+    runs are trained together by ``inertia.sweeps.batched.train_group`` (batched matmuls on
+    the networks' device, one step for every run; each run its fit to round-off) under the
+    same conditions, with no limit on the width and no numba needed.
     """
     hists = _train_fused(nets, opts, X, y, loss, plan)
+    if hists is None:
+        hists = _train_batched(nets, opts, X, y, loss, plan)
     if hists is not None:
         return hists
     hists = []
@@ -88,6 +93,18 @@ def _train_fused(nets, opts, X, y, loss, plan):
         from ..fused.group import train_group
     except ImportError:                 # numba is not installed
         return None
+    return train_group(nets, opts, X, y, loss, plan)
+
+
+def _train_batched(nets, opts, X, y, loss, plan):
+    """The group of torch-engine runs trained by batched matmuls
+    (``sweeps.batched.train_group``), or None where it does not apply (see
+    ``_train_group``); torch is imported only for a torch-engine group."""
+    if os.environ.get("INERTIA_SWEEP_FUSED", "1") == "0" or not nets \
+            or nets[0].e.name != "torch":
+        return None
+    from .batched import train_group
+
     return train_group(nets, opts, X, y, loss, plan)
 
 
