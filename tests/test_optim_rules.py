@@ -377,15 +377,16 @@ def test_hyperparameter_set_on_its_attribute_reaches_the_next_step():
 
     rng = np.random.default_rng(3)
     w0 = rng.standard_normal((3, 2))
-    grads = [rng.standard_normal((3, 2)) for _ in range(3)]
+    grads = [rng.standard_normal((3, 2)) for _ in range(4)]
 
     def run(change):
         opt = SGD(0.1, momentum=0.9)
         w = w0.copy()
         state = opt.init([w])
-        opt.step([w], [grads[0]], state)
+        for g in grads[:2]:                   # past the first step: the steady step's calls
+            opt.step([w], [g], state)
         opt, state = change(opt, state)
-        for g in grads[1:]:
+        for g in grads[2:]:
             opt.step([w], [g], state)
         return w
 
