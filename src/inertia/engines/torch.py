@@ -253,21 +253,23 @@ class TorchEngine(Engine):
 
     def activate_(self, name, z):
         act, fwd, _ = self._act_ops(name)
+        if fwd is not None:                      # the common case first: a torch op
+            fwd(z)
+            return z
         if act.rec.rowwise:                      # softmax along each row, max subtracted
             z.sub_(z.amax(dim=1, keepdim=True))
             z.exp_()
             z.div_(z.sum(dim=1, keepdim=True))
-            return z
-        if fwd is not None:
-            fwd(z)
         return z
 
     def activate_backward_(self, name, a, delta, z=None):
         act, _, bwd = self._act_ops(name)
-        if bwd is None:
-            return act.rec.np_derivative(a, delta, act.values, ())  # linear; softmax raises
-        bwd(act.source(a, z), delta)
-        return delta
+        if bwd is not None:
+            bwd(act.source(a, z), delta)
+            return delta
+        if act.rec.identity:
+            return delta
+        return act.rec.np_derivative(a, delta, act.values, ())     # softmax raises
 
     def take_rows(self, x, idx, out):
         h = torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
