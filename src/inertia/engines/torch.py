@@ -86,7 +86,7 @@ class TorchEngine(Engine):
         self.device = _device(device)
         self._cuda = self.device.type == "cuda"
         self._kw = {"dtype": self.tdtype, "device": self.device}
-        self._ones = torch.ones(0, **self._kw)
+        self._ones = {}                  # a vector of ones by length (sum_rows)
         self._idx = torch.empty(0, dtype=torch.int64, device=self.device)
         self._acts = {}
         self._scratch = {}
@@ -146,9 +146,13 @@ class TorchEngine(Engine):
         return c
 
     def _ones_for(self, n):
-        if self._ones.shape[0] < n:
-            self._ones = torch.ones(n, **self._kw)
-        return self._ones[:n]
+        # one tensor a length, made once: slicing a longer one makes a new view every call
+        o = self._ones.get(n)
+        if o is None:
+            if len(self._ones) >= 8:             # many evaluation sizes: start afresh
+                self._ones.clear()
+            o = self._ones[n] = torch.ones(n, **self._kw)
+        return o
 
     def sum_rows(self, alpha, d, beta, out):
         out.addmv_(d.t(), self._ones_for(d.shape[0]), beta=float(beta), alpha=float(alpha))
