@@ -191,11 +191,12 @@ def value_delta_(e, name, activation, z, a, y, delta, w=None, w_sum=None) -> flo
     dL/dz in delta. For a squared loss without sample weights the terms are the difference
     a - y that the delta scales, so they are written once, into delta (``Loss.terms`` with
     ``out``), their dot taken, then scaled: one element-wise call fewer than the two apart.
-    Every other case is ``value`` then ``delta_``. delta must not alias z, a or y."""
+    Every other case is the engine's ``loss`` then ``loss_delta_``. The difference warns on
+    overflow as ``delta_``'s did (the dot does not). delta must not alias z, a or y."""
     rec = get(name)
     if not rec.squared or w is not None:
-        loss = value(e, name, z, a, y, w, w_sum)
-        delta_(e, name, activation, z, a, y, delta, w, w_sum)
+        loss = e.loss(name, z, a, y, w, w_sum)         # the engine's (NumPy: its errstate)
+        e.loss_delta_(name, activation, z, a, y, delta, w, w_sum)
         return loss
     n, k = a.shape
     terms = rec.terms(e, z, a, y, delta)
