@@ -367,3 +367,35 @@ def test_keras_equals_tf1_without_weight_decay(lr, mu, nesterov, grads):
     tk = _trajectory(keras, grads, SHAPES, W0)
     tt = _trajectory(tf1, grads, SHAPES, W0)
     _assert_same_trajectory(tk, tt, f"keras(lr={lr}, mu={mu}, nesterov={nesterov}) vs tf1")
+
+
+def test_hyperparameter_set_on_its_attribute_reaches_the_next_step():
+    # SGD keeps each step's engine calls for a run of steps; a hyperparameter set straight
+    # on its attribute must still change the next step, exactly as ``set`` does, and a
+    # pickled optimizer goes on with the same steps
+    import pickle
+
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((3, 2))
+    grads = [rng.standard_normal((3, 2)) for _ in range(4)]
+
+    def run(change):
+        opt = SGD(0.1, momentum=0.9)
+        w = w0.copy()
+        state = opt.init([w])
+        for g in grads[:2]:                   # past the first step: the steady step's calls
+            opt.step([w], [g], state)
+        opt, state = change(opt, state)
+        for g in grads[2:]:
+            opt.step([w], [g], state)
+        return w
+
+    def by_attribute(opt, state):
+        opt.lr, opt.momentum = 0.05, 0.5
+        return opt, state
+
+    kept = run(lambda opt, state: (opt, state))
+    by_set = run(lambda opt, state: (opt.set(lr=0.05, momentum=0.5), state))
+    assert not np.array_equal(kept, by_set)
+    assert np.array_equal(run(by_attribute), by_set)
+    assert np.array_equal(run(lambda *pair: pickle.loads(pickle.dumps(pair))), kept)

@@ -301,9 +301,8 @@ class Network:
                 e.axpy(look_b, opt.lookahead_velocity(2 * i + 1), self.b[i])
         self.forward_(bufs)
         w, w_sum = (bufs.w, e.total(bufs.w)) if weighted else (None, None)
-        value = e.loss(loss, bufs.z[-1], bufs.a_out, bufs.y, w, w_sum)
-        e.loss_delta_(loss, self.acts[-1], bufs.z[-1], bufs.a_out, bufs.y, bufs.d[-1], w,
-                      w_sum)
+        value = e.loss_value_delta_(loss, self.acts[-1], bufs.z[-1], bufs.a_out, bufs.y,
+                                    bufs.d[-1], w, w_sum)
         n = bufs.n if w is None else w_sum
         gb = self._grad_buffers() if opt.needs_grad_buffer else None
         for i in range(L - 1, -1, -1):

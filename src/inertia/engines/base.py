@@ -5,9 +5,10 @@ verbs; it restates no math: activations and losses are records of ``inertia.ops`
 engine runs a record's NumPy form, SIMD kernels or torch ops, or its statement in the verbs
 below), and optimizers write their steps with these calls. Every engine subclasses
 ``Engine`` and implements every name in ``PRIMITIVES`` with the documented signature, shapes,
-aliasing and beta = 0 behaviour; ``loss`` and ``loss_delta_`` are written here once, from
-the loss records, for every engine. ``tests/test_engine_contract.py`` checks each registered
-engine against this class, primitive by primitive.
+aliasing and beta = 0 behaviour; ``loss``, ``loss_delta_`` and ``loss_value_delta_`` are
+written here once, from the loss records, for every engine.
+``tests/test_engine_contract.py`` checks each registered engine against this class,
+primitive by primitive.
 
 Glossary (used in kernels; the public API uses words):
     w, b      weights (out, in) and biases (out,) of a dense layer
@@ -175,6 +176,13 @@ class Engine:
         z, output a and target y, all (n, k); optional sample weights w (n, 1) summing to
         w_sum. Returns a Python float. Scratch: ``tmp`` slots 0 to 2."""
         return _losses.value(self, name, z, a, y, w, w_sum)
+
+    def loss_value_delta_(self, name: str, activation: str, z: Array, a: Array, y: Array,
+                          delta: Array, w: Array | None = None,
+                          w_sum: float | None = None) -> float:
+        """``loss`` and ``loss_delta_`` in one call (a training step's): returns the value,
+        leaves dL/dz in ``delta``; the same numbers as the two apart."""
+        return _losses.value_delta_(self, name, activation, z, a, y, delta, w, w_sum)
 
     def loss_delta_(self, name: str, activation: str, z: Array, a: Array, y: Array,
                     delta: Array, w: Array | None = None,

@@ -289,5 +289,5 @@ class NumpyEngine(Engine):
             return losses.value(self, name, z, a, y, w, w_sum)
 
     def take_rows(self, x, idx, out):
-        np.take(x, idx, axis=0, out=out)
+        x.take(idx, axis=0, out=out)         # the method: np.take's wrapper costs a microsecond
         return out

@@ -86,7 +86,7 @@ class TorchEngine(Engine):
         self.device = _device(device)
         self._cuda = self.device.type == "cuda"
         self._kw = {"dtype": self.tdtype, "device": self.device}
-        self._ones = torch.ones(0, **self._kw)
+        self._ones = {}                  # a vector of ones by length (sum_rows)
         self._idx = torch.empty(0, dtype=torch.int64, device=self.device)
         self._acts = {}
         self._scratch = {}
@@ -146,9 +146,13 @@ class TorchEngine(Engine):
         return c
 
     def _ones_for(self, n):
-        if self._ones.shape[0] < n:
-            self._ones = torch.ones(n, **self._kw)
-        return self._ones[:n]
+        # one tensor a length, made once: slicing a longer one makes a new view every call
+        o = self._ones.get(n)
+        if o is None:
+            if len(self._ones) >= 8:             # many evaluation sizes: start afresh
+                self._ones.clear()
+            o = self._ones[n] = torch.ones(n, **self._kw)
+        return o
 
     def sum_rows(self, alpha, d, beta, out):
         out.addmv_(d.t(), self._ones_for(d.shape[0]), beta=float(beta), alpha=float(alpha))
@@ -229,6 +233,9 @@ class TorchEngine(Engine):
                 kw = {**act.kwargs, **ops.kwargs}
                 bkw = {**kw, **ops.backward_kwargs}
                 b_op = getattr(torch.ops.aten, ops.backward).grad_input
+                # the overload's own kernel call: the same op without the Python frame of
+                # OpOverload.__call__ (a fifth of a small step's activation backward)
+                b_op = getattr(b_op, "_op", b_op)
                 source = ops.source
                 if ops.forward.endswith("_"):          # a Tensor in-place method
                     fwd = operator.methodcaller(ops.forward, **kw)
@@ -250,21 +257,23 @@ class TorchEngine(Engine):
 
     def activate_(self, name, z):
         act, fwd, _ = self._act_ops(name)
+        if fwd is not None:                      # the common case first: a torch op
+            fwd(z)
+            return z
         if act.rec.rowwise:                      # softmax along each row, max subtracted
             z.sub_(z.amax(dim=1, keepdim=True))
             z.exp_()
             z.div_(z.sum(dim=1, keepdim=True))
-            return z
-        if fwd is not None:
-            fwd(z)
         return z
 
     def activate_backward_(self, name, a, delta, z=None):
         act, _, bwd = self._act_ops(name)
-        if bwd is None:
-            return act.rec.np_derivative(a, delta, act.values, ())  # linear; softmax raises
-        bwd(act.source(a, z), delta)
-        return delta
+        if bwd is not None:
+            bwd(act.source(a, z), delta)
+            return delta
+        if act.rec.identity:
+            return delta
+        return act.rec.np_derivative(a, delta, act.values, ())     # softmax raises
 
     def take_rows(self, x, idx, out):
         h = torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))

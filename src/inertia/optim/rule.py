@@ -11,8 +11,9 @@ One parameter w (a weight matrix or a bias vector), its buffer v and the loss gr
 ``sgd`` and ``qhm`` give those numbers (a ``Step``) for one step, from the hyperparameters
 and the convention's flags; nothing else in inertia states the rule. Two drivers read them:
 
-- ``drive_`` makes the engine calls of one parameter's update (``SGD.apply_``,
-  ``QHM.apply_``, and through them the engine-call training loop and the functional ``step``).
+- ``drive_`` makes the engine calls of one parameter's update (``QHM.apply_``, and
+  ``SGD.apply_`` through ``driver``, which takes the heavy-ball form's branches once for a
+  run of steps; through them the engine-call training loop and the functional ``step``).
   The gradient arrives only through ``acc(alpha, beta, out)``, ``out := alpha g + beta out``
   (one gemm for W, one gemv for b): where g enters through the buffer alone (F = 0: heavy ball
   in every convention, PyTorch's first step, QHM with nu = 1) it is one ``acc`` into v with
@@ -203,6 +204,28 @@ def drive_(e, s: Step, p, acc, v, g, scale=1.0):
         e.axpy(E, v, p)
     e.axpy(F, g, p)
     return p
+
+
+def driver(s: Step):
+    """``drive_`` for the Step ``s``, made once for a run of steps: f(e, p, acc, v, g,
+    scale=1.0) -> p, the same engine calls. The form every convention's plain heavy-ball
+    step takes (F = 0, k = 0, D = 1, one tap, a buffer: ``acc(B, A, v); axpy(E, v, p)``,
+    PyTorch's first step included) has its branches taken here, once, rather than on every
+    call; every other form, and any ``scale`` != 1, goes through ``drive_``."""
+    k, A, B, D, E, F, H, _, two_tap = s
+    plain = A == 1 and B == 0 and E == 0 and H == 0
+    if F == 0 and k == 0 and D == 1 and H == 0 and not two_tap and not plain:
+        def heavy_ball(e, p, acc, v, g, scale=1.0):
+            if scale != 1:
+                return drive_(e, s, p, acc, v, g, scale)
+            acc(B, A, v)
+            e.axpy(E, v, p)
+            return p
+        return heavy_ball
+
+    def general(e, p, acc, v, g, scale=1.0):
+        return drive_(e, s, p, acc, v, g, scale)
+    return general
 
 
 def correction(conv, old_lr, new_lr):

@@ -145,7 +145,7 @@ class SGD(Optimizer):
     def __init__(self, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0,
                  convention="pytorch", momentum_correction=False):
         self.convention = _conv.get(convention)
-        self._steps = {}               # rule.sgd's Step by (is_bias, n, state, hyperparameters)
+        self._drivers = {}             # rule.driver of rule.sgd by (is_bias, n, started)
         super().__init__(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                          weight_decay=weight_decay, momentum_correction=momentum_correction)
 
@@ -194,27 +194,36 @@ class SGD(Optimizer):
             raise ValueError(f"the {self.convention.name!r} convention scales weight decay by "
                              "the batch size: pass n=")
 
+    def __setattr__(self, name, value):
+        # the cached drivers are made from the attributes: any change (``set``, or a
+        # hyperparameter set straight on its attribute, opt.lr = 0.1) drops them
+        object.__setattr__(self, name, value)
+        if name != "_drivers" and name != "state":
+            self.__dict__["_drivers"] = {}
+
+    def __getstate__(self):                 # pickle and deepcopy: the drivers are closures
+        return {**self.__dict__, "_drivers": {}}
+
     def apply_(self, e, j, p, acc, g, is_bias, n):
         st = self.state
-        scale = 1.0
+        drive = self._drivers.get((is_bias, n, st.started)) or self._driver(is_bias, n)
         if self.momentum_correction and st.last_lr is not None and st.last_lr != self.lr:
-            scale = _rule.correction(self.convention, st.last_lr, self.lr)
-        key = (is_bias, n, st.started, self.lr, self.momentum, self.dampening, self.nesterov,
-               self.weight_decay)
-        step = self._steps.get(key) or self._step(key, is_bias, n)
-        _rule.drive_(e, step, p, acc, st.velocity[j], g, scale)
+            drive(e, p, acc, st.velocity[j], g,
+                  _rule.correction(self.convention, st.last_lr, self.lr))
+        else:
+            drive(e, p, acc, st.velocity[j], g)
 
-    def _step(self, key, is_bias, n):
-        """``rule.sgd`` for this step (``key``: its arguments), made once for all weights
-        (or biases) of a run of steps."""
-        step = self._steps.get(key)
-        if step is None:
-            if len(self._steps) >= 8:
-                self._steps.clear()
-            step = self._steps[key] = _rule.sgd(
-                self.convention, self.lr, self.momentum, self.dampening, self.nesterov,
-                self.weight_decay, is_bias, n, not self.state.started)
-        return step
+    def _driver(self, is_bias, n):
+        """``rule.driver`` of ``rule.sgd`` for this step, made once for all weights (or
+        biases) of a run of steps with these hyperparameters (the cache is dropped when an
+        attribute changes: ``__setattr__``)."""
+        key = (is_bias, n, self.state.started)
+        if len(self._drivers) >= 8:
+            self._drivers.clear()
+        drive = self._drivers[key] = _rule.driver(_rule.sgd(
+            self.convention, self.lr, self.momentum, self.dampening, self.nesterov,
+            self.weight_decay, is_bias, n, not self.state.started))
+        return drive
 
     def finish_step_(self):
         st = self.state

@@ -103,6 +103,9 @@ class EngineSteps:
             self.Xv, self.yv = e.from_host(plan.Xv), e.from_host(plan.yv)
         self.check = check
         self.snapshot = None
+        # a step's arguments, looked up once (``_step`` runs every step)
+        self._train, self._loss = net.train_step_, plan.loss
+        self._schedules, self._weighted = plan.step_schedules, self.w is not None
 
     def _load_full(self):
         b = self.bufs[self.plan.n]
@@ -151,9 +154,9 @@ class EngineSteps:
         return total
 
     def _step(self, b):
-        if self.plan.step_schedules:
-            self.plan.step_schedules(self.opt)
-        return self.net.train_step_(b, self.plan.loss, self.opt, self.w is not None)
+        if self._schedules:
+            self._schedules(self.opt)
+        return self._train(b, self._loss, self.opt, self._weighted)
 
     def _replay(self, t, order):
         """Step t again on the rows of ``order`` (the divergence snapshot's way back)."""
@@ -165,33 +168,35 @@ class EngineSteps:
         non-finite one sends ``_search`` back to find the step a check after every step
         would have found."""
         plan, snap = self.plan, self.snapshot
+        per, losses, batch, step = plan.per, state.ep_losses, self._batch, self._step
+        record, isfinite = plan.record_steps, math.isfinite
         for t in range(state.t, t_end):
-            ep, j = divmod(t, plan.per)
+            ep, j = divmod(t, per)
             if j == 0:
                 state.begin_epoch(ep)
             if snap is not None and snap.due(t, j):
                 if not self._finite(t):
                     return self._search(state, t - 1, None)
                 snap.save(t, state.order)
-            b = self._batch(state.order, j)
-            sq = self._weights_sq() if plan.record_steps else None
+            b = batch(state.order, j)
+            sq = self._weights_sq() if record else None
             try:
-                value = self._step(b)
+                value = step(b)
             except BaseException:
                 if snap is not None:            # never leave a half-updated network
                     snap.back_to(t, self._replay)
                 raise
-            if snap is not None and not math.isfinite(value):
+            if snap is not None and not isfinite(value):
                 return self._search(state, t, value)
-            state.ep_losses[j] = value
+            losses[j] = value
             if sq is not None:
                 state.hist.step_loss.append(float(value))
                 state.hist.step_weights_sq.append(sq)
             state.t = t + 1
-            if j == plan.per - 1:
+            if j == per - 1:
                 if snap is not None and not self._finite(t + 1):
                     return self._search(state, t, None)
-                state.end_epoch(ep, float(state.ep_losses.mean()))
+                state.end_epoch(ep, float(losses.mean()))
                 if state.stopped:
                     break
             if due():
