@@ -4,11 +4,12 @@ one compiled call an epoch, each run ending exactly where its own ``fit`` would.
 
 ``train_group`` covers what every run's ``fit`` would run on the compiled loop
 (``runner.unsupported`` is None), with ``epochs`` or a ``schedule`` (segments' settings set
-at their first epoch, as ``fit`` does), full, mini-batch or online batches, shuffling,
-validation data and on_divergence "stop" or "continue". It returns None (the caller runs
-the fits one by one) for anything else: per-step lr or momentum schedules, checkpoints,
-early stopping, on_divergence "raise", a group of one run, or runs whose ``fit`` would not be
-compiled.
+at their first epoch, as ``fit`` does), per-step ``lr_schedule`` / ``momentum_schedule``
+(each run's epoch of its planned values as its own coefficient rows, one a step), full,
+mini-batch or online batches, shuffling, validation data and on_divergence "stop" or
+"continue". It returns None (the caller runs the fits one by one) for anything else:
+checkpoints, early stopping, on_divergence "raise", a group of one run, runs whose ``fit``
+would not be compiled, or runs of which some have per-step schedules and others not.
 """
 
 from __future__ import annotations
@@ -42,17 +43,19 @@ def _plans(nets, opts, X, y, loss, plan):
     kw = {**_FIT_DEFAULTS, **plan}
     if set(kw) != set(_FIT_DEFAULTS) or len(nets) < 2:
         return None
-    if kw["lr_schedule"] is not None or kw["momentum_schedule"] is not None \
-            or kw["on_divergence"] not in ("stop", "continue"):
+    if kw["on_divergence"] not in ("stop", "continue"):
         return None
     plans = []
     for net, opt in zip(nets, opts):
         p = make_plan(net, X, y, loss, opt, kw["epochs"], kw["batch_size"], kw["shuffle"],
-                      kw["seed"], kw["schedule"], kw["validation_data"], False, None, None,
-                      None, kw["on_divergence"], None, 1, None)
-        if not p.compiled or p.planned is not None:
+                      kw["seed"], kw["schedule"], kw["validation_data"], False,
+                      kw["lr_schedule"], kw["momentum_schedule"], None, kw["on_divergence"],
+                      None, 1, None)
+        if not p.compiled:
             return None
         plans.append(p)
+    if len({(p.planned is None, p.momentum_scheduled) for p in plans}) > 1:
+        return None                 # some runs scheduled per step, others not
     return plans
 
 
@@ -89,6 +92,7 @@ class _Group:
         self.threads = s0.threads
         self.kernel = runs.train_runs
         self._coef_keys, self._coef = None, None
+        self._rows = None           # the per-step rows (R, S, 2 L, 8), written each epoch
         # seconds per run-row of recent calls each way (see _ways)
         self._seconds = {False: [], True: [], "calls": 0}
 
@@ -109,6 +113,21 @@ class _Group:
             self._coef = (np.ascontiguousarray(np.stack(coefs)), kinds)
             self._coef_keys = keys
         return self._coef
+
+    def _scheduled(self, counts, values, live):
+        """(coef (R, S, 2 L, 8), kinds = 0..S-1): each live run's rows of this epoch's
+        per-step values ``values[r]`` = (lr (S,), momentum (S,)) from its state now, written
+        into one table kept between calls (a stopped run's rows are left as they were)."""
+        S = counts.shape[0]
+        if self._rows is None or self._rows[0].shape[1] != S:
+            s0 = self.steps[0]
+            shape = (len(self.steps), S, 2 * len(s0.net.W), s0.k.N_COEF)
+            self._rows = (np.empty(shape, dtype=s0.P.dtype), np.arange(S, dtype=np.int64))
+        coef, kinds = self._rows
+        for r, s in enumerate(self.steps):
+            if live[r]:
+                s.rows(counts, values[r][0], values[r][1], out=coef[r])
+        return coef, kinds
 
     def _ways(self, S, live):
         """[(first step, end, on threads?)] for this call, chosen by measurement
@@ -147,11 +166,14 @@ class _Group:
         if parallel and not runner._POOL:     # numba's threads have started (see runner)
             runner._POOL.append(True)
 
-    def call(self, X, y, order, starts, counts, check):
-        """One epoch of every live run: (out (R, S), stops (R,), live before the call)."""
+    def call(self, X, y, order, starts, counts, check, values=None):
+        """One epoch of every live run: (out (R, S), stops (R,), live before the call).
+        ``values``: None (the optimizers' constant settings) or each run's (lr, momentum)
+        arrays of the epoch's steps (per-step schedules)."""
         R, S = len(self.steps), starts.shape[0]
         live = self.alive.copy()
-        coef, kinds = self._coefficients(counts)
+        coef, kinds = self._coefficients(counts) if values is None else \
+            self._scheduled(counts, values, live)
         out = np.full((R, S), np.nan)
         stops = np.full(R, S, dtype=np.int64)
         notice = None
@@ -180,16 +202,25 @@ class _Group:
         return out, stops, live
 
 
-def _advance(step, out, stop, S, check):
-    """Count the run's kept steps in its optimizer as ``CompiledSteps.run`` does; returns
-    whether the run diverged at ``stop``."""
+def _advance(step, out, stop, S, check, values=None):
+    """Count the run's kept steps in its optimizer as ``CompiledSteps.run`` does (with the
+    epoch's per-step (lr, momentum) arrays ``values`` where given, else the optimizer's
+    settings); returns the kept steps (S when the run did not diverge)."""
     opt = step.opt
-    lr, mu = opt.lr, getattr(opt, "momentum", 0.0)
-    if not check or stop == S:
-        step._advance(S, lr, mu)
-        return False
-    step._advance(stop - (not np.isfinite(out[stop])), lr, mu)
-    return True
+    lr, mu = values if values is not None else (opt.lr, getattr(opt, "momentum", 0.0))
+    kept = S if not check or stop == S else stop - (not np.isfinite(out[stop]))
+    step._advance(kept, lr, mu)
+    return kept
+
+
+def _epoch_values(plans, e, alive):
+    """None without per-step schedules, else each run's (lr, momentum) arrays of epoch e
+    (views of its plan's; None for a run that has stopped)."""
+    if plans[0].planned is None:
+        return None
+    per = plans[0].per
+    return [tuple(a[e * per:(e + 1) * per] for a in p.planned) if alive[r] else None
+            for r, p in enumerate(plans)]
 
 
 def _end_epoch(hist, net, plan, e, losses, t0):
@@ -214,7 +245,7 @@ def train_group(nets, opts, X, y, loss, plan):
     run stopped), or None, having done nothing, for a group this path does not cover (the
     module's docstring)."""
     from ..training import Divergence, History
-    from ..training.plan import first_order
+    from ..training.plan import first_order, set_planned
 
     plans = _plans(nets, opts, X, y, loss, plan)
     if plans is None:
@@ -235,10 +266,14 @@ def train_group(nets, opts, X, y, loss, plan):
                         opt.set(**hyper)
         if p0.shuffle:
             rng.shuffle(order)
-        out, stops, live = group.call(p0.X, p0.y, order, starts, counts, check)
+        values = _epoch_values(plans, e, group.alive)
+        out, stops, live = group.call(p0.X, p0.y, order, starts, counts, check, values)
         for r in np.flatnonzero(live):
             S = starts.shape[0]
-            if _advance(group.steps[r], out[r], int(stops[r]), S, check):
+            kept = _advance(group.steps[r], out[r], int(stops[r]), S, check,
+                            None if values is None else values[r])
+            set_planned(opts[r], plans[r], e * S + kept)
+            if kept < S:
                 hists[r].diverged = Divergence(e, int(stops[r]), float(out[r, stops[r]]))
             else:
                 _end_epoch(hists[r], nets[r], plans[r], e, out[r], t0)

@@ -187,10 +187,12 @@ class CompiledSteps:
         self.Vb[:] = self.V
         self.meta_back = self.opt.state_meta()
 
-    def _coef(self, w, b):
-        """The (rows, 2 L, 8) table of the kernel: weights' and biases' rows per layer."""
+    def _coef(self, w, b, out=None):
+        """The (rows, 2 L, 8) table of the kernel: weights' and biases' rows per layer
+        (written into ``out`` when given, a C-contiguous array of that shape and dtype)."""
         L = len(self.net.W)
-        coef = np.empty((w.shape[0], 2 * L, self.k.N_COEF), dtype=self.net.dtype)
+        coef = np.empty((w.shape[0], 2 * L, self.k.N_COEF), dtype=self.net.dtype) \
+            if out is None else out
         coef[:, 0::2] = w[:, None, :]
         coef[:, 1::2] = b[:, None, :]
         return coef
@@ -236,9 +238,11 @@ class CompiledSteps:
             del rec[:-5]
         return done
 
-    def rows(self, counts, lr, mu):
+    def rows(self, counts, lr, mu, out=None):
         """(coef, kinds): the coefficient table (K, 2 L, 8) of steps of sizes ``counts``
-        from the optimizer's state now, and each step's row in it (see ``run``)."""
+        from the optimizer's state now, and each step's row in it (see ``run``). With
+        per-step values (arrays) K = S, row s for step s, written into ``out`` when given
+        (an (S, 2 L, 8) C-contiguous array of the network's dtype, returned as coef)."""
         opt = self.opt
         S = counts.shape[0]
         if np.ndim(lr) == 0 and np.ndim(mu) == 0:
@@ -267,7 +271,7 @@ class CompiledSteps:
         else:
             lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (S,))
             mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (S,))
-            coef = self._coef(*self.form.coefficients(lr, mu, counts))
+            coef = self._coef(*self.form.coefficients(lr, mu, counts), out=out)
             kinds = np.arange(S, dtype=np.int64)
         return coef, kinds
 

@@ -21,7 +21,7 @@ import numpy as np
 from .divergence import Divergence, Snapshot, finite_sum
 from .early_stopping import CLASSIFIER_LOSSES, accuracy
 from .history import History
-from .plan import first_order
+from .plan import first_order, set_planned
 
 
 class State:
@@ -334,9 +334,7 @@ class CompiledLoop:
         c0 = time.perf_counter()
         out, stop, kept = self.steps.run(order, starts, counts, lr, mu, self.check, sq)
         c1 = time.perf_counter()
-        if np.ndim(lr) and kept > 0:
-            opt.set(lr=float(lr[kept - 1]), **({"momentum": float(mu[kept - 1])}
-                                               if plan.momentum_scheduled else {}))
+        set_planned(opt, plan, t + kept)
         if stop < out.shape[0]:
             self._record(state, t, out[:stop], c0, c1, sq)  # every finite loss, as the engine loop
             return Divergence(*divmod(t + stop, plan.per), float(out[stop]))

@@ -201,6 +201,17 @@ def first_order(plan):
             rng.shuffle(order)
     return rng, order
 
+def set_planned(opt, plan, done):
+    """After a compiled call with per-step schedules (``plan.planned``): the optimizer's lr,
+    and its momentum where ``momentum_schedule`` is given, set to the values of the last of
+    the run's first ``done`` kept steps (left as they are when none is kept)."""
+    if plan.planned is None or done <= 0:
+        return
+    lr, mu = plan.planned
+    opt.set(lr=float(lr[done - 1]), **({"momentum": float(mu[done - 1])}
+                                       if plan.momentum_scheduled else {}))
+
+
 def _check_epochs(opt, epochs, schedule):
     if schedule is not None:
         if epochs is not None:
