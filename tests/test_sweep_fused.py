@@ -179,17 +179,21 @@ def scheduled_hypers(conv):
     return out
 
 
-@pytest.mark.parametrize("conv", ["pytorch", "keras", "ema", "neanderthal", "previous_delta"])
+@pytest.mark.parametrize("conv", ["pytorch", "keras", "neanderthal", "previous_delta"])
 @pytest.mark.parametrize("kind", ["lr", "momentum", "both", "lr-spike"])
 @pytest.mark.parametrize("batch_size, n, epochs", [(None, 200, 6), (32, 150, 3), (1, 20, 2)],
                          ids=["full", "minibatch-uneven", "online"])
-def test_scheduled_group_equals_separate_fits(conv, kind, batch_size, n, epochs, threads):
-    """Per-step lr and momentum schedules: each run's own coefficient rows an epoch; every
-    run equals its fit bit for bit (weights, velocity, counters, lr and momentum
-    attributes, History), runs diverging mid-epoch (or at an epoch's first step) among
-    them."""
+@pytest.mark.parametrize("blocks", ["whole-run", "epochs"])
+def test_scheduled_group_equals_separate_fits(conv, kind, batch_size, n, epochs, blocks,
+                                              threads, monkeypatch):
+    """Per-step lr and momentum schedules: each run's own coefficient rows, made for the
+    whole run at once or an epoch at a time; every run equals its fit bit for bit
+    (weights, velocity, counters, lr and momentum attributes, History), runs diverging
+    mid-epoch (or at an epoch's first step) among them."""
     X, y = data(n)
     per = -(-n // (batch_size or n))
+    if blocks == "epochs":
+        monkeypatch.setattr(fused_group, "ROW_STEPS", 2 * per - 1)
     plan = {"epochs": epochs, "batch_size": batch_size, "seed": 5,
             **schedules(kind, epochs * per)}
     hypers = scheduled_hypers(conv)
@@ -279,8 +283,8 @@ def test_mixed_scheduled_group_falls_back(monkeypatch):
 
     made = plan_mod.make_plan
 
-    def make(net, X, y, loss, opt, *args):
-        p = made(net, X, y, loss, opt, *args)
+    def make(net, X, y, loss, opt, *args, **kw):
+        p = made(net, X, y, loss, opt, *args, **kw)
         calls.append(p)
         if len(calls) == 2:          # the second run as if it had no per-step schedule
             p.planned, p.momentum_scheduled = None, False
@@ -295,7 +299,8 @@ def test_mixed_scheduled_group_falls_back(monkeypatch):
 def test_constant_rows_made_once(monkeypatch):
     """Without per-step schedules each run's coefficient rows are made again only when its
     settings or state scalars change (the first two epochs: the first step's rows, then
-    ``started``), not every epoch; with them, once an epoch for each live run."""
+    ``started``), not every epoch; with them, once a block of epochs of about ROW_STEPS
+    steps for each live run."""
     from inertia.fused import runner
 
     made = []
@@ -312,10 +317,19 @@ def test_constant_rows_made_once(monkeypatch):
     train_group(nets, opts, X, y, "mse", {"epochs": 6, "batch_size": 30, "seed": 0})
     assert made == [0] * 4
     made.clear()
+    scheduled = {"epochs": 6, "batch_size": 30, "seed": 0,
+                 "lr_schedule": inertia.schedules.cosine(0.1, 24)}
     nets, opts = group("pytorch", hypers)
-    train_group(nets, opts, X, y, "mse", {"epochs": 6, "batch_size": 30, "seed": 0,
-                                          "lr_schedule": inertia.schedules.cosine(0.1, 24)})
-    assert made == [1] * 12
+    train_group(nets, opts, X, y, "mse", scheduled)
+    assert made == [1] * 2                          # 24 steps: one block
+    made.clear()
+    monkeypatch.setattr(fused_group, "ROW_STEPS", 9)          # blocks of two epochs
+    nets2, opts2 = group("pytorch", hypers)
+    train_group(nets2, opts2, X, y, "mse", scheduled)
+    assert made == [1] * 6
+    for net, opt, net2, opt2 in zip(nets, opts, nets2, opts2):
+        np.testing.assert_array_equal(net.flat, net2.flat)
+        assert opt.state_meta() == opt2.state_meta()
 
 
 def test_bench_sweep_command(capsys, tmp_path):

@@ -5,7 +5,8 @@ one compiled call an epoch, each run ending exactly where its own ``fit`` would.
 ``train_group`` covers what every run's ``fit`` would run on the compiled loop
 (``runner.unsupported`` is None), with ``epochs`` or a ``schedule`` (segments' settings set
 at their first epoch, as ``fit`` does), per-step ``lr_schedule`` / ``momentum_schedule``
-(each run's epoch of its planned values as its own coefficient rows, one a step), full,
+(each run's planned values as its own coefficient rows, one a step, made for several
+epochs at a time as ``fit``'s calls make them for the steps they span), full,
 mini-batch or online batches, shuffling, validation data and on_divergence "stop" or
 "continue". It returns None (the caller runs the fits one by one) for anything else:
 checkpoints, early stopping, on_divergence "raise", a group of one run, runs whose ``fit``
@@ -20,6 +21,11 @@ import time
 import numpy as np
 
 from . import runner
+
+# per-step schedules: each run's coefficient rows are made for about this many steps at a
+# time (whole epochs, at least one, within a segment), so that short epochs (full batch)
+# do not pay the rows' Python cost every epoch and long ones keep a table of one epoch
+ROW_STEPS = 256
 
 # the runs are shared among at most this many slots (``runs.train_runs``), handed out one at
 # a time to numba's threads: more slots than threads, so that a thread the system pauses
@@ -45,12 +51,12 @@ def _plans(nets, opts, X, y, loss, plan):
         return None
     if kw["on_divergence"] not in ("stop", "continue"):
         return None
-    plans = []
+    plans, cache = [], {}
     for net, opt in zip(nets, opts):
         p = make_plan(net, X, y, loss, opt, kw["epochs"], kw["batch_size"], kw["shuffle"],
                       kw["seed"], kw["schedule"], kw["validation_data"], False,
                       kw["lr_schedule"], kw["momentum_schedule"], None, kw["on_divergence"],
-                      None, 1, None)
+                      None, 1, None, schedule_cache=cache)
         if not p.compiled:
             return None
         plans.append(p)
@@ -92,7 +98,9 @@ class _Group:
         self.threads = s0.threads
         self.kernel = runs.train_runs
         self._coef_keys, self._coef = None, None
-        self._rows = None           # the per-step rows (R, S, 2 L, 8), written each epoch
+        # per-step schedules: the rows (R, K, 2 L, 8) of the epochs [e0, e1), kept between
+        # calls, and (e0, e1)
+        self._rows, self._block = None, (0, 0)
         # seconds per run-row of recent calls each way (see _ways)
         self._seconds = {False: [], True: [], "calls": 0}
 
@@ -114,20 +122,31 @@ class _Group:
             self._coef_keys = keys
         return self._coef
 
-    def _scheduled(self, counts, values, live):
-        """(coef (R, S, 2 L, 8), kinds = 0..S-1): each live run's rows of this epoch's
-        per-step values ``values[r]`` = (lr (S,), momentum (S,)) from its state now, written
-        into one table kept between calls (a stopped run's rows are left as they were)."""
+    def scheduled(self, counts, plans, e):
+        """(coef (R, K, 2 L, 8), kinds (S,)) of epoch e with per-step schedules: each live
+        run's rows of its planned (lr, momentum) values, one a step, made from its state at
+        the first epoch of a block of whole epochs (about ``ROW_STEPS`` steps, not past the
+        segment's end, where ``fit``'s calls stop too) as one call spanning them makes them;
+        kinds = the epoch's rows in the block. A stopped run's rows are left as they were."""
         S = counts.shape[0]
-        if self._rows is None or self._rows[0].shape[1] != S:
-            s0 = self.steps[0]
-            shape = (len(self.steps), S, 2 * len(s0.net.W), s0.k.N_COEF)
-            self._rows = (np.empty(shape, dtype=s0.P.dtype), np.arange(S, dtype=np.int64))
-        coef, kinds = self._rows
-        for r, s in enumerate(self.steps):
-            if live[r]:
-                s.rows(counts, values[r][0], values[r][1], out=coef[r])
-        return coef, kinds
+        e0, e1 = self._block
+        if not e0 <= e < e1:
+            p0 = plans[0]
+            e0 = e
+            e1 = min(min(end for end in p0.seg_ends if end > e), e + max(1, ROW_STEPS // S))
+            if self._rows is None:
+                s0 = self.steps[0]
+                K = S * max(1, ROW_STEPS // S)
+                self._rows = np.empty((len(self.steps), K, 2 * len(s0.net.W), s0.k.N_COEF),
+                                      dtype=s0.P.dtype)
+            block = np.tile(counts, e1 - e0)
+            lo, hi = e0 * S, e1 * S
+            for r, s in enumerate(self.steps):
+                if self.alive[r]:
+                    lr, mu = plans[r].planned
+                    s.rows(block, lr[lo:hi], mu[lo:hi], out=self._rows[r, :hi - lo])
+            self._block = (e0, e1)
+        return self._rows, np.arange((e - e0) * S, (e - e0 + 1) * S, dtype=np.int64)
 
     def _ways(self, S, live):
         """[(first step, end, on threads?)] for this call, chosen by measurement
@@ -166,14 +185,13 @@ class _Group:
         if parallel and not runner._POOL:     # numba's threads have started (see runner)
             runner._POOL.append(True)
 
-    def call(self, X, y, order, starts, counts, check, values=None):
+    def call(self, X, y, order, starts, counts, check, rows=None):
         """One epoch of every live run: (out (R, S), stops (R,), live before the call).
-        ``values``: None (the optimizers' constant settings) or each run's (lr, momentum)
-        arrays of the epoch's steps (per-step schedules)."""
+        ``rows``: None (the rows of the optimizers' constant settings) or (coef, kinds) of
+        per-step schedules (``scheduled``)."""
         R, S = len(self.steps), starts.shape[0]
         live = self.alive.copy()
-        coef, kinds = self._coefficients(counts) if values is None else \
-            self._scheduled(counts, values, live)
+        coef, kinds = self._coefficients(counts) if rows is None else rows
         out = np.full((R, S), np.nan)
         stops = np.full(R, S, dtype=np.int64)
         notice = None
@@ -267,7 +285,8 @@ def train_group(nets, opts, X, y, loss, plan):
         if p0.shuffle:
             rng.shuffle(order)
         values = _epoch_values(plans, e, group.alive)
-        out, stops, live = group.call(p0.X, p0.y, order, starts, counts, check, values)
+        rows = None if values is None else group.scheduled(counts, plans, e)
+        out, stops, live = group.call(p0.X, p0.y, order, starts, counts, check, rows)
         for r in np.flatnonzero(live):
             S = starts.shape[0]
             kept = _advance(group.steps[r], out[r], int(stops[r]), S, check,

@@ -140,13 +140,14 @@ def check_runs(net, X, y, loss, opt_spec, points, plan):
     point's values), before any run starts."""
     from .runs import build_optimizer
 
+    cache = {}                              # the schedules' values, computed once
     for p in points:
         opt = build_optimizer(opt_spec, p)
         try:
             make_plan(net, X, y, loss, opt, plan["epochs"], plan["batch_size"],
                       plan["shuffle"], 0, plan["schedule"], plan["validation_data"], False,
                       plan["lr_schedule"], plan["momentum_schedule"], None,
-                      plan["on_divergence"], None, 1)
+                      plan["on_divergence"], None, 1, schedule_cache=cache)
         except ValueError as ex:
             if len(points) == 1 or str(ex) == _first_error(net, X, y, loss, opt_spec, plan):
                 raise
