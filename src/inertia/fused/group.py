@@ -257,11 +257,12 @@ def _end_epoch(hist, net, plan, e, losses, t0):
         hist.segment_loss.append(loss)
 
 
-def train_group(nets, opts, X, y, loss, plan):
+def train_group(nets, opts, X, y, loss, plan, tick=None):
     """Train the runs (nets[r], opts[r]) together with ``fit``'s keyword arguments ``plan``
     (see ``sweeps.runs._train_group``). Returns their Histories (``diverged`` set where a
     run stopped), or None, having done nothing, for a group this path does not cover (the
-    module's docstring)."""
+    module's docstring). ``tick``: None or called after every epoch with the run-epochs
+    done in it (a run that stops counts its remaining epochs as done)."""
     from ..training import Divergence, History
     from ..training.plan import first_order, set_planned
 
@@ -287,6 +288,7 @@ def train_group(nets, opts, X, y, loss, plan):
         values = _epoch_values(plans, e, group.alive)
         rows = None if values is None else group.scheduled(counts, plans, e)
         out, stops, live = group.call(p0.X, p0.y, order, starts, counts, check, rows)
+        done = 0
         for r in np.flatnonzero(live):
             S = starts.shape[0]
             kept = _advance(group.steps[r], out[r], int(stops[r]), S, check,
@@ -294,8 +296,12 @@ def train_group(nets, opts, X, y, loss, plan):
             set_planned(opts[r], plans[r], e * S + kept)
             if kept < S:
                 hists[r].diverged = Divergence(e, int(stops[r]), float(out[r, stops[r]]))
+                done += p0.epochs - e
             else:
                 _end_epoch(hists[r], nets[r], plans[r], e, out[r], t0)
+                done += 1
+        if tick is not None:
+            tick(done)
         if not group.alive.any():
             break
     return hists

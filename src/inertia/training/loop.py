@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 
@@ -22,6 +23,23 @@ from .divergence import Divergence, Snapshot, finite_sum
 from .early_stopping import CLASSIFIER_LOSSES, accuracy
 from .history import History
 from .plan import first_order, set_planned
+
+
+# seconds before a progress bar shows: short runs show none
+BAR_DELAY = 2.0
+
+
+def progress_bar(total, initial=0, unit="epoch"):
+    """The progress bar of a long run (fit's, sweep's; tqdm on stderr): shown only when
+    stderr is a terminal, after BAR_DELAY seconds, removed when closed; None when there is
+    nothing to count."""
+    if total <= 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit=unit,
+                disable=None if sys.stderr.isatty() else True, delay=BAR_DELAY, leave=False,
+                dynamic_ncols=True)
 
 
 class State:
