@@ -1,6 +1,7 @@
 """inertia.sweep: every run equals a separate fit of its configuration and seed; divergence
 masking; seeds; grid validation; SweepResult's methods; the pictures; the command."""
 
+import io
 import os
 import subprocess
 import sys
@@ -232,6 +233,91 @@ def test_plot_writes_a_picture_and_checks_its_arguments_first(tmp_path):
     assert not (tmp_path / "x.txt").exists()
 
 
+class _Terminal(io.StringIO):
+    """A stand-in for a terminal's stderr: tqdm draws its bar here."""
+
+    def isatty(self):
+        return True
+
+
+class _Counter:
+    """A stand-in for the progress bar: the run-epochs it is told about."""
+
+    def __init__(self, total, **kw):
+        self.total, self.n, self.closed = total, 0, False
+
+    def update(self, k):
+        self.n += k
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("fused", ["1", "0"], ids=["group", "fits"])
+def test_progress_counts_every_run_epoch_and_changes_no_number(fused, monkeypatch):
+    """The bar counts run-epochs of all shards (a diverged run's remaining epochs when it
+    stops), on the group's compiled loop and on the fits one by one, reaches its total,
+    and progress on or off gives the same numbers; drawn on a terminal's stderr."""
+    from inertia.sweeps import api
+    from inertia.training import loop
+
+    monkeypatch.setenv("INERTIA_SWEEP_FUSED", fused)
+    X, y = data(30)
+    kw = dict(seeds=[0, 4], epochs=5, batch_size=10)
+    grid = {"lr": [0.05, 1e200, 0.2]}           # 1e200 overflows in its first epoch
+    bars = []
+
+    def counter(total, **kw):
+        bars.append(_Counter(total))
+        return bars[-1]
+
+    with monkeypatch.context() as m:
+        m.setattr(api, "progress_bar", counter)
+        with pytest.warns(inertia.DivergenceWarning):
+            on = inertia.sweep(Network(3, LAYERS, dtype="float64"), X, y, "mse", SGD(0.1),
+                               grid, **kw)
+    (bar,) = bars
+    assert bar.total == 6 * 5 and bar.n == bar.total and bar.closed
+    assert any(d is not None and d.epoch < 4 for d in on.diverged)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(loop, "BAR_DELAY", 0.0)
+    with pytest.warns(inertia.DivergenceWarning):
+        shown = inertia.sweep(Network(3, LAYERS, dtype="float64"), X, y, "mse", SGD(0.1),
+                              grid, **kw)
+    assert "run-epoch" in terminal.getvalue()
+    terminal.seek(0)
+    terminal.truncate()
+    with pytest.warns(inertia.DivergenceWarning):
+        off = inertia.sweep(Network(3, LAYERS, dtype="float64"), X, y, "mse", SGD(0.1),
+                            grid, progress=False, **kw)
+    assert terminal.getvalue() == ""
+    for res in (shown, off):
+        assert np.array_equal(res.loss, on.loss, equal_nan=True)
+        assert res.diverged == on.diverged
+        for k in range(len(on)):
+            for a, b in zip(res.network(k).parameters(), on.network(k).parameters()):
+                assert all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["bar", "quiet"])
+def test_cli_bar_on_stderr_only(quiet, tmp_path, capsys, monkeypatch):
+    """``inertia sweep`` draws the bar on a terminal's stderr unless --quiet, never on
+    stdout (the table stays clean)."""
+    from inertia.cli import main
+    from inertia.training import loop
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(loop, "BAR_DELAY", 0.0)
+    args = ["sweep", "--samples", "60", "--layers", "4:tanh,1:linear", "--lr", "0.1,0.3",
+            "--momentum", "0,0.9", "--seeds", "1", "--epochs", "3", "--out", str(tmp_path)]
+    assert main(args + (["--quiet"] if quiet else [])) == 0
+    out = capsys.readouterr().out
+    assert "best:" in out and "\r" not in out and "\x1b" not in out
+    assert ("run-epoch" in terminal.getvalue()) != quiet
+
+
 def cli(*args, cwd=None):
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(inertia.__file__)))
     return subprocess.run([sys.executable, "-m", "inertia", "sweep", *args],
@@ -239,10 +325,13 @@ def cli(*args, cwd=None):
 
 
 def test_cli_table_and_pictures(tmp_path):
+    """The table best first and the pictures; piped, the output has no progress bar (no
+    carriage returns or escapes on stdout, nothing on stderr)."""
     out = cli("--samples", "200", "--layers", "4:tanh,1:linear", "--lr", "0.01:1:3log",
               "--momentum", "0,0.9", "--seeds", "2", "--epochs", "5", "--batch-size", "50",
-              "--out", str(tmp_path), "--quiet")
+              "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr
+    assert "\r" not in out.stdout and "\x1b" not in out.stdout and out.stderr == ""
     lines = out.stdout.splitlines()
     head = next(i for i, line in enumerate(lines) if line.split()[:2] == ["lr", "momentum"])
     rows = [line.split() for line in lines[head + 1:head + 7]]

@@ -59,6 +59,32 @@ def test_cluster_sweep_equals_the_local_sweep(cluster, seeds):
     assert_same(_sweep(seeds=seeds, cluster=cluster.scheduler_address), local)
 
 
+def test_cluster_progress_moves_as_shards_finish(cluster, monkeypatch):
+    """On a cluster the bar counts each shard's run-epochs when its records arrive, up to
+    the total, and the numbers are the local sweep's."""
+    from inertia.sweeps import api
+
+    seen = []
+
+    class Counter:
+        def __init__(self, total, **kw):
+            self.total, self.n = total, 0
+
+        def update(self, k):
+            self.n += k
+            seen.append(k)
+
+        def close(self):
+            seen.append("closed")
+
+    monkeypatch.setattr(api, "progress_bar", Counter)
+    local = _sweep(seeds=[0, 1], progress=False)
+    assert seen == []
+    with distributed.Client(cluster) as client:
+        assert_same(_sweep(seeds=[0, 1], cluster=client), local)
+    assert seen[-1] == "closed" and sum(seen[:-1]) == 12 * 5 and len(seen) >= 3
+
+
 def test_an_unreachable_scheduler_is_one_line():
     with pytest.raises((ValueError, OSError)) as info:
         _sweep_no_warn(cluster="tcp://127.0.0.1:9")

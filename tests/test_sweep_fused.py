@@ -41,11 +41,17 @@ def separate(conv, hyper, X, y, plan, seed=3, dtype="float64"):
 
 
 def assert_same(net, opt, hist, net2, opt2, hist2):
-    """Bit for bit: weights, velocity, step counter, losses, divergence record."""
+    """Bit for bit: weights, velocity, the optimizer's counters and settings (lr and
+    momentum included), losses, divergence record."""
     for (w1, b1), (w2, b2) in zip(net.parameters(), net2.parameters()):
         np.testing.assert_array_equal(w1, w2)
         np.testing.assert_array_equal(b1, b2)
-    assert opt.state.step == opt2.state.step
+    name = opt.closed_form().buffer                  # SGD's velocity, QHM's buffer
+    for v1, v2 in zip(getattr(opt.state, name), getattr(opt2.state, name)):
+        np.testing.assert_array_equal(v1, v2)
+    assert opt.state_meta() == opt2.state_meta()
+    assert opt.config() == opt2.config()
+    assert (opt.lr, opt.momentum) == (opt2.lr, opt2.momentum)
     np.testing.assert_array_equal(hist.loss, hist2.loss)
     np.testing.assert_array_equal(hist.val_loss, hist2.val_loss)
     assert hist.diverged == hist2.diverged
@@ -139,10 +145,191 @@ def test_continue_policy_and_float32():
 def test_uncovered_groups_fall_back():
     X, y = data(50)
     nets, opts = group("pytorch", HYPERS[:2])
-    plan = {"epochs": 1, "lr_schedule": inertia.schedules.constant(0.1)}
+    plan = {"epochs": 1, "on_divergence": "raise"}
     assert train_group(nets, opts, X, y, "mse", plan) is None
     assert train_group(nets[:1], opts[:1], X, y, "mse", {"epochs": 1}) is None
     assert all(o.state is None or o.state.step == 0 for o in opts)
+
+
+def spike(t):
+    """A learning rate of 0.1 with one step of 1e200 (step 3): every run overflows after
+    it, mid-epoch in mini-batches, at the first step of epoch 4 in full batch."""
+    return 1e200 if t == 3 else 0.1
+
+
+def schedules(kind, total):
+    """fit's lr_schedule / momentum_schedule of one kind, ``total`` the run's steps."""
+    S = inertia.schedules
+    return {"lr": {"lr_schedule": S.cosine(0.3, total, final=0.01)},
+            "momentum": {"momentum_schedule": S.demon(0.9, total)},
+            "both": {"lr_schedule": S.linear_warmup(0.2, 3, after=S.cosine(0.2, total)),
+                     "momentum_schedule": S.sutskever(0.95, every=max(1, total // 4))},
+            "lr-spike": {"lr_schedule": spike}}[kind]
+
+
+def scheduled_hypers(conv):
+    """Runs that differ in what the schedules leave to them: lr 1e200 overflows at its
+    second step where the lr is not scheduled, weight decay 1e41 (not in previous_delta)
+    after a few steps under any schedule, momentum correction follows the lr's changes."""
+    out = [{"lr": 0.02, "momentum": 0.0}, {"lr": 0.2, "momentum": 0.9},
+           {"lr": 1e200, "momentum": 0.9}]
+    if conv != "previous_delta":
+        out += [{"lr": 0.05, "momentum": 0.5, "weight_decay": 1e41},
+                {"lr": 0.1, "momentum": 0.9, "momentum_correction": True}]
+    return out
+
+
+@pytest.mark.parametrize("conv", ["pytorch", "keras", "neanderthal", "previous_delta"])
+@pytest.mark.parametrize("kind", ["lr", "momentum", "both", "lr-spike"])
+@pytest.mark.parametrize("batch_size, n, epochs", [(None, 200, 6), (32, 150, 3), (1, 20, 2)],
+                         ids=["full", "minibatch-uneven", "online"])
+@pytest.mark.parametrize("blocks", ["whole-run", "epochs"])
+def test_scheduled_group_equals_separate_fits(conv, kind, batch_size, n, epochs, blocks,
+                                              threads, monkeypatch):
+    """Per-step lr and momentum schedules: each run's own coefficient rows, made for the
+    whole run at once or an epoch at a time; every run equals its fit bit for bit
+    (weights, velocity, counters, lr and momentum attributes, History), runs diverging
+    mid-epoch (or at an epoch's first step) among them."""
+    X, y = data(n)
+    per = -(-n // (batch_size or n))
+    if blocks == "epochs":
+        monkeypatch.setattr(fused_group, "ROW_STEPS", 2 * per - 1)
+    plan = {"epochs": epochs, "batch_size": batch_size, "seed": 5,
+            **schedules(kind, epochs * per)}
+    hypers = scheduled_hypers(conv)
+    nets, opts = group(conv, hypers)
+    hists = train_group(nets, opts, X, y, "mse", plan)
+    assert hists is not None
+    for net, opt, hist, hyper in zip(nets, opts, hists, hypers):
+        assert_same(net, opt, hist, *separate(conv, hyper, X, y, plan))
+    stopped = [h.diverged for h in hists if h.diverged is not None]
+    if kind == "lr-spike":
+        assert len(stopped) == len(hists)
+    else:
+        assert hists[0].diverged is None and len(hists[0].loss) == epochs
+        assert stopped or (conv == "previous_delta" and kind != "momentum")
+
+
+def test_fit_lr_after_divergence_whatever_the_calls():
+    """A compiled fit that diverges at the first step of a call (full batch: the loss of
+    epoch 4 overflows after the spike at step 3, and the state goes back before step 3)
+    leaves lr at the last kept step's value (0.1, not the spike's) whether its calls are one
+    epoch each (validation data) or span epochs, as the group's do."""
+    X, y = data(200)
+    Xv, yv = data(20, seed=1)
+    out = []
+    for extra in ({}, {"validation_data": (Xv, yv)}):
+        net, opt, hist = separate("pytorch", {"momentum": 0.9}, X, y,
+                                  {"epochs": 6, "lr_schedule": spike, **extra})
+        assert hist.diverged[:2] == (4, 0)
+        out.append((opt.lr, opt.state_meta(), net.parameters()[0][0].tolist()))
+    assert out[0] == out[1] and out[0][0] == 0.1 and out[0][1]["step"] == 3
+
+
+def test_scheduled_segments_validation_and_qhm(threads):
+    """Per-step schedules with a segment schedule (the segments' settings at their first
+    epoch, the schedules on top), validation data, QHM."""
+    X, y = data(300)
+    Xv, yv = data(50, seed=1)
+    plan = {"schedule": [(2, {"lr": 0.05}), (2, {"momentum": 0.5, "weight_decay": 1e-3})],
+            "batch_size": 40, "seed": 1, "validation_data": (Xv, yv),
+            "lr_schedule": inertia.schedules.cosine(0.2, 30, final=0.01)}
+    hypers = [{"lr": 0.1, "momentum": 0.9}, {"lr": 0.3, "momentum": 0.2}]
+    nets, opts = group("keras", hypers)
+    hists = _train_group(nets, opts, X, y, "mse", plan)
+    for net, opt, hist, hyper in zip(nets, opts, hists, hypers):
+        net2, opt2, hist2 = separate("keras", hyper, X, y, plan)
+        assert_same(net, opt, hist, net2, opt2, hist2)
+        assert hist.segment_loss == hist2.segment_loss and len(hist.val_loss) == 4
+    plan = {"epochs": 3, "batch_size": 50, "seed": 0,
+            "momentum_schedule": inertia.schedules.demon(0.9, 18),
+            "lr_schedule": inertia.schedules.cosine(0.2, 18)}
+    nets = [Network(4, LAYERS, seed=2) for _ in range(2)]
+    opts = [QHM(lr=0.1, momentum=0.9, nu=nu) for nu in (0.7, 1.0)]
+    hists = train_group(nets, opts, X, y, "mse", plan)
+    assert hists is not None
+    for net, opt, hist, nu in zip(nets, opts, hists, (0.7, 1.0)):
+        net2 = Network(4, LAYERS, seed=2)
+        opt2 = QHM(lr=0.1, momentum=0.9, nu=nu)
+        hist2 = inertia.fit(net2, X, y, "mse", opt2, progress=False, **plan)
+        assert_same(net, opt, hist, net2, opt2, hist2)
+
+
+def test_scheduled_epoch_split_between_threads_and_one(monkeypatch):
+    """Per-step rows with an epoch run in two calls (``_ways``' probe): kinds index the
+    epoch's rows, so the second part takes its own steps' values."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+    monkeypatch.setenv("INERTIA_THREADS", "2")
+    monkeypatch.setattr(fused_group, "SLOTS", 3)
+    monkeypatch.setattr(fused_group._Group, "_ways",
+                        lambda self, S, live: [(0, 3, True), (3, S, False)])
+    X, y = data(300)
+    plan = {"epochs": 2, "batch_size": 32, "seed": 4, **schedules("both", 20)}
+    hypers = scheduled_hypers("pytorch")
+    nets, opts = group("pytorch", hypers)
+    hists = train_group(nets, opts, X, y, "mse", plan)
+    for net, opt, hist, hyper in zip(nets, opts, hists, hypers):
+        assert_same(net, opt, hist, *separate("pytorch", hyper, X, y, plan))
+
+
+def test_mixed_scheduled_group_falls_back(monkeypatch):
+    """Runs of which some are scheduled per step and others not (not made by a sweep):
+    the fits one by one."""
+    X, y = data(60)
+    nets, opts = group("pytorch", HYPERS[:2])
+    calls = []
+    from inertia.training import plan as plan_mod
+
+    made = plan_mod.make_plan
+
+    def make(net, X, y, loss, opt, *args, **kw):
+        p = made(net, X, y, loss, opt, *args, **kw)
+        calls.append(p)
+        if len(calls) == 2:          # the second run as if it had no per-step schedule
+            p.planned, p.momentum_scheduled = None, False
+        return p
+
+    monkeypatch.setattr(plan_mod, "make_plan", make)
+    plan = {"epochs": 1, "lr_schedule": inertia.schedules.constant(0.1)}
+    assert train_group(nets, opts, X, y, "mse", plan) is None
+    assert len(calls) == 2 and all(o.state is None or o.state.step == 0 for o in opts)
+
+
+def test_constant_rows_made_once(monkeypatch):
+    """Without per-step schedules each run's coefficient rows are made again only when its
+    settings or state scalars change (the first two epochs: the first step's rows, then
+    ``started``), not every epoch; with them, once a block of epochs of about ROW_STEPS
+    steps for each live run."""
+    from inertia.fused import runner
+
+    made = []
+    rows = runner.CompiledSteps.rows
+
+    def counted(self, counts, lr, mu, out=None):
+        made.append(np.ndim(lr))
+        return rows(self, counts, lr, mu, out)
+
+    monkeypatch.setattr(runner.CompiledSteps, "rows", counted)
+    X, y = data(100)
+    hypers = HYPERS[:2]
+    nets, opts = group("pytorch", hypers)
+    train_group(nets, opts, X, y, "mse", {"epochs": 6, "batch_size": 30, "seed": 0})
+    assert made == [0] * 4
+    made.clear()
+    scheduled = {"epochs": 6, "batch_size": 30, "seed": 0,
+                 "lr_schedule": inertia.schedules.cosine(0.1, 24)}
+    nets, opts = group("pytorch", hypers)
+    train_group(nets, opts, X, y, "mse", scheduled)
+    assert made == [1] * 2                          # 24 steps: one block
+    made.clear()
+    monkeypatch.setattr(fused_group, "ROW_STEPS", 9)          # blocks of two epochs
+    nets2, opts2 = group("pytorch", hypers)
+    train_group(nets2, opts2, X, y, "mse", scheduled)
+    assert made == [1] * 6
+    for net, opt, net2, opt2 in zip(nets, opts, nets2, opts2):
+        np.testing.assert_array_equal(net.flat, net2.flat)
+        assert opt.state_meta() == opt2.state_meta()
 
 
 def test_bench_sweep_command(capsys, tmp_path):

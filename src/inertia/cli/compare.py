@@ -76,7 +76,7 @@ def run_compare(X, y, layers, loss, convention, settings, segments, every, seeds
     ``inertia.sweep`` over the settings and the seeds (run k: setting k // len(seeds), seed
     k % len(seeds)). Returns an array (seeds, settings, segments * every) of per-epoch
     losses, NaN from the epoch where a run diverged on (that run stops there; the others
-    finish). ``progress`` is accepted for the command's flag; the sweep shows none."""
+    finish). ``progress``: the sweep's progress bar (``inertia.sweep``'s)."""
     from ..sweeps import sweep
 
     opts = [SGD(lr=lr, momentum=mu, weight_decay=wd, convention=convention)
@@ -86,7 +86,8 @@ def run_compare(X, y, layers, loss, convention, settings, segments, every, seeds
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", training.DivergenceWarning)
         res = sweep(net, X, y, loss, opts[0], grid=grid, seeds=list(seeds),
-                    schedule=[(every, {})] * segments, batch_size=batch_size)
+                    schedule=[(every, {})] * segments, batch_size=batch_size,
+                    progress=progress)
     return res.loss.reshape(len(settings), len(seeds), -1).transpose(1, 0, 2)
 
 

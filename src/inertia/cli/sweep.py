@@ -128,7 +128,8 @@ def cmd_sweep(args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DivergenceWarning)
         result = sweep(net, X, y, loss, opt, grid, seeds=seeds, epochs=args.epochs,
-                       batch_size=args.batch_size, cluster=args.scheduler)
+                       batch_size=args.batch_size, cluster=args.scheduler,
+                       progress=not args.quiet)
     secs = time.perf_counter() - t0
     print()
     print_table(result, loss, len(seeds))
@@ -212,6 +213,6 @@ def add_parser(sub):
                    help="a Dask scheduler address (tcp://HOST:8786): run the sweep there")
     p.add_argument("--out", default=common.DEFAULT_OUT,
                    help=f"folder for the pictures (default {common.DEFAULT_OUT})")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
     return p

@@ -4,11 +4,13 @@ one compiled call an epoch, each run ending exactly where its own ``fit`` would.
 
 ``train_group`` covers what every run's ``fit`` would run on the compiled loop
 (``runner.unsupported`` is None), with ``epochs`` or a ``schedule`` (segments' settings set
-at their first epoch, as ``fit`` does), full, mini-batch or online batches, shuffling,
-validation data and on_divergence "stop" or "continue". It returns None (the caller runs
-the fits one by one) for anything else: per-step lr or momentum schedules, checkpoints,
-early stopping, on_divergence "raise", a group of one run, or runs whose ``fit`` would not be
-compiled.
+at their first epoch, as ``fit`` does), per-step ``lr_schedule`` / ``momentum_schedule``
+(each run's planned values as its own coefficient rows, one a step, made for several
+epochs at a time as ``fit``'s calls make them for the steps they span), full,
+mini-batch or online batches, shuffling, validation data and on_divergence "stop" or
+"continue". It returns None (the caller runs the fits one by one) for anything else:
+checkpoints, early stopping, on_divergence "raise", a group of one run, runs whose ``fit``
+would not be compiled, or runs of which some have per-step schedules and others not.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ import time
 import numpy as np
 
 from . import runner
+
+# per-step schedules: each run's coefficient rows are made for about this many steps at a
+# time (whole epochs, at least one, within a segment), so that short epochs (full batch)
+# do not pay the rows' Python cost every epoch and long ones keep a table of one epoch
+ROW_STEPS = 256
 
 # the runs are shared among at most this many slots (``runs.train_runs``), handed out one at
 # a time to numba's threads: more slots than threads, so that a thread the system pauses
@@ -42,17 +49,19 @@ def _plans(nets, opts, X, y, loss, plan):
     kw = {**_FIT_DEFAULTS, **plan}
     if set(kw) != set(_FIT_DEFAULTS) or len(nets) < 2:
         return None
-    if kw["lr_schedule"] is not None or kw["momentum_schedule"] is not None \
-            or kw["on_divergence"] not in ("stop", "continue"):
+    if kw["on_divergence"] not in ("stop", "continue"):
         return None
-    plans = []
+    plans, cache = [], {}
     for net, opt in zip(nets, opts):
         p = make_plan(net, X, y, loss, opt, kw["epochs"], kw["batch_size"], kw["shuffle"],
-                      kw["seed"], kw["schedule"], kw["validation_data"], False, None, None,
-                      None, kw["on_divergence"], None, 1, None)
-        if not p.compiled or p.planned is not None:
+                      kw["seed"], kw["schedule"], kw["validation_data"], False,
+                      kw["lr_schedule"], kw["momentum_schedule"], None, kw["on_divergence"],
+                      None, 1, None, schedule_cache=cache)
+        if not p.compiled:
             return None
         plans.append(p)
+    if len({(p.planned is None, p.momentum_scheduled) for p in plans}) > 1:
+        return None                 # some runs scheduled per step, others not
     return plans
 
 
@@ -89,6 +98,9 @@ class _Group:
         self.threads = s0.threads
         self.kernel = runs.train_runs
         self._coef_keys, self._coef = None, None
+        # per-step schedules: the rows (R, K, 2 L, 8) of the epochs [e0, e1), kept between
+        # calls, and (e0, e1)
+        self._rows, self._block = None, (0, 0)
         # seconds per run-row of recent calls each way (see _ways)
         self._seconds = {False: [], True: [], "calls": 0}
 
@@ -109,6 +121,32 @@ class _Group:
             self._coef = (np.ascontiguousarray(np.stack(coefs)), kinds)
             self._coef_keys = keys
         return self._coef
+
+    def scheduled(self, counts, plans, e):
+        """(coef (R, K, 2 L, 8), kinds (S,)) of epoch e with per-step schedules: each live
+        run's rows of its planned (lr, momentum) values, one a step, made from its state at
+        the first epoch of a block of whole epochs (about ``ROW_STEPS`` steps, not past the
+        segment's end, where ``fit``'s calls stop too) as one call spanning them makes them;
+        kinds = the epoch's rows in the block. A stopped run's rows are left as they were."""
+        S = counts.shape[0]
+        e0, e1 = self._block
+        if not e0 <= e < e1:
+            p0 = plans[0]
+            e0 = e
+            e1 = min(min(end for end in p0.seg_ends if end > e), e + max(1, ROW_STEPS // S))
+            if self._rows is None:
+                s0 = self.steps[0]
+                K = S * max(1, ROW_STEPS // S)
+                self._rows = np.empty((len(self.steps), K, 2 * len(s0.net.W), s0.k.N_COEF),
+                                      dtype=s0.P.dtype)
+            block = np.tile(counts, e1 - e0)
+            lo, hi = e0 * S, e1 * S
+            for r, s in enumerate(self.steps):
+                if self.alive[r]:
+                    lr, mu = plans[r].planned
+                    s.rows(block, lr[lo:hi], mu[lo:hi], out=self._rows[r, :hi - lo])
+            self._block = (e0, e1)
+        return self._rows, np.arange((e - e0) * S, (e - e0 + 1) * S, dtype=np.int64)
 
     def _ways(self, S, live):
         """[(first step, end, on threads?)] for this call, chosen by measurement
@@ -147,11 +185,13 @@ class _Group:
         if parallel and not runner._POOL:     # numba's threads have started (see runner)
             runner._POOL.append(True)
 
-    def call(self, X, y, order, starts, counts, check):
-        """One epoch of every live run: (out (R, S), stops (R,), live before the call)."""
+    def call(self, X, y, order, starts, counts, check, rows=None):
+        """One epoch of every live run: (out (R, S), stops (R,), live before the call).
+        ``rows``: None (the rows of the optimizers' constant settings) or (coef, kinds) of
+        per-step schedules (``scheduled``)."""
         R, S = len(self.steps), starts.shape[0]
         live = self.alive.copy()
-        coef, kinds = self._coefficients(counts)
+        coef, kinds = self._coefficients(counts) if rows is None else rows
         out = np.full((R, S), np.nan)
         stops = np.full(R, S, dtype=np.int64)
         notice = None
@@ -180,16 +220,25 @@ class _Group:
         return out, stops, live
 
 
-def _advance(step, out, stop, S, check):
-    """Count the run's kept steps in its optimizer as ``CompiledSteps.run`` does; returns
-    whether the run diverged at ``stop``."""
+def _advance(step, out, stop, S, check, values=None):
+    """Count the run's kept steps in its optimizer as ``CompiledSteps.run`` does (with the
+    epoch's per-step (lr, momentum) arrays ``values`` where given, else the optimizer's
+    settings); returns the kept steps (S when the run did not diverge)."""
     opt = step.opt
-    lr, mu = opt.lr, getattr(opt, "momentum", 0.0)
-    if not check or stop == S:
-        step._advance(S, lr, mu)
-        return False
-    step._advance(stop - (not np.isfinite(out[stop])), lr, mu)
-    return True
+    lr, mu = values if values is not None else (opt.lr, getattr(opt, "momentum", 0.0))
+    kept = S if not check or stop == S else stop - (not np.isfinite(out[stop]))
+    step._advance(kept, lr, mu)
+    return kept
+
+
+def _epoch_values(plans, e, alive):
+    """None without per-step schedules, else each run's (lr, momentum) arrays of epoch e
+    (views of its plan's; None for a run that has stopped)."""
+    if plans[0].planned is None:
+        return None
+    per = plans[0].per
+    return [tuple(a[e * per:(e + 1) * per] for a in p.planned) if alive[r] else None
+            for r, p in enumerate(plans)]
 
 
 def _end_epoch(hist, net, plan, e, losses, t0):
@@ -208,13 +257,14 @@ def _end_epoch(hist, net, plan, e, losses, t0):
         hist.segment_loss.append(loss)
 
 
-def train_group(nets, opts, X, y, loss, plan):
+def train_group(nets, opts, X, y, loss, plan, tick=None):
     """Train the runs (nets[r], opts[r]) together with ``fit``'s keyword arguments ``plan``
     (see ``sweeps.runs._train_group``). Returns their Histories (``diverged`` set where a
     run stopped), or None, having done nothing, for a group this path does not cover (the
-    module's docstring)."""
+    module's docstring). ``tick``: None or called after every epoch with the run-epochs
+    done in it (a run that stops counts its remaining epochs as done)."""
     from ..training import Divergence, History
-    from ..training.plan import first_order
+    from ..training.plan import first_order, set_planned
 
     plans = _plans(nets, opts, X, y, loss, plan)
     if plans is None:
@@ -235,13 +285,23 @@ def train_group(nets, opts, X, y, loss, plan):
                         opt.set(**hyper)
         if p0.shuffle:
             rng.shuffle(order)
-        out, stops, live = group.call(p0.X, p0.y, order, starts, counts, check)
+        values = _epoch_values(plans, e, group.alive)
+        rows = None if values is None else group.scheduled(counts, plans, e)
+        out, stops, live = group.call(p0.X, p0.y, order, starts, counts, check, rows)
+        done = 0
         for r in np.flatnonzero(live):
             S = starts.shape[0]
-            if _advance(group.steps[r], out[r], int(stops[r]), S, check):
+            kept = _advance(group.steps[r], out[r], int(stops[r]), S, check,
+                            None if values is None else values[r])
+            set_planned(opts[r], plans[r], e * S + kept)
+            if kept < S:
                 hists[r].diverged = Divergence(e, int(stops[r]), float(out[r, stops[r]]))
+                done += p0.epochs - e
             else:
                 _end_epoch(hists[r], nets[r], plans[r], e, out[r], t0)
+                done += 1
+        if tick is not None:
+            tick(done)
         if not group.alive.any():
             break
     return hists

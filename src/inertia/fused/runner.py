@@ -127,15 +127,16 @@ def measured_ways(rec, S, recheck):
     return [(0, S, best)]
 
 
-def _coef(w, b, L, dtype):
-    """The (rows, 2 L, 8) table of the kernel: weights' and biases' rows per layer."""
-    coef = np.empty((w.shape[0], 2 * L, w.shape[-1]), dtype=dtype)
+def _coef(w, b, L, dtype, out=None):
+    """The (rows, 2 L, 8) table of the kernel: weights' and biases' rows per layer (written
+    into ``out`` when given, a C-contiguous array of that shape and dtype)."""
+    coef = np.empty((w.shape[0], 2 * L, w.shape[-1]), dtype=dtype) if out is None else out
     coef[:, 0::2] = w[:, None, :]
     coef[:, 1::2] = b[:, None, :]
     return coef
 
 
-def coefficient_rows(opt, rule_id, dtype, L, counts, lr, mu):
+def coefficient_rows(opt, rule_id, dtype, L, counts, lr, mu, out=None):
     """(coef, kinds): the coefficient table (K, 2 L, 8) of ``opt``'s closed form
     (``rule.Step.table``, weights' and biases' rows of each of the L layers) for steps of
     sizes ``counts`` from the optimizer's state now, and each step's row in it (kinds (S,)).
@@ -167,7 +168,7 @@ def coefficient_rows(opt, rule_id, dtype, L, counts, lr, mu):
     else:
         lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (S,))
         mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (S,))
-        coef = _coef(*form.coefficients(lr, mu, counts), L, dtype)
+        coef = _coef(*form.coefficients(lr, mu, counts), L, dtype, out)
         kinds = np.arange(S, dtype=np.int64)
     return coef, kinds
 
@@ -294,11 +295,12 @@ class CompiledSteps:
             del rec[:-5]
         return done
 
-    def rows(self, counts, lr, mu):
+    def rows(self, counts, lr, mu, out=None):
         """(coef, kinds): the coefficient table (K, 2 L, 8) of steps of sizes ``counts``
-        from the optimizer's state now, and each step's row in it (``coefficient_rows``)."""
+        from the optimizer's state now, and each step's row in it (``coefficient_rows``;
+        per-step rows written into ``out`` when given)."""
         return coefficient_rows(self.opt, self.rule_id, self.net.dtype, len(self.net.W),
-                                counts, lr, mu)
+                                counts, lr, mu, out)
 
     def run(self, order, starts, counts, lr, mu, check=False, weights_sq=None):
         """Train on the steps (starts, counts) into ``order``; lr and mu are one value for all

@@ -12,17 +12,18 @@ import numpy as np
 
 from ..optim.base import Optimizer
 from ..training import DivergenceWarning
+from ..training.loop import progress_bar
 from ..training.plan import make_plan
 from . import cluster as cluster_mod
 from .result import SweepResult
-from .runs import architecture, run_shard
+from .runs import architecture, plan_epochs, run_shard
 
 POLICIES = ("stop", "continue")
 
 
 def sweep(net, X, y, loss, optimizer, grid, seeds=None, epochs=None, batch_size=None,
           shuffle=True, validation_data=None, on_divergence="stop", schedule=None,
-          lr_schedule=None, momentum_schedule=None, cluster=None):
+          lr_schedule=None, momentum_schedule=None, cluster=None, progress=True):
     """Train every configuration of ``grid`` for every seed; return a ``SweepResult``.
 
     grid        {hyperparameter: [values]} (their product) or a list of {hyperparameter:
@@ -40,6 +41,10 @@ def sweep(net, X, y, loss, optimizer, grid, seeds=None, epochs=None, batch_size=
     cluster     None: run here (dask is not imported). A Dask scheduler address
                 ("tcp://host:8786") or a ``dask.distributed.Client``: the runs go out as
                 shards (runs sharing a seed), one or more per worker thread.
+
+    progress    show a progress bar of the run-epochs done, all runs together, on long
+                sweeps in a terminal (never when piped), as ``fit`` does; on a cluster it
+                moves as shards finish
 
     epochs, batch_size, shuffle, validation_data, schedule, lr_schedule, momentum_schedule
     are ``fit``'s. Run k equals ``fit(net_k, X, y, loss, optimizer_k, seed=s_k, ...)`` of its
@@ -68,8 +73,19 @@ def sweep(net, X, y, loss, optimizer, grid, seeds=None, epochs=None, batch_size=
     def jobs(slots):
         return [shard_args(s, ks, configs, start, plan) for s, ks in split_shards(shards, slots)]
 
-    records = (cluster_mod.run(cluster, jobs, arch, X, y, loss, opt_spec)
-               if cluster is not None else local_run(jobs(1), arch, X, y, loss, opt_spec))
+    epochs_each = plan_epochs(plan)
+    bar = progress_bar(len(configs) * epochs_each, unit="run-epoch") if progress else None
+    try:
+        if cluster is not None:
+            shard_done = None if bar is None else \
+                (lambda runs: bar.update(len(runs) * epochs_each))
+            records = cluster_mod.run(cluster, jobs, arch, X, y, loss, opt_spec, shard_done)
+        else:
+            records = local_run(jobs(1), arch, X, y, loss, opt_spec,
+                                None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
     result = SweepResult(configs, records, arch, loss, list(points[0]) if points else [],
                          validation_data is not None, seeds is not None)
     stopped = int(sum(d is not None for d in result.diverged))
@@ -140,13 +156,14 @@ def check_runs(net, X, y, loss, opt_spec, points, plan):
     point's values), before any run starts."""
     from .runs import build_optimizer
 
+    cache = {}                              # the schedules' values, computed once
     for p in points:
         opt = build_optimizer(opt_spec, p)
         try:
             make_plan(net, X, y, loss, opt, plan["epochs"], plan["batch_size"],
                       plan["shuffle"], 0, plan["schedule"], plan["validation_data"], False,
                       plan["lr_schedule"], plan["momentum_schedule"], None,
-                      plan["on_divergence"], None, 1)
+                      plan["on_divergence"], None, 1, schedule_cache=cache)
         except ValueError as ex:
             if len(points) == 1 or str(ex) == _first_error(net, X, y, loss, opt_spec, plan):
                 raise
@@ -194,9 +211,10 @@ def shard_args(seed, ks, configs, start, plan):
     return init, runs, {**plan, "seed": seed}
 
 
-def local_run(jobs, arch, X, y, loss, opt_spec):
-    """Every shard in this process, one after another: {run index: record}."""
+def local_run(jobs, arch, X, y, loss, opt_spec, tick=None):
+    """Every shard in this process, one after another: {run index: record}; ``tick``:
+    None or called with the run-epochs done as they finish."""
     records = {}
     for init, runs, plan in jobs:
-        records.update(run_shard(arch, init, runs, X, y, loss, opt_spec, plan))
+        records.update(run_shard(arch, init, runs, X, y, loss, opt_spec, plan, tick))
     return records

@@ -38,19 +38,25 @@ def connect(address):
             from None
 
 
-def run(cluster, jobs, arch, X, y, loss, opt_spec):
+def run(cluster, jobs, arch, X, y, loss, opt_spec, shard_done=None):
     """Run ``jobs(slots)`` (the shards for ``slots`` worker threads) on the cluster;
-    returns {run index: record}. A Client made here from an address is closed again."""
+    returns {run index: record}. ``shard_done``: None or called with a shard's runs as
+    each shard's records arrive. A Client made here from an address is closed again."""
+    from dask.distributed import as_completed
+
     client = cluster if _is_client(cluster) else connect(cluster)
     try:
         slots = max(1, sum(client.nthreads().values()))
         data = client.scatter([X, y], broadcast=True)
-        futures = [client.submit(run_shard, arch, init, runs, data[0], data[1], loss,
-                                 opt_spec, plan, pure=False)
-                   for init, runs, plan in jobs(slots)]
+        shards = jobs(slots)
+        futures = {client.submit(run_shard, arch, init, runs, data[0], data[1], loss,
+                                 opt_spec, plan, pure=False): runs
+                   for init, runs, plan in shards}
         records = {}
-        for shard in client.gather(futures):
-            records.update(shard)
+        for future in as_completed(list(futures)):
+            records.update(future.result())
+            if shard_done is not None:
+                shard_done(futures[future])
         return records
     finally:
         if client is not cluster:

@@ -39,7 +39,7 @@ def build_optimizer(optimizer, hyper):
     return OPTIMIZERS[optimizer["kind"]](**{**optimizer["config"], **hyper})
 
 
-def _train_group(nets, opts, X, y, loss, plan):
+def _train_group(nets, opts, X, y, loss, plan, tick=None):
     """Train a group of runs that share their data, batches and shuffling order.
 
     nets   list of R Networks of one architecture (each its own weights), trained in place
@@ -52,6 +52,10 @@ def _train_group(nets, opts, X, y, loss, plan):
            validation_data, lr_schedule, momentum_schedule, on_divergence ("stop" or
            "continue")
 
+    tick   None, or called with the run-epochs done as they finish (every epoch of the
+           group on the compiled loop, every fit's epochs when it ends otherwise; a run
+           that stops counts its remaining epochs): R times the epochs in all
+
     Returns R Histories, one a run, with ``diverged`` set where a run stopped.
 
     The contract: run r ends exactly where ``fit(nets[r], X, y, loss, opts[r],
@@ -61,19 +65,22 @@ def _train_group(nets, opts, X, y, loss, plan):
     silenced: the sweep reports divergence once.
 
     Groups of two or more runs that ``fit`` would train on the compiled loop, with epochs or
-    a schedule, any batch size, shuffling, validation data and on_divergence "stop" or
-    "continue", are trained together by ``inertia.fused.group.train_group`` (one compiled
-    call an epoch for all runs, each tile of X gathered once for every run; bit for bit
-    each run's fit). The fits run one after another for the rest: per-step lr or momentum
-    schedules, optimizers without a closed form, layers wider than ``fused.MAX_WIDTH``,
-    numba missing, single-run groups, and INERTIA_SWEEP_FUSED=0. Groups of torch-engine
+    a schedule, per-step lr or momentum schedules, any batch size, shuffling, validation
+    data and on_divergence "stop" or "continue", are trained together by
+    ``inertia.fused.group.train_group`` (one compiled call an epoch for all runs, each tile
+    of X gathered once for every run; bit for bit each run's fit). Groups of torch-engine
     runs are trained together by ``inertia.sweeps.batched.train_group`` (batched matmuls on
     the networks' device, one step for every run; each run its fit to round-off) under the
-    same conditions, with no limit on the width and no numba needed.
+    same conditions but per-step schedules, with no limit on the width and no numba needed.
+    The fits run one after another for the rest: optimizers without a closed form, layers
+    wider than ``fused.MAX_WIDTH`` (NumPy engine), numba missing, single-run groups, and
+    INERTIA_SWEEP_FUSED=0.
     """
-    hists = _train_fused(nets, opts, X, y, loss, plan)
+    hists = _train_fused(nets, opts, X, y, loss, plan, tick)
     if hists is None:
         hists = _train_batched(nets, opts, X, y, loss, plan)
+        if hists is not None and tick is not None:
+            tick(len(nets) * plan_epochs(plan))
     if hists is not None:
         return hists
     hists = []
@@ -81,10 +88,20 @@ def _train_group(nets, opts, X, y, loss, plan):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DivergenceWarning)
             hists.append(fit(net, X, y, loss, opt, progress=False, **plan))
+        if tick is not None:
+            tick(plan_epochs(plan))
     return hists
 
 
-def _train_fused(nets, opts, X, y, loss, plan):
+def plan_epochs(plan):
+    """The epochs of every run of ``_train_group``'s (checked) plan: ``epochs``, or the sum
+    of the schedule's segments."""
+    if plan.get("schedule") is not None:
+        return sum(int(ep) for ep, _ in plan["schedule"])
+    return int(plan["epochs"])
+
+
+def _train_fused(nets, opts, X, y, loss, plan, tick=None):
     """The group trained by the multi-run compiled loop, or None where it does not apply
     (see ``_train_group``)."""
     if os.environ.get("INERTIA_SWEEP_FUSED", "1") == "0":
@@ -93,7 +110,7 @@ def _train_fused(nets, opts, X, y, loss, plan):
         from ..fused.group import train_group
     except ImportError:                 # numba is not installed
         return None
-    return train_group(nets, opts, X, y, loss, plan)
+    return train_group(nets, opts, X, y, loss, plan, tick)
 
 
 def _train_batched(nets, opts, X, y, loss, plan):
@@ -108,7 +125,7 @@ def _train_batched(nets, opts, X, y, loss, plan):
     return train_group(nets, opts, X, y, loss, plan)
 
 
-def run_shard(arch, init, runs, X, y, loss, optimizer, plan):
+def run_shard(arch, init, runs, X, y, loss, optimizer, plan, tick=None):
     """Train one shard: runs that share their starting weights and shuffling order.
 
     arch       ``architecture(net)``
@@ -117,13 +134,14 @@ def run_shard(arch, init, runs, X, y, loss, optimizer, plan):
     runs       [(run index, {hyperparameter: value}), ...]
     optimizer  {"kind": ..., "config": ...}: the settings every run starts from
     plan       ``_train_group``'s plan (its seed is the shard's shuffling seed)
+    tick       None, or ``_train_group``'s progress callback (in this process only)
 
     Returns [(run index, record), ...], a record being ``History.to_json()`` plus
     "diverged" (None or [epoch, step, loss]) and "params" [(W, b), ...] of the trained
     network (host arrays)."""
     nets = [build_network(arch, **init) for _ in runs]
     opts = [build_optimizer(optimizer, hyper) for _, hyper in runs]
-    hists = _train_group(nets, opts, X, y, loss, plan)
+    hists = _train_group(nets, opts, X, y, loss, plan, tick)
     out = []
     for (k, _), net, hist in zip(runs, nets, hists):
         rec = hist.to_json()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 
 from . import checkpoint as ckpt
@@ -21,7 +20,7 @@ from .auto import tune_auto
 from .divergence import Divergence, Diverged, DivergenceWarning, report
 from .early_stopping import EarlyStopping
 from .history import History
-from .loop import CompiledLoop, EngineSteps, Signals, State
+from .loop import CompiledLoop, EngineSteps, Signals, State, progress_bar
 from .plan import Plan, SeedAfter, make_plan
 
 __all__ = ["fit", "History", "Divergence", "Diverged", "DivergenceWarning", "Interrupted",
@@ -208,11 +207,7 @@ def _save_now(plan, state, signals, due):
 
 
 def _bar(plan, state):
-    if not plan.progress or plan.epochs == 0:
+    if not plan.progress:
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=plan.epochs, initial=len(state.hist.loss), unit="epoch",
-                disable=None if sys.stderr.isatty() else True, delay=2.0, leave=False,
-                dynamic_ncols=True)
+    return progress_bar(plan.epochs, len(state.hist.loss))
 

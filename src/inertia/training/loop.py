@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 import time
 
@@ -21,7 +22,24 @@ import numpy as np
 from .divergence import Divergence, Snapshot, finite_sum
 from .early_stopping import CLASSIFIER_LOSSES, accuracy
 from .history import History
-from .plan import first_order
+from .plan import first_order, set_planned
+
+
+# seconds before a progress bar shows: short runs show none
+BAR_DELAY = 2.0
+
+
+def progress_bar(total, initial=0, unit="epoch"):
+    """The progress bar of a long run (fit's, sweep's; tqdm on stderr): shown only when
+    stderr is a terminal, after BAR_DELAY seconds, removed when closed; None when there is
+    nothing to count."""
+    if total <= 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit=unit,
+                disable=None if sys.stderr.isatty() else True, delay=BAR_DELAY, leave=False,
+                dynamic_ncols=True)
 
 
 class State:
@@ -339,9 +357,7 @@ class CompiledLoop:
         c0 = time.perf_counter()
         out, stop, kept = self.steps.run(order, starts, counts, lr, mu, self.check, sq)
         c1 = time.perf_counter()
-        if np.ndim(lr) and kept > 0:
-            opt.set(lr=float(lr[kept - 1]), **({"momentum": float(mu[kept - 1])}
-                                               if plan.momentum_scheduled else {}))
+        set_planned(opt, plan, t + kept)
         if stop < out.shape[0]:
             self._record(state, t, out[:stop], c0, c1, sq)  # every finite loss, as the engine loop
             return Divergence(*divmod(t + stop, plan.per), float(out[stop]))

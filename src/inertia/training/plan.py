@@ -77,7 +77,20 @@ def _check_step_schedules(opt, lr_schedule, momentum_schedule):
     return apply
 
 
-def _scheduled_values(opt, segs, per_epoch, lr_schedule, momentum_schedule):
+def _values(schedule, t, count, cache):
+    """schedule(t), ..., schedule(t + count - 1) as a float64 array; ``cache`` None or a
+    dict shared by plans made with the same schedule objects (a sweep's runs), so that each
+    value is computed once (the arrays are read, never written)."""
+    key = (id(schedule), t, count)
+    if cache is not None and key in cache:
+        return cache[key][1]
+    values = np.array([schedule(i) for i in range(int(t), int(t) + count)], dtype=np.float64)
+    if cache is not None:
+        cache[key] = (schedule, values)       # the schedule kept: its id stays its own
+    return values
+
+
+def _scheduled_values(opt, segs, per_epoch, lr_schedule, momentum_schedule, cache=None):
     """Every value the per-step schedules will give in this fit, checked before the first
     step (with each segment's hyperparameters): [(lr, momentum) arrays of each segment]."""
     t = opt.state.step if opt.state is not None else 0
@@ -87,11 +100,11 @@ def _scheduled_values(opt, segs, per_epoch, lr_schedule, momentum_schedule):
         cur.update(hyper)
         h = opt.check(**cur)
         steps = t + np.arange(ep * per_epoch)
-        lr = np.array([lr_schedule(int(i)) for i in steps], dtype=np.float64) \
-            if lr_schedule is not None else np.full(steps.shape, float(h["lr"]))
-        mu = np.array([momentum_schedule(int(i)) for i in steps], dtype=np.float64) \
-            if momentum_schedule is not None else np.full(steps.shape,
-                                                          float(h.get("momentum", 0.0)))
+        count = steps.shape[0]
+        lr = _values(lr_schedule, t, count, cache) if lr_schedule is not None \
+            else np.full(steps.shape, float(h["lr"]))
+        mu = _values(momentum_schedule, t, count, cache) if momentum_schedule is not None \
+            else np.full(steps.shape, float(h.get("momentum", 0.0)))
         _check_values(opt, lr, mu, h, t)
         out.append((lr, mu))
         t += steps.shape[0]
@@ -201,6 +214,17 @@ def first_order(plan):
             rng.shuffle(order)
     return rng, order
 
+def set_planned(opt, plan, done):
+    """After a compiled call with per-step schedules (``plan.planned``): the optimizer's lr,
+    and its momentum where ``momentum_schedule`` is given, set to the values of the last of
+    the run's first ``done`` kept steps (left as they are when none is kept)."""
+    if plan.planned is None or done <= 0:
+        return
+    lr, mu = plan.planned
+    opt.set(lr=float(lr[done - 1]), **({"momentum": float(mu[done - 1])}
+                                       if plan.momentum_scheduled else {}))
+
+
 def _check_epochs(opt, epochs, schedule):
     if schedule is not None:
         if epochs is not None:
@@ -258,8 +282,10 @@ def _check_early_stopping(early_stopping, Xv, loss):
 def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
               validation_data, progress, lr_schedule, momentum_schedule, compiled,
               on_divergence, checkpoint, checkpoint_every, early_stopping=None,
-              sample_weight=None, record_steps=False):
-    """Check every argument of ``fit`` (one-line ValueErrors) and return its Plan."""
+              sample_weight=None, record_steps=False, schedule_cache=None):
+    """Check every argument of ``fit`` (one-line ValueErrors) and return its Plan.
+    ``schedule_cache``: None, or a dict shared by the plans of many runs with the same
+    ``lr_schedule`` / ``momentum_schedule`` objects (each step's value computed once)."""
     from . import checkpoint as ckpt
     from .divergence import check_policy
 
@@ -282,7 +308,8 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
     per = starts.shape[0]
     planned = None
     if step_schedules is not None:
-        parts = _scheduled_values(optimizer, segs, per, lr_schedule, momentum_schedule)
+        parts = _scheduled_values(optimizer, segs, per, lr_schedule, momentum_schedule,
+                                  schedule_cache)
         planned = tuple(np.concatenate([p[i] for p in parts]) for i in range(2))
     return Plan(X=X, y=y, Xv=Xv, yv=yv, loss=loss, n=n, bs=bs, per=per, starts=starts,
                 counts=np.minimum(bs, n - starts), segs=segs,
