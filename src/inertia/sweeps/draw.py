@@ -95,7 +95,7 @@ def heatmap(fig, ax, result, x, y):
             text = "" if np.isnan(mean[i, j]) else f"{mean[i, j]:.3g}"
             if stopped[i, j]:
                 ax.plot(j, i + 0.12, marker="x", ms=14, mew=2.5, color="#d62728")
-                ax.text(j, i - 0.28, f"{stopped[i, j]}/{count[i, j]} diverged", ha="center",
+                ax.text(j, i - 0.28, f"{stopped[i, j]}/{count[i, j]}", ha="center",
                         va="center", fontsize=7, color="black")
             dark = np.isfinite(mean[i, j]) and im.norm(mean[i, j]) < 0.5
             ax.text(j, i, text, ha="center", va="center", fontsize=8,
@@ -111,10 +111,11 @@ def heatmap(fig, ax, result, x, y):
     over = _over(result, [x, y])
     ax.set_title(f"final {_which(result)} ({over})", fontsize=12)
     if stopped.any():
-        ax.legend(handles=[Line2D([], [], ls="", marker="x", color="#d62728", mew=2.5,
-                                  label="diverged (runs stopped / runs); grey: none "
-                                        "finished")],
-                  loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=9)
+        # below the axis label (the constrained layout makes room for it there)
+        fig.legend(handles=[Line2D([], [], ls="", marker="x", color="#d62728", mew=2.5,
+                                   label="diverged (runs stopped / runs); grey: none "
+                                         "finished")],
+                   loc="outside lower center", fontsize=9)
 
 
 def _label(v):
