@@ -224,6 +224,19 @@ def test_fit_lr_after_divergence_whatever_the_calls():
         assert hist.diverged[:2] == (4, 0)
         out.append((opt.lr, opt.state_meta(), net.parameters()[0][0].tolist()))
     assert out[0] == out[1] and out[0][0] == 0.1 and out[0][1]["step"] == 3
+    # both loops go back to the same step and leave the last kept step's lr (0.1), not the
+    # lr of the step that found the divergence (0.2)
+    def spike_then_more(t):
+        return 0.2 if t > 3 else spike(t)
+
+    ends = []
+    for compiled in (True, False):
+        net, opt, hist = separate("pytorch", {"momentum": 0.9}, X, y,
+                                  {"epochs": 6, "lr_schedule": spike_then_more,
+                                   "compiled": compiled})
+        assert hist.diverged[:2] == (4, 0)
+        ends.append((opt.lr, opt.state_meta()))
+    assert ends[0] == ends[1] == out[0][:2]
 
 
 def test_scheduled_segments_validation_and_qhm(threads):

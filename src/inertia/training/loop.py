@@ -252,6 +252,7 @@ class EngineSteps:
                 break
         snap.back_to(back, self._replay)
         self.opt.set(**now)
+        set_planned(self.opt, self.plan, back)      # the last kept step's, as compiled
         state.t = u
         return Divergence(*divmod(u, per), float(value))
 
