@@ -209,13 +209,15 @@ def _saturating_run(batch_size):
 
 @pytest.mark.parametrize("batch_size,every,kind", [(16, 64, "loss"), (5, 64, "loss"),
                                                    (2, 3, "loss"), (1, 7, "loss"),
-                                                   (5, 64, "update"), (5, 4, "update")])
+                                                   (5, 64, "update"), (5, 4, "update"),
+                                                   (None, 64, "loss"), (None, 4, "update")])
 def test_the_way_back_replays_to_the_same_bits_as_a_copy_every_step(monkeypatch, batch_size,
                                                                      every, kind):
     """The engine loop copies its state, and checks its parameters, only now and then, and
     replays the steps since: it stops in the same step with the same parameters, buffers
     and counters as a copy and a check before every step (shuffled mini-batches, the
-    divergence inside an epoch, from a non-finite loss or a non-finite update)."""
+    divergence inside an epoch, from a non-finite loss or a non-finite update; full batch,
+    where the copies are not taken at every epoch's start and a replay crosses epochs)."""
     from inertia.training import divergence
 
     X, y = _data()

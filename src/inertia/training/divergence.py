@@ -72,18 +72,23 @@ def finite_sum(e, a):
 class Snapshot:
     """The engine loop's way back: a copy of the network's flat parameters, the optimizer's
     buffers, counters and hyperparameters and the epoch's row order, taken before the first
-    step of every epoch and every ``EVERY`` steps within one, the newest two kept. Going
-    back to the state before step ``target`` restores the newest copy taken at or before
-    it and runs the steps from there again (``replay``), which gives the same bits: a step
-    is a fixed sequence of engine calls on the same numbers. Nothing is copied in the other
-    steps (a copy every step cost about a tenth of a small step), and nothing is
-    allocated after the first two copies. ``checked``: the steps before it are known to
+    step of every epoch (see ``__init__``) and every ``EVERY`` steps within one, the newest
+    two kept. Going back to the state before step ``target`` restores the newest copy taken
+    at or before it and runs the steps from there again (``replay``), which gives the same
+    bits: a step is a fixed sequence of engine calls on the same numbers. Nothing is copied
+    in the other steps (a copy every step cost about a tenth of a small step), and nothing
+    is allocated after the first two copies. ``checked``: the steps before it are known to
     have left finite parameters."""
 
     EVERY = 64
 
-    def __init__(self, net, opt, order):
+    def __init__(self, net, opt, order, epoch_copies=True):
+        """``epoch_copies`` False: no copy at an epoch's start but every EVERY steps (for
+        runs whose steps an epoch's start changes nothing for: the same row order every
+        epoch, or no order at all in full batch, and one segment of settings, so that a
+        replay may cross epochs)."""
         e = net.e
+        self.epoch_copies = epoch_copies
         self.e, self.opt = e, opt
         self.live = [net.flat] + [b for bufs in opt.state_arrays().values() for b in bufs]
         self.copies = [[e.zeros(tuple(b.shape)) for b in self.live] for _ in range(2)]
@@ -97,7 +102,7 @@ class Snapshot:
     def due(self, t, j):
         """Whether a copy is taken before step t (step j of its epoch)."""
         last = self.t[self.cur]
-        return j == 0 or last is None or t - last >= self.EVERY
+        return (j == 0 and self.epoch_copies) or last is None or t - last >= self.EVERY
 
     def hyperparameters(self):
         return {name: getattr(self.opt, name) for name in self.opt.HYPER}

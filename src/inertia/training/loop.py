@@ -135,7 +135,10 @@ class EngineSteps:
     def start(self):
         """After any restore: the way back (``Snapshot``) starts from the state now."""
         if self.check:
-            self.snapshot = Snapshot(self.net, self.opt, np.arange(self.plan.n))
+            plan = self.plan
+            same_steps = (self.full or not plan.shuffle) and len(plan.segs) == 1
+            self.snapshot = Snapshot(self.net, self.opt, np.arange(plan.n),
+                                     epoch_copies=not same_steps)
 
     def val_metrics(self):
         """{"val_loss": ..., and "val_accuracy" for a classification loss}."""
