@@ -304,12 +304,14 @@ def _softmax(z, a, k, t):
             a[o * t + r] /= s
 
 
-# The row loops' kernels (_axpy4, _axpy4x2, _matmul, _dense, _back, _dot4x2, _grad) are
-# inlined by numba (inline="always"): called, each cost some 35 to 60 ns a call beyond its
-# arithmetic (its array arguments spilled to the stack, NRT reference counts taken and
-# dropped, the vector loop's set-up): inlined, a loop over the stages alone takes 0.79 to
-# 0.88 of its time on a 4-8-8-1 tile of 64 rows, though W6's whole sweep and fits measured
-# no change. The loops' code is unchanged: the losses and weights are the same bit for bit.
+# The innermost row loops (_axpy4, _axpy4x2, _dot4x2) are inlined by numba
+# (inline="always") into _matmul and _grad: called, each cost some 35 to 60 ns a call beyond
+# its arithmetic (its array arguments spilled to the stack, NRT reference counts taken and
+# dropped, the vector loop's set-up). Against the code before the restructuring, in one
+# process (benchmarks/ab.py): the compiled W3 step 1.15x -> 1.00x, W2 0.80x. Inlining
+# _matmul, _dense, _back and _grad as well measured the same W3 (1.05x) but multiplied the
+# code numba compiles: a first fit compiled in 217 s instead of 41 s. The loops' code is
+# unchanged: the losses and weights are the same bit for bit.
 # Inner loops index slices from 0 (``zz[r]``, not ``z[zo + r]``): numba wraps negative
 # indices, and only an index that provably starts at 0 lets LLVM drop that check and
 # vectorise the loop.
@@ -355,7 +357,7 @@ def _axpy4x2(y0, y1, x, xo, t, set_, c0, c1, w0, w1, w2, w3, v0, v1, v2, v3):
             y1[r] += v0 * a0 + v1 * a1 + v2 * a2 + v3 * a3
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _matmul(y, yo, ny, x, xo, nx, t, P, po, rs, cs, bo):
     """y[yo:] (ny, t) = M x + c for x[xo:] (nx, t), M[i, j] = P[po + i rs + j cs], c = P[bo:]
     (bo < 0: c = 0): two rows of y and four of x a pass, the first pass writing y (the
@@ -401,13 +403,13 @@ def _matmul(y, yo, ny, x, xo, nx, t, P, po, rs, cs, bo):
         i += 2
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _dense(P, wo, bo, x, z, zo, nin, nout, t):
     """z (nout, t) = W x + b for the tile x (nin, t); W = P[wo:] (nout, nin), b = P[bo:]."""
     _matmul(z, zo, nout, x, 0, nin, t, P, wo, nin, 1, bo)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _back(P, wo, d, do, dp, po, nin, nout, t):
     """dp (nin, t) = W^T d for the tile d (nout, t)."""
     _matmul(dp, po, nin, d, do, nout, t, P, wo, 1, nin, -1)
@@ -435,7 +437,7 @@ def _dot4x2(d0, d1, x, xo, t):
     return s00, s01, s02, s03, s10, s11, s12, s13
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _grad(G, wo, bo, d, do, x, xo, nin, nout, t):
     """G[wo:] (nout, nin) += d x^T and G[bo:] += the row sums of d, over the tile's t rows:
     two rows of d and four of x a pass."""
