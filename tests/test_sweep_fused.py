@@ -108,18 +108,25 @@ def test_epoch_split_between_threads_and_one(first, monkeypatch):
     assert hists[2].diverged is not None and hists[2].diverged.step == 1
 
 
+def _group_equals_fits(conv, X, y, plan):
+    """Two runs of ``conv`` trained as a group end as their separate fits (segment losses
+    too); returns the group's Histories."""
+    hypers = [{"lr": 0.1, "momentum": 0.9}, {"lr": 0.3, "momentum": 0.2}]
+    nets, opts = group(conv, hypers)
+    hists = _train_group(nets, opts, X, y, "mse", plan)
+    for net, opt, hist, hyper in zip(nets, opts, hists, hypers):
+        net2, opt2, hist2 = separate(conv, hyper, X, y, plan)
+        assert_same(net, opt, hist, net2, opt2, hist2)
+        assert hist.segment_loss == hist2.segment_loss
+    return hists
+
+
 def test_validation_schedule_and_qhm(threads):
     X, y = data(300)
     Xv, yv = data(50, seed=1)
     plan = {"schedule": [(2, {"lr": 0.05}), (2, {"momentum": 0.5})], "batch_size": 32,
             "seed": 1, "validation_data": (Xv, yv)}
-    hypers = [{"lr": 0.1, "momentum": 0.9}, {"lr": 0.3, "momentum": 0.2}]
-    nets, opts = group("pytorch", hypers)
-    hists = _train_group(nets, opts, X, y, "mse", plan)
-    for net, opt, hist, hyper in zip(nets, opts, hists, hypers):
-        net2, opt2, hist2 = separate("pytorch", hyper, X, y, plan)
-        assert_same(net, opt, hist, net2, opt2, hist2)
-        assert hist.segment_loss == hist2.segment_loss
+    _group_equals_fits("pytorch", X, y, plan)
     nets = [Network(4, LAYERS, seed=2) for _ in range(2)]
     opts = [QHM(lr=0.1, momentum=0.9, nu=nu) for nu in (0.7, 1.0)]
     plan = {"epochs": 3, "batch_size": 50, "seed": 0}
@@ -247,13 +254,8 @@ def test_scheduled_segments_validation_and_qhm(threads):
     plan = {"schedule": [(2, {"lr": 0.05}), (2, {"momentum": 0.5, "weight_decay": 1e-3})],
             "batch_size": 40, "seed": 1, "validation_data": (Xv, yv),
             "lr_schedule": inertia.schedules.cosine(0.2, 30, final=0.01)}
-    hypers = [{"lr": 0.1, "momentum": 0.9}, {"lr": 0.3, "momentum": 0.2}]
-    nets, opts = group("keras", hypers)
-    hists = _train_group(nets, opts, X, y, "mse", plan)
-    for net, opt, hist, hyper in zip(nets, opts, hists, hypers):
-        net2, opt2, hist2 = separate("keras", hyper, X, y, plan)
-        assert_same(net, opt, hist, net2, opt2, hist2)
-        assert hist.segment_loss == hist2.segment_loss and len(hist.val_loss) == 4
+    for hist in _group_equals_fits("keras", X, y, plan):
+        assert len(hist.val_loss) == 4
     plan = {"epochs": 3, "batch_size": 50, "seed": 0,
             "momentum_schedule": inertia.schedules.demon(0.9, 18),
             "lr_schedule": inertia.schedules.cosine(0.2, 18)}
