@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .fpenv import flush, restore
 from .tiles import (_JIT, TILE, _backward, _forward, _gather, _layout, _loss, _restore,
                     _shift_all, _update_all)
 
@@ -156,22 +157,26 @@ def _slots_parallel(ns, data, plan, net, layout, params, scratch, out, check, al
     """The slots on numba's threads (the caller sets numba's chunk size to 1: a slot at a
     time to whichever thread is free)."""
     for j in prange(ns):
+        old = flush()                   # this thread's state (``fpenv``)
         _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, alive, stops)
+        restore(old)
 
 
 @njit(**_JIT)
 def train_runs(data, plan, net, params, scratch, out, parallel, check, alive, stops):
     """Run len(starts) steps of every live run (the contract: this module's docstring):
     on one thread one slot of all the runs (each tile gathered once), with ``parallel``
-    the Zs.shape[0] slots on numba's threads."""
+    the Zs.shape[0] slots on numba's threads; subnormals flushed to zero (``fpenv``)."""
     layout = _layout(net[0], net[1])
     R = params[0].shape[0]
     S = plan[0].shape[0]
     for r in range(R):
         stops[r] = S
+    old = flush()
     if parallel:
         ns = min(scratch[1].shape[0], R)
         _slots_parallel(ns, data, plan, net, layout, params, scratch, out, check, alive,
                         stops)
     else:
         _train_slot(0, 1, data, plan, net, layout, params, scratch, out, check, alive, stops)
+    restore(old)
