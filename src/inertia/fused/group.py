@@ -1,6 +1,6 @@
 """A group of runs (one sweep shard: the same data, batches, row order and starting
 architecture, each run its own optimizer settings) trained together by ``runs.train_runs``,
-one compiled call an epoch, each run ending exactly where its own ``fit`` would.
+one compiled call a block of epochs, each run ending exactly where its own ``fit`` would.
 
 ``train_group`` covers what every run's ``fit`` would run on the compiled loop
 (``runner.unsupported`` is None), with ``epochs`` or a ``schedule`` (segments' settings set
@@ -26,6 +26,13 @@ from . import runner
 # time (whole epochs, at least one, within a segment), so that short epochs (full batch)
 # do not pay the rows' Python cost every epoch and long ones keep a table of one epoch
 ROW_STEPS = 256
+
+# a call of the kernel trains about this many seconds of epochs (whole epochs of a segment,
+# without validation data or per-step schedules; at most MAX_BLOCK): the Python work of a
+# call (counting steps in 64 optimizers, recording their epochs, forking the threads) took
+# a quarter of a batch-64 sweep's time when every epoch was a call
+CALL_SECONDS = 0.05
+MAX_BLOCK = 64
 
 # the runs are shared among at most this many slots (``runs.train_runs``), handed out one at
 # a time to numba's threads: more slots than threads, so that a thread the system pauses
@@ -107,7 +114,9 @@ class _Group:
     def _coefficients(self, counts):
         """(coef (R, K, 2 L, 8), kinds (S,)): every run's coefficient rows for steps of sizes
         ``counts`` (``CompiledSteps.rows``), made again only when some run's settings or
-        state scalars have changed since the last call (``counts`` is the same each call)."""
+        state scalars have changed since the last call (the calls' ``counts`` are one
+        epoch's repeated, so only the number of steps changes, and with it kinds, the same
+        for every run)."""
         keys = []
         for s in self.steps:
             meta = {k: v for k, v in s.opt.state_meta().items() if k != "step"}
@@ -120,6 +129,10 @@ class _Group:
                 coefs.append(coef)
             self._coef = (np.ascontiguousarray(np.stack(coefs)), kinds)
             self._coef_keys = keys
+        elif self._coef[1].shape[0] != counts.shape[0]:
+            s = self.steps[0]
+            self._coef = (self._coef[0],
+                          s.rows(counts, s.opt.lr, getattr(s.opt, "momentum", 0.0))[1])
         return self._coef
 
     def scheduled(self, counts, plans, e):
@@ -156,6 +169,11 @@ class _Group:
         if self.threads < 2 or live < 2:
             return [(0, S, False)]
         return runner.measured_ways(self._seconds, S, max(1, S // 8) if S > 1 else 0)
+
+    def measured(self):
+        """Whether both ways have been timed (``runner.measured_ways``'s first calls, each
+        a whole call one way: one epoch each, not a block)."""
+        return self.threads < 2 or min(len(self._seconds[w]) for w in (False, True)) >= 2
 
     def _kernel(self, data, plan, out, check, stops, parallel):
         """One kernel call on one thread or on ``self.threads``, timed for ``_ways`` (the
@@ -241,8 +259,9 @@ def _epoch_values(plans, e, alive):
             for r, p in enumerate(plans)]
 
 
-def _end_epoch(hist, net, plan, e, losses, t0):
-    """fit's record of epoch e: its mean loss, the validation loss (and accuracy), time."""
+def _end_epoch(hist, net, plan, e, losses, when):
+    """fit's record of epoch e: its mean loss, the validation loss (and accuracy), the time
+    ``when`` it ended (seconds since the start)."""
     from ..training.early_stopping import CLASSIFIER_LOSSES, accuracy
 
     loss = float(losses.mean())
@@ -252,19 +271,70 @@ def _end_epoch(hist, net, plan, e, losses, t0):
         if plan.loss in CLASSIFIER_LOSSES:
             hist.val_accuracy.append(accuracy(plan.loss, net.predict(plan.Xv, raw=True),
                                               plan.yv))
-    hist.time.append(time.perf_counter() - t0)
+    hist.time.append(when)
     if plan.schedule_given and (e + 1) in plan.seg_ends:
         hist.segment_loss.append(loss)
+
+
+def _block_end(p0, e, per_epoch):
+    """The end of the block of epochs [e, end) one kernel call trains: about
+    ``CALL_SECONDS`` at ``per_epoch`` seconds an epoch (None before the first call: one
+    epoch), within e's segment (its settings are set at its first epoch). One epoch a call
+    with validation data (its loss is taken at every epoch's end) or per-step schedules."""
+    if per_epoch is None or p0.Xv is not None or p0.planned is not None:
+        return e + 1
+    seg_end = min(end for end in p0.seg_ends if end > e)
+    k = int(CALL_SECONDS / max(per_epoch, 1e-9))
+    return min(seg_end, e + max(1, min(k, MAX_BLOCK)))
+
+
+def _block(p0, rng, order, e0, e1):
+    """(order, starts, counts) of epochs [e0, e1), each shuffled in turn as fit shuffles
+    them (its row order after the previous epoch's, in place), one after another."""
+    E = e1 - e0
+    starts = p0.starts.astype(np.int64)
+    counts = np.tile(p0.counts.astype(np.int64), E)
+    if not p0.shuffle:
+        return order, np.tile(starts, E), counts
+    parts = []
+    for _ in range(E):
+        rng.shuffle(order)
+        parts.append(order.copy() if E > 1 else order)
+    block = np.concatenate(parts) if E > 1 else order
+    return block, (starts[None, :] + p0.n * np.arange(E)[:, None]).ravel(), counts
+
+
+def _record(r, group, hists, nets, plans, block, times):
+    """Run r's epochs of the call: its kept steps counted in its optimizer, each whole
+    epoch recorded as fit records it (the times ``times`` spread over the call), a
+    divergence noted. Returns the run-epochs done (a run that stops counts its remaining
+    epochs as done)."""
+    from ..training import Divergence
+    from ..training.plan import set_planned
+
+    e0, e1, out, stop, values, check = block
+    p0 = plans[0]
+    S = p0.starts.shape[0]
+    kept = _advance(group.steps[r], out, stop, out.shape[0], check, values)
+    set_planned(group.steps[r].opt, plans[r], e0 * S + kept)
+    whole = e1 - e0 if kept == out.shape[0] else stop // S
+    for i in range(whole):
+        _end_epoch(hists[r], nets[r], plans[r], e0 + i, out[i * S:(i + 1) * S], times[i])
+    if whole < e1 - e0:
+        hists[r].diverged = Divergence(e0 + whole, stop - whole * S, float(out[stop]))
+        return p0.epochs - e0
+    return whole
 
 
 def train_group(nets, opts, X, y, loss, plan, tick=None):
     """Train the runs (nets[r], opts[r]) together with ``fit``'s keyword arguments ``plan``
     (see ``sweeps.runs._train_group``). Returns their Histories (``diverged`` set where a
     run stopped), or None, having done nothing, for a group this path does not cover (the
-    module's docstring). ``tick``: None or called after every epoch with the run-epochs
-    done in it (a run that stops counts its remaining epochs as done)."""
-    from ..training import Divergence, History
-    from ..training.plan import first_order, set_planned
+    module's docstring). ``tick``: None or called after every call with the run-epochs
+    done in it (a run that stops counts its remaining epochs as done). A call trains a
+    block of epochs (``_block_end``)."""
+    from ..training import History
+    from ..training.plan import first_order
 
     plans = _plans(nets, opts, X, y, loss, plan)
     if plans is None:
@@ -274,34 +344,29 @@ def train_group(nets, opts, X, y, loss, plan, tick=None):
     check = p0.on_divergence != "continue"
     hists = [History() for _ in nets]
     rng, order = first_order(p0)
-    starts = p0.starts.astype(np.int64)
-    counts = p0.counts.astype(np.int64)
     t0 = time.perf_counter()
-    for e in range(p0.epochs):
+    e, per_epoch = 0, None
+    while e < p0.epochs and group.alive.any():
+        e1 = _block_end(p0, e, per_epoch if group.measured() else None)
         for (count, hyper), end in zip(p0.segs, p0.seg_ends):
             if end - count == e and hyper:
                 for r, opt in enumerate(opts):
                     if group.alive[r]:
                         opt.set(**hyper)
-        if p0.shuffle:
-            rng.shuffle(order)
+        block_order, starts, counts = _block(p0, rng, order, e, e1)
         values = _epoch_values(plans, e, group.alive)
         rows = None if values is None else group.scheduled(counts, plans, e)
-        out, stops, live = group.call(p0.X, p0.y, order, starts, counts, check, rows)
+        c0 = time.perf_counter()
+        out, stops, live = group.call(p0.X, p0.y, block_order, starts, counts, check, rows)
+        c1 = time.perf_counter()
+        per_epoch = (c1 - c0) / (e1 - e)
+        times = [c0 - t0 + (c1 - c0) * (i + 1) / (e1 - e) for i in range(e1 - e)]
         done = 0
         for r in np.flatnonzero(live):
-            S = starts.shape[0]
-            kept = _advance(group.steps[r], out[r], int(stops[r]), S, check,
-                            None if values is None else values[r])
-            set_planned(opts[r], plans[r], e * S + kept)
-            if kept < S:
-                hists[r].diverged = Divergence(e, int(stops[r]), float(out[r, stops[r]]))
-                done += p0.epochs - e
-            else:
-                _end_epoch(hists[r], nets[r], plans[r], e, out[r], t0)
-                done += 1
+            block = (e, e1, out[r], int(stops[r]), None if values is None else values[r],
+                     check)
+            done += _record(r, group, hists, nets, plans, block, times)
         if tick is not None:
             tick(done)
-        if not group.alive.any():
-            break
+        e = e1
     return hists

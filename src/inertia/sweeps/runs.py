@@ -67,7 +67,7 @@ def _train_group(nets, opts, X, y, loss, plan, tick=None):
     Groups of two or more runs that ``fit`` would train on the compiled loop, with epochs or
     a schedule, per-step lr or momentum schedules, any batch size, shuffling, validation
     data and on_divergence "stop" or "continue", are trained together by
-    ``inertia.fused.group.train_group`` (one compiled call an epoch for all runs, each tile
+    ``inertia.fused.group.train_group`` (one compiled call a block of epochs, each tile
     of X gathered once for every run; bit for bit each run's fit). Groups of torch-engine
     runs are trained together by ``inertia.sweeps.batched.train_group`` (batched matmuls on
     the networks' device, one step for every run; each run its fit to round-off) under the
