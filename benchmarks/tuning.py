@@ -89,7 +89,7 @@ WORKLOADS = {w.name: w for w in (
     Workload("wine", "wine", ((16, "tanh"), (3, "softmax")), "cross_entropy", 60, 16),
     Workload("diabetes", "diabetes", ((16, "tanh"), (1, "linear")), "mse", 60, 32),
     # one whose plain fit takes a second or more (the wall-time target's kind of workload)
-    Workload("smooth-100k-b64", "smooth-100k", ((8, "sigmoid"), (8, "tanh"), (1, "linear")),
+    Workload("smooth-500k-b64", "smooth-500k", ((8, "sigmoid"), (8, "tanh"), (1, "linear")),
              "quadratic", 30, 64),
 )}
 
@@ -145,8 +145,8 @@ def _dev_data(name):
 
 def load_data(name):
     """(X_train, y_train, X_val, y_val) as float32, the same for every seed."""
-    if name in ("smooth", "smooth-100k"):
-        X, y = inertia.datasets.smooth_regression(2000 if name == "smooth" else 100_000,
+    if name in ("smooth", "smooth-500k"):
+        X, y = inertia.datasets.smooth_regression(2000 if name == "smooth" else 500_000,
                                                   seed=1)
         Xv, yv = inertia.datasets.smooth_regression(500, seed=2)
         return X, y, Xv, yv

@@ -46,6 +46,11 @@ _FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, sche
 
 _RAN = set()                  # dtypes whose group kernel has run in this process
 _TIMED = set()                # (dtype, on threads?) that have run once in this process
+# seconds per run-row of recent calls each way (see _Group._ways), kept for the process by
+# (dtype, layer sizes, batch size): the groups of one sweep's shards, and the tuner's many
+# short groups, go on from what the earlier ones measured instead of timing both ways
+# again (half of a group's first four calls on one thread)
+_MEASURED = {}
 
 
 def _plans(nets, opts, X, y, loss, plan):
@@ -108,8 +113,8 @@ class _Group:
         # per-step schedules: the rows (R, K, 2 L, 8) of the epochs [e0, e1), kept between
         # calls, and (e0, e1)
         self._rows, self._block = None, (0, 0)
-        # seconds per run-row of recent calls each way (see _ways)
-        self._seconds = {False: [], True: [], "calls": 0}
+        key = (dt.name, tuple(int(k) for k in s0.sizes), int(plan0.bs))
+        self._seconds = _MEASURED.setdefault(key, {False: [], True: [], "calls": 0})
 
     def _coefficients(self, counts):
         """(coef (R, K, 2 L, 8), kinds (S,)): every run's coefficient rows for steps of sizes
@@ -130,9 +135,7 @@ class _Group:
             self._coef = (np.ascontiguousarray(np.stack(coefs)), kinds)
             self._coef_keys = keys
         elif self._coef[1].shape[0] != counts.shape[0]:
-            s = self.steps[0]
-            self._coef = (self._coef[0],
-                          s.rows(counts, s.opt.lr, getattr(s.opt, "momentum", 0.0))[1])
+            self._coef = (self._coef[0], runner.constant_kinds(counts))
         return self._coef
 
     def scheduled(self, counts, plans, e):

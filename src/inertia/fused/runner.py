@@ -136,6 +136,15 @@ def _coef(w, b, L, dtype, out=None):
     return coef
 
 
+def constant_kinds(counts):
+    """Each step's row (kinds (S,)) in the table of constant hyperparameters that
+    ``coefficient_rows`` makes for steps of sizes ``counts``: 0 the first step, 1 a full
+    batch, 2 a smaller (last) one."""
+    kinds = np.where(counts == counts.max(), 1, 2).astype(np.int64)
+    kinds[0] = 0
+    return kinds
+
+
 def coefficient_rows(opt, rule_id, dtype, L, counts, lr, mu, out=None):
     """(coef, kinds): the coefficient table (K, 2 L, 8) of ``opt``'s closed form
     (``rule.Step.table``, weights' and biases' rows of each of the L layers) for steps of
@@ -163,8 +172,7 @@ def coefficient_rows(opt, rule_id, dtype, L, counts, lr, mu, out=None):
                 _ROWS.clear()
             hit = _ROWS[key] = coef
         coef = hit
-        kinds = np.where(counts == full, 1, 2).astype(np.int64)
-        kinds[0] = 0
+        kinds = constant_kinds(counts)
     else:
         lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (S,))
         mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (S,))
