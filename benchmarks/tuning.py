@@ -7,7 +7,7 @@ The protocol (fixed; nothing in it is tuned to the tuner):
   full batch and with batches of 64; ``random_binary`` (labels independent of the inputs, so
   it is scored on its training rows: memorisation is the task); scikit-learn's digits,
   breast_cancer, wine and diabetes (standardised, a fixed 75/25 split); and the comparison
-  network on 100,000 rows of ``smooth_regression`` with batches of 64, whose plain fit takes
+  network on 500,000 rows of ``smooth_regression`` with batches of 64, whose plain fit takes
   a second or more (where the race's wall-time target applies). Each has a fixed
   network, loss, batch size and epoch budget (``WORKLOADS``), and runs over 5 seeds (the seed
   sets the initial weights and the shuffling).
