@@ -34,10 +34,13 @@ ROW_STEPS = 256
 CALL_SECONDS = 0.05
 MAX_BLOCK = 64
 
-# the runs are shared among at most this many slots (``runs.train_runs``), handed out one at
-# a time to numba's threads: more slots than threads, so that a thread the system pauses
-# holds up a small share of the epoch. The numbers are the same on any number of threads.
-SLOTS = 16
+# the runs are shared among SLOTS_PER_THREAD slots a thread (at most SLOTS), handed out one at
+# a time to numba's threads (``runs.train_runs``): more slots than threads, so that a thread
+# the system pauses holds up a share of the call, and few, so that each tile gathered serves
+# many runs. W6's batch-64 sweep on two threads, ns a run-row: 4 slots 20.7, 8 21.5, 16
+# 22.2, 32 23.1, 64 25.5 (one process, three rounds). The numbers are the same on any count.
+SLOTS_PER_THREAD = 2
+SLOTS = 64
 
 _FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, schedule=None,
                      validation_data=None, lr_schedule=None, momentum_schedule=None,
@@ -97,7 +100,7 @@ class _Group:
         self.Pb, self.Vb = self.P.copy(), self.V.copy()
         self.G = np.zeros_like(self.P)
         self.params = (self.P, self.V, self.G, self.Pb, self.Vb)
-        ns = min(R, SLOTS)
+        ns = min(R, SLOTS, SLOTS_PER_THREAD * s0.threads)
         T = tiles.TILE
         self.scratch = (np.zeros((C, R, p), dtype=dt),
                         np.zeros((ns, s0.Zs.shape[1]), dtype=dt),
