@@ -311,6 +311,27 @@ def test_mixed_scheduled_group_falls_back(monkeypatch):
     assert len(calls) == 2 and all(o.state is None or o.state.step == 0 for o in opts)
 
 
+def test_large_scheduled_rows_fall_back(monkeypatch):
+    """Per-step schedules whose rows (every run's, at least an epoch of steps) would take
+    more than MAX_ROW_BYTES: the fits one by one (``_train_group`` then runs them, each equal
+    to its fit); under the limit, the group."""
+    X, y = data(40)
+    plan = {"epochs": 2, "batch_size": 1, "seed": 1,
+            "lr_schedule": inertia.schedules.cosine(0.1, 80)}
+    nets, opts = group("pytorch", HYPERS[:2])
+    need = fused_group._row_bytes(nets, type("P", (), {"starts": np.arange(40)})())
+    assert need == 2 * (40 * (fused_group.ROW_STEPS // 40)) * 2 * len(LAYERS) * 8 * 8
+    monkeypatch.setattr(fused_group, "MAX_ROW_BYTES", need - 1)
+    assert train_group(nets, opts, X, y, "mse", plan) is None
+    assert all(o.state is None or o.state.step == 0 for o in opts)
+    hists = _train_group(nets, opts, X, y, "mse", plan)
+    for net, opt, hist, hyper in zip(nets, opts, hists, HYPERS[:2]):
+        assert_same(net, opt, hist, *separate("pytorch", hyper, X, y, plan))
+    monkeypatch.setattr(fused_group, "MAX_ROW_BYTES", need)
+    nets, opts = group("pytorch", HYPERS[:2])
+    assert train_group(nets, opts, X, y, "mse", plan) is not None
+
+
 def test_constant_rows_made_once(monkeypatch):
     """Without per-step schedules each run's coefficient rows are made again only when its
     settings or state scalars change (the first two epochs: the first step's rows, then

@@ -10,7 +10,8 @@ epochs at a time as ``fit``'s calls make them for the steps they span), full,
 mini-batch or online batches, shuffling, validation data and on_divergence "stop" or
 "continue". It returns None (the caller runs the fits one by one) for anything else:
 checkpoints, early stopping, on_divergence "raise", a group of one run, runs whose ``fit``
-would not be compiled, or runs of which some have per-step schedules and others not.
+would not be compiled, runs of which some have per-step schedules and others not, or
+per-step schedules whose rows would take more than ``MAX_ROW_BYTES``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from . import runner
 # time (whole epochs, at least one, within a segment), so that short epochs (full batch)
 # do not pay the rows' Python cost every epoch and long ones keep a table of one epoch
 ROW_STEPS = 256
+
+# per-step schedules: a group whose rows (at least one epoch's steps for every run) would
+# take more than this trains as fits one by one (online batches of many rows and many runs:
+# 64 runs of an online epoch of 100,000 rows would keep 1.2 GB of float32 rows)
+MAX_ROW_BYTES = 256 * 2 ** 20
 
 # a call of the kernel trains about this many seconds of epochs (whole epochs of a segment,
 # without validation data or per-step schedules; at most MAX_BLOCK): the Python work of a
@@ -77,7 +83,17 @@ def _plans(nets, opts, X, y, loss, plan):
         plans.append(p)
     if len({(p.planned is None, p.momentum_scheduled) for p in plans}) > 1:
         return None                 # some runs scheduled per step, others not
+    if plans[0].planned is not None and _row_bytes(nets, plans[0]) > MAX_ROW_BYTES:
+        return None                 # the fits one by one make their rows call by call
     return plans
+
+
+def _row_bytes(nets, plan):
+    """The bytes of the per-step coefficient rows ``_Group.scheduled`` keeps (R runs x at
+    least one epoch's steps x 2 L x 8)."""
+    S = plan.starts.shape[0]
+    K = S * max(1, ROW_STEPS // S)
+    return len(nets) * K * 2 * len(nets[0].W) * 8 * np.dtype(nets[0].dtype).itemsize
 
 
 class _Group:
