@@ -311,6 +311,34 @@ def test_mixed_scheduled_group_falls_back(monkeypatch):
     assert len(calls) == 2 and all(o.state is None or o.state.step == 0 for o in opts)
 
 
+def test_blocks_of_epochs_equal_separate_fits(monkeypatch):
+    """Calls of several epochs (as long as the segment lasts): every run equals its fit bit
+    for bit, one diverging inside a block, past its first epoch, the segments' settings
+    set at their first epochs."""
+    monkeypatch.setenv("INERTIA_THREADS", "1")
+    monkeypatch.setattr(fused_group, "CALL_SECONDS", 1e9)      # blocks up to the segment end
+    steps = []
+    call = fused_group._Group.call
+
+    def counted(self, X, y, order, starts, *args):
+        steps.append(starts.shape[0])
+        return call(self, X, y, order, starts, *args)
+
+    monkeypatch.setattr(fused_group._Group, "call", counted)
+    X, y = data(64)
+    plan = {"schedule": [(3, {"lr": 0.05}), (5, {"momentum": 0.5})], "batch_size": 16,
+            "seed": 2}
+    hypers = [{"lr": 0.02, "momentum": 0.0}, {"lr": 0.2, "momentum": 0.9},
+              {"lr": 0.05, "momentum": 0.5, "weight_decay": 1e41}]
+    nets, opts = group("pytorch", hypers)
+    hists = train_group(nets, opts, X, y, "mse", plan)
+    assert steps == [4, 8, 20]                  # epoch 0, then each segment's rest
+    for net, opt, hist, hyper in zip(nets, opts, hists, hypers):
+        assert_same(net, opt, hist, *separate("pytorch", hyper, X, y, plan))
+    assert hists[0].diverged is None and len(hists[0].loss) == 8
+    assert hists[2].diverged is not None and hists[2].diverged.epoch >= 1
+
+
 def test_large_scheduled_rows_fall_back(monkeypatch):
     """Per-step schedules whose rows (every run's, at least an epoch of steps) would take
     more than MAX_ROW_BYTES: the fits one by one (``_train_group`` then runs them, each equal

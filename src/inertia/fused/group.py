@@ -226,7 +226,8 @@ class _Group:
             runner._POOL.append(True)
 
     def call(self, X, y, order, starts, counts, check, rows=None):
-        """One epoch of every live run: (out (R, S), stops (R,), live before the call).
+        """The steps (starts, counts) of every live run, one or more epochs: (out (R, S),
+        stops (R,), live before the call).
         ``rows``: None (the rows of the optimizers' constant settings) or (coef, kinds) of
         per-step schedules (``scheduled``)."""
         R, S = len(self.steps), starts.shape[0]
