@@ -126,6 +126,46 @@ def test_race_cost_stays_within_budget_and_counts_epochs():
         tune(net, X, y, loss=loss, epochs=32, budget=1)
 
 
+def test_fallbacks_of_a_rung_leave_the_later_rungs_their_share(monkeypatch):
+    """When the configurations kept at a rung diverge, the next best go on while the budget
+    pays for them and for the later rungs' plan: the race never spends more than its
+    budget (here it runs out and says so rather than overspend)."""
+    net, X, y, loss = quadratic_regression()
+    pairs = [(float(lr), 0.0) for lr in range(1, 11)]      # higher lr ranks better
+    doomed = set()
+
+    def fake_train_many(configs, X, y, loss, upto, batch_size=None, validation_data=None,
+                        seed=0, initial_loss=math.inf, stops=()):
+        spent = 0
+        for c in configs:
+            if not c.alive or c.epochs >= upto:
+                continue
+            if c.lr in doomed and c.epochs >= 2:
+                c.loss.append(math.inf)
+                c.diverged = c.epochs
+                spent += 1
+            else:
+                spent += upto - c.epochs
+                c.loss.extend([1.0 / (1.0 + c.lr)] * (upto - c.epochs))
+        return spent
+
+    monkeypatch.setattr(race, "train_many", fake_train_many)
+    # 8 epochs: rungs at 2, 4, 8; budget 4 runs = 32 epochs: 20 for the first rung, 3 go on
+    # to 4 epochs (6), 1 to the end (4)
+    assert race.plan(10, 8, 4.0) == [(2, 10), (4, 3), (8, 1)]
+    for n_doomed, ok in ((5, True), (7, False)):
+        doomed.clear()
+        doomed.update(float(lr) for lr in range(11 - n_doomed, 11))
+        run = lambda: race.race(net, X, y, loss, 8, None, None, 4.0, 0, 1.0, 1.0,
+                                make_grid=lambda center: pairs, retries=0)
+        if ok:       # five diverge at rung 2, the sixth goes on: 20 + 5 + 2 + 4 epochs
+            winner, tried, rungs, spent = run()
+            assert spent == 31 and winner.lr == 11.0 - n_doomed - 1
+        else:        # seven would need 20 + 7 + 2 + 4 = 33 epochs: more than the budget
+            with pytest.raises(ValueError, match="larger budget"):
+                run()
+
+
 def test_diverged_configurations_are_dropped_at_once():
     net, X, y, loss = quadratic_regression()
     L0 = net.loss(X, y, loss)

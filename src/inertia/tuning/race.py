@@ -24,7 +24,9 @@ the race and its network is the result. A configuration whose loss leaves the fi
 or rises above 10x the initial loss, is dropped at once (``many.DIVERGE_FACTOR``).
 
 The first rung trains the whole grid; the budget left after it is shared equally between
-the two later rungs (``keep_counts``). The finalists, all trained to the end, are judged on
+the two later rungs (``keep_counts``). When every configuration kept at a rung diverges, the
+next best go on while the budget pays for them and the later rungs' plan, so the race never
+spends more than its budget (it says so instead). The finalists, all trained to the end, are judged on
 how they ended: the mean loss over the last 10% of the epochs (``score``). Each
 configuration's chunks go on with the row orders of ``fit(seed=seed)``
 (``many.train_many``), so the winner's run is the run a user's ``fit`` with the chosen pair
@@ -203,9 +205,12 @@ def race(net, X, y, loss, epochs, batch_size, validation_data, budget, seed, lr_
     alive = [c for c in configs if c.alive]
     counts = keep_counts(budget - spent / epochs, ends, epochs, len(alive))
     rungs = [(ends[0], len(configs))]
+    planned = [n * (b - a) for n, a, b in zip(counts, ends, ends[1:])]   # epochs a rung
     for k, end in enumerate(ends[1:]):
-        going_on, more = _next_rung(alive, counts[k], end, budget * epochs - spent, X, y,
-                                    loss, batch_size, validation_data, seed, initial_loss)
+        # what a rung's fallbacks may spend: the budget left, less the later rungs' plan
+        left = budget * epochs - spent - sum(planned[k + 1:])
+        going_on, more = _next_rung(alive, counts[k], end, left, X, y, loss, batch_size,
+                                    validation_data, seed, initial_loss)
         spent += more
         kept = {id(c) for c in going_on}
         for c in alive:
