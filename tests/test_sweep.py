@@ -349,6 +349,7 @@ def test_cli_table_and_pictures(tmp_path):
     (["--momentum", "0,1.5"], "--momentum 1.5"),
     (["--seeds", "0"], "--seeds"),
     (["--nu", "0.5"], "--nu"),
+    (["--epochs", "0"], "--epochs must be at least 1"),
 ])
 def test_cli_errors_are_one_line(args, message, tmp_path):
     out = cli("--samples", "50", "--epochs", "1", "--out", str(tmp_path), *args)

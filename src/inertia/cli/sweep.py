@@ -82,7 +82,7 @@ def base_optimizer(args):
 
 def check_args(args):
     """Everything that needs no data: counts, the grid, the network, the output folder."""
-    for flag, least in (("--seeds", 1), ("--seed", 0), ("--epochs", 0), ("--batch-size", 1)):
+    for flag, least in (("--seeds", 1), ("--seed", 0), ("--epochs", 1), ("--batch-size", 1)):
         common.at_least(args, flag, least)
     if args.scheduler is not None:
         try:
