@@ -339,6 +339,34 @@ def test_blocks_of_epochs_equal_separate_fits(monkeypatch):
     assert hists[2].diverged is not None and hists[2].diverged.epoch >= 1
 
 
+def test_a_group_keeps_its_shuffling_for_the_fit_that_goes_on(monkeypatch):
+    """After a group's epochs, the generator and row order are kept (``remember_order``):
+    a plan with SeedAfter(seed, epochs) starts from them, the same as replaying the
+    shuffles, and a group that goes on from there equals one trained in a single go."""
+    from inertia.training import SeedAfter
+    from inertia.training import plan as plan_mod
+
+    monkeypatch.setattr(plan_mod, "_AFTER", {})
+    X, y = data(50)
+    nets, opts = group("pytorch", HYPERS[:2])
+    train_group(nets, opts, X, y, "mse", {"epochs": 3, "batch_size": 8, "seed": 5})
+    assert list(plan_mod._AFTER) == [(5, 50, 3)]
+    after = type("P", (), {"seed": SeedAfter(5, 3), "n": 50, "shuffle": True})()
+    rng, order = plan_mod.first_order(after)
+    plan_mod._AFTER.clear()
+    rng2, order2 = plan_mod.first_order(after)           # replayed from the start
+    np.testing.assert_array_equal(order, order2)
+    assert rng.bit_generator.state == rng2.bit_generator.state
+    train_group(nets, opts, X, y, "mse", {"epochs": 2, "batch_size": 8,
+                                          "seed": SeedAfter(5, 3)})
+    whole, whole_opts = group("pytorch", HYPERS[:2])
+    train_group(whole, whole_opts, X, y, "mse", {"epochs": 5, "batch_size": 8, "seed": 5})
+    for a, b in zip(nets, whole):
+        for (w1, b1), (w2, b2) in zip(a.parameters(), b.parameters()):
+            np.testing.assert_array_equal(w1, w2)
+            np.testing.assert_array_equal(b1, b2)
+
+
 def test_large_scheduled_rows_fall_back(monkeypatch):
     """Per-step schedules whose rows (every run's, at least an epoch of steps) would take
     more than MAX_ROW_BYTES: the fits one by one (``_train_group`` then runs them, each equal

@@ -357,7 +357,7 @@ def train_group(nets, opts, X, y, loss, plan, tick=None):
     done in it (a run that stops counts its remaining epochs as done). A call trains a
     block of epochs (``_block_end``)."""
     from ..training import History
-    from ..training.plan import first_order
+    from ..training.plan import first_order, remember_order
 
     plans = _plans(nets, opts, X, y, loss, plan)
     if plans is None:
@@ -392,4 +392,6 @@ def train_group(nets, opts, X, y, loss, plan, tick=None):
         if tick is not None:
             tick(done)
         e = e1
+    if e == p0.epochs:
+        remember_order(p0, rng, order, e)
     return hists
