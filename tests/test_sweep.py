@@ -342,6 +342,28 @@ def test_cli_table_and_pictures(tmp_path):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_cli_classification_file_with_validation(tmp_path):
+    """A data file whose target holds class names: the network ends in softmax, the loss
+    is cross-entropy, --test-fraction holds rows out and the table and pictures rank by the
+    validation loss, as ``train`` and ``tune`` treat the same file."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3))
+    names = np.array(["ant", "bee", "cat"])[np.argmax(X, axis=1)]
+    path = tmp_path / "three.csv"
+    rows = ["a,b,c,kind"] + [f"{u:.4f},{v:.4f},{w:.4f},{k}" for (u, v, w), k in zip(X, names)]
+    path.write_text("\n".join(rows) + "\n")
+    out = cli("--data", str(path), "--lr", "0.1,1", "--momentum", "0,0.9", "--seeds", "1",
+              "--epochs", "5", "--batch-size", "16", "--test-fraction", "0.2", "--standardize",
+              "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    head = out.stdout.splitlines()[0]
+    assert "3-8-8-3 (sigmoid, tanh, softmax)" in head and "72 samples) / 18 validation" in head
+    assert "3-class classification, cross_entropy loss" in head
+    assert "final validation cross_entropy" in out.stdout
+    for name in ("sweep-heatmap.png", "sweep-curves.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--lr", "0.1:1:0log"], "--lr"),
     (["--lr", "-1:1:3log"], "--lr"),
@@ -350,6 +372,8 @@ def test_cli_table_and_pictures(tmp_path):
     (["--seeds", "0"], "--seeds"),
     (["--nu", "0.5"], "--nu"),
     (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--test-fraction", "1"], "--test-fraction must be in [0, 1)"),
+    (["--layers", "8:tanh,1:linear", "--loss", "cross_entropy"], "cross_entropy"),
 ])
 def test_cli_errors_are_one_line(args, message, tmp_path):
     out = cli("--samples", "50", "--epochs", "1", "--out", str(tmp_path), *args)

@@ -15,11 +15,11 @@ import numpy as np
 
 from ..ops import losses
 from ..files import check_folder
-from ..network import Network
 from ..optim import CONVENTIONS, QHM, SGD
 from ..sweeps import sweep
 from ..training import DivergenceWarning
 from . import common
+from .train import _task_args, prepare_run
 
 GRID_HELP = "A:B:Nlog (N log-spaced values), A:B:N (N evenly spaced) or a comma list"
 # grid flag -> (hyperparameter, optimizers that take it)
@@ -81,9 +81,12 @@ def base_optimizer(args):
 
 
 def check_args(args):
-    """Everything that needs no data: counts, the grid, the network, the output folder."""
+    """Everything that needs no data: counts, the grid, --layers when given, the output
+    folder. Returns (grid, folder)."""
     for flag, least in (("--seeds", 1), ("--seed", 0), ("--epochs", 1), ("--batch-size", 1)):
         common.at_least(args, flag, least)
+    if args.test_fraction is not None and not 0 <= args.test_fraction < 1:
+        raise common.CLIError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
     if args.scheduler is not None:
         try:
             import dask.distributed  # noqa: F401
@@ -91,11 +94,10 @@ def check_args(args):
             raise common.CLIError("--scheduler needs dask.distributed: pip install "
                                "'inertia[dask]'") from None
     grid = build_grid(args)
-    layers = common.parse_layers(args.layers)
-    loss = args.loss or common.default_loss(layers)
-    losses.check(loss, layers[-1].activation)
-    out = check_folder(args.out, "--out")
-    return grid, layers, loss, out
+    if args.layers is not None:
+        layers = common.parse_layers(args.layers)
+        losses.check(args.loss or common.default_loss(layers), layers[-1].activation)
+    return grid, check_folder(args.out, "--out")
 
 
 def check_values(opt, grid):
@@ -109,30 +111,34 @@ def check_values(opt, grid):
 
 
 def cmd_sweep(args):
-    grid, layers, loss, out = check_args(args)
+    grid, out = check_args(args)
     opt = base_optimizer(args)
     check_values(opt, grid)
-    table, label, _ = common.load_data(args)
-    X, y = table.X, table.y
-    net = Network(X.shape[1], layers, seed=args.seed, dtype=args.dtype, engine=args.engine)
+    run = prepare_run(args)          # train's data path: files, classes, scaling, split
+    net, (X, y), loss = run.net, run.train, run.loss
+    n_val = len(run.val[0]) if run.val else 0
     seeds = list(range(args.seed, args.seed + args.seeds))
     points = int(np.prod([len(v) for v in grid.values()]))
-    common.check_fit_memory(net, len(X), args.batch_size, 0, args.epochs, points * len(seeds))
+    common.check_fit_memory(net, len(X), args.batch_size, n_val, args.epochs,
+                            points * len(seeds))
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     where = f"on the Dask cluster at {args.scheduler}" if args.scheduler else "here"
-    print(f"inertia sweep: {common.describe(net)} on {label}"
-          f"{'' if 'samples' in label else f' ({len(X)} samples)'}, {loss} loss, "
+    task = f"{len(run.classes)}-class classification, " if run.classes is not None else ""
+    print(f"inertia sweep: {common.describe(net)} on {run.label}"
+          f"{'' if 'samples' in run.label else f' ({len(X)} samples)'}"
+          f"{f' / {n_val} validation' if n_val else ''}, {task}{loss} loss, "
           f"{_describe(opt)}, {batch}, {args.epochs} epochs")
     print(f"  {points} grid points x {len(seeds)} seeds = {points * len(seeds)} runs, {where}")
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DivergenceWarning)
         result = sweep(net, X, y, loss, opt, grid, seeds=seeds, epochs=args.epochs,
-                       batch_size=args.batch_size, cluster=args.scheduler,
+                       batch_size=args.batch_size, validation_data=run.val,
+                       cluster=args.scheduler,
                        progress=not args.quiet)
     secs = time.perf_counter() - t0
     print()
-    print_table(result, loss, len(seeds))
+    print_table(result, len(seeds))
     stopped = sum(d is not None for d in result.diverged)
     print()
     if stopped:
@@ -155,18 +161,20 @@ def _point(point):
     return ", ".join(f"{k} {v:g}" for k, v in point.items())
 
 
-def print_table(result, loss, n_seeds):
+def print_table(result, n_seeds):
     """The grid points, best first: each hyperparameter, the mean and spread (std) of the
     final loss over the seeds that finished, and how many seeds diverged."""
     names = result.names
+    what = "final " + result.final_name         # e.g. "final validation mse"
+    w = max(16, len(what) + 2)
     head = "".join(f"{n:>12}" for n in names)
-    print(head + f"{'final ' + loss:>16}{'± std':>12}{'diverged':>10}")
+    print(head + f"{what:>{w}}{'± std':>12}{'diverged':>10}")
     for point, mean, std, finished, stopped in result.summary():
         cells = "".join(f"{point[n]:>12g}" for n in names)
         if finished:
-            cells += f"{mean:>16.6g}{std:>12.3g}"
+            cells += f"{mean:>{w}.6g}{std:>12.3g}"
         else:
-            cells += f"{'diverged':>16}{'-':>12}"
+            cells += f"{'diverged':>{w}}{'-':>12}"
         print(cells + f"{f'{stopped}/{n_seeds}':>10}")
 
 
@@ -188,9 +196,17 @@ def add_parser(sub):
                                    "and shuffling); print the final losses best first and "
                                    "draw them over lr x momentum.")
     common.add_data_args(p)
-    p.add_argument("--layers", default="8:sigmoid,8:tanh,1:linear")
+    p.add_argument("--layers", default=None,
+                   help="UNITS:ACTIVATION[:PARAMETER...],... (default 8:sigmoid,8:tanh and "
+                        "an output layer for the task: 1:linear; K:softmax or 1:sigmoid for "
+                        "classes)")
     p.add_argument("--loss", choices=losses.NAMES, default=None,
                    help="default: cross_entropy for softmax, bce for sigmoid, else mse")
+    _task_args(p)
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="fraction held out as validation data: each run's validation loss "
+                        "is recorded (default 0)")
+    p.add_argument("--standardize", action="store_true", help="standardise inputs and target")
     p.add_argument("--optimizer", choices=["sgd", "qhm"], default="sgd")
     p.add_argument("--convention", choices=list(CONVENTIONS), default=None,
                    help="momentum convention of sgd (default pytorch)")
@@ -208,11 +224,12 @@ def add_parser(sub):
     p.add_argument("--batch-size", type=common.int_arg, default=None,
                    help="mini-batch size (default: full batch; 1: online)")
     p.add_argument("--engine", default="numpy")
+    p.add_argument("--device", default=None, help="device of the torch engine")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--scheduler", default=None,
                    help="a Dask scheduler address (tcp://HOST:8786): run the sweep there")
     p.add_argument("--out", default=common.DEFAULT_OUT,
                    help=f"folder for the pictures (default {common.DEFAULT_OUT})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_sweep)
+    p.set_defaults(func=cmd_sweep, resume=None, hidden="8:sigmoid,8:tanh")
     return p

@@ -38,6 +38,10 @@ def add_parser(subparsers):
     return p
 
 
+# the hidden layers of a new network without --layers (``inertia sweep`` has its own)
+DEFAULT_HIDDEN = "32:sigmoid,16:tanh"
+
+
 def _model_args(p):
     p.add_argument("--layers", default=None,
                    help="UNITS:ACTIVATION[:PARAMETER...],... e.g. 64:gelu,32:leaky_relu:0.2 "
@@ -344,14 +348,16 @@ def choose_task(args, net, extra, table):
 
 
 def new_network(args, table, classes=None):
-    """A new network: --layers, or the default hidden layers with an output layer for the
-    task (1:linear; K:softmax or 1:sigmoid for classes)."""
+    """A new network: --layers, or the command's default hidden layers (``args.hidden``,
+    else DEFAULT_HIDDEN) with an output layer for the task (1:linear; K:softmax or
+    1:sigmoid for classes)."""
+    hidden = getattr(args, "hidden", DEFAULT_HIDDEN)
     if args.layers is not None:
         layers = parse_layers(args.layers)
     elif classes is not None:
-        layers = parse_layers("32:sigmoid,16:tanh") + [classify.output_layer(classes)]
+        layers = parse_layers(hidden) + [classify.output_layer(classes)]
     else:
-        layers = parse_layers("32:sigmoid,16:tanh,1:linear")
+        layers = parse_layers(hidden + ",1:linear")
     return Network(table.X.shape[1], layers, seed=args.seed, dtype=args.dtype or "float32",
                    engine=args.engine if args.engine is not None else "numpy",
                    device=args.device)

@@ -89,7 +89,8 @@ def heatmap(fig, ax, result, x, y):
     shown = np.ma.masked_invalid(mean)
     cmap = _cmap()
     im = ax.imshow(shown, origin="lower", aspect="auto", cmap=cmap, norm=norm)
-    fig.colorbar(im, ax=ax, label=f"final {_which(result)}" + (" (log scale)" if log else ""))
+    fig.colorbar(im, ax=ax,
+                 label=f"final {result.final_name}" + (" (log scale)" if log else ""))
     for i in range(len(ys)):
         for j in range(len(xs)):
             text = "" if np.isnan(mean[i, j]) else f"{mean[i, j]:.3g}"
@@ -109,7 +110,7 @@ def heatmap(fig, ax, result, x, y):
     else:
         ax.set_yticks([])
     over = _over(result, [x, y])
-    ax.set_title(f"final {_which(result)} ({over})", fontsize=12)
+    ax.set_title(f"final {result.final_name} ({over})", fontsize=12)
     if stopped.any():
         # below the axis label (the constrained layout makes room for it there)
         fig.legend(handles=[Line2D([], [], ls="", marker="x", color="#d62728", mew=2.5,
@@ -126,10 +127,6 @@ def _cmap():
     import matplotlib
 
     return matplotlib.colormaps["viridis"].with_extremes(bad="#cccccc")
-
-
-def _which(result):
-    return f"validation {result.loss_name}" if result.val_loss is not None else result.loss_name
 
 
 def _over(result, axes):

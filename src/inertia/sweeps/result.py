@@ -18,6 +18,7 @@ class SweepResult:
               validation data
     final     (runs,) the last epoch's val_loss (with validation data) or loss; NaN for a
               run that diverged or did not finish
+    final_name  what ``final`` measures: "validation mse" with validation data, else "mse"
     diverged  one entry a run: None, or where it diverged (``Divergence(epoch, step, loss)``)
     best      the index of the finished run with the lowest ``final`` (None if none did)
     """
@@ -41,6 +42,8 @@ class SweepResult:
         self.final = np.where(done, last[:, -1] if epochs else np.nan, np.nan)
         ok = np.flatnonzero(np.isfinite(self.final))
         self.best = int(ok[np.argmin(self.final[ok])]) if ok.size else None
+        # what ``final`` measures: "validation mse" with validation data, else "mse"
+        self.final_name = f"validation {loss_name}" if validated else loss_name
 
     @staticmethod
     def _table(rows, epochs):
