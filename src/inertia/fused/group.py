@@ -185,12 +185,15 @@ class _Group:
 
     def _ways(self, S, live):
         """[(first step, end, on threads?)] for this call, chosen by measurement
-        (``runner.measured_ways``, the times being a run-row's), every fourth call's first
-        eighth of the steps run the other way to check the choice.
+        (``runner.measured_ways``, the times being a run-row's), every eighth call's first
+        sixteenth of the steps run the other way to check the choice (the calls are blocks
+        of about 0.05 s: a check every 0.4 s or so; every fourth call's first eighth cost
+        W6's batch-64 sweep 3% more, measured alternating in one process).
         Both ways give the same numbers."""
         if self.threads < 2 or live < 2:
             return [(0, S, False)]
-        return runner.measured_ways(self._seconds, S, max(1, S // 8) if S > 1 else 0)
+        return runner.measured_ways(self._seconds, S, max(1, S // 16) if S > 1 else 0,
+                                    every=8)
 
     def measured(self):
         """Whether both ways have been timed (``runner.measured_ways``'s first calls, each

@@ -110,19 +110,19 @@ def _compiling_notice(dtype):
               "about 20 s)...", file=sys.stderr, flush=True)
 
 
-def measured_ways(rec, S, recheck):
+def measured_ways(rec, S, recheck, every=4):
     """[(first step, end, on threads?)] for a call of S steps, from ``rec`` = {True: [...],
     False: [...], "calls": n}, the last times a unit of work on threads and on one: the
     first calls try both ways; then the way with the best time runs the call (other work
-    only ever slows a call down), and every fourth call its first ``recheck`` steps (0:
-    none) run the other way, so that a busy machine falls back to one thread within a few
-    calls and comes back when it is free. Counts the call in ``rec``."""
+    only ever slows a call down), and every ``every``-th call its first ``recheck`` steps
+    (0: none) run the other way, so that a busy machine falls back to one thread within a
+    few calls and comes back when it is free. Counts the call in ``rec``."""
     rec["calls"] += 1
     par, ser = rec[True], rec[False]
     if len(par) < 2 or len(ser) < 2:
         return [(0, S, len(par) <= len(ser))]
     best = min(par) <= min(ser)
-    if rec["calls"] % 4 == 0 and recheck > 0:
+    if rec["calls"] % every == 0 and recheck > 0:
         return [(0, recheck, not best)] + ([(recheck, S, best)] if recheck < S else [])
     return [(0, S, best)]
 
