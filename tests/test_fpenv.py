@@ -41,8 +41,9 @@ def _product(a, b, flushed):
 
 def test_flush_makes_subnormal_results_zero_and_restore_puts_state_back():
     before = _state()
-    tiny = _product(1e-20, 1e-20, False)        # 1e-40: a float32 subnormal
-    assert 0 < tiny < np.finfo(np.float32).tiny
+    if not before & fpenv.FTZ_DAZ:              # (a library may have set them process-wide)
+        tiny = _product(1e-20, 1e-20, False)    # 1e-40: a float32 subnormal
+        assert 0 < tiny < np.finfo(np.float32).tiny
     assert _product(1e-20, 1e-20, True) == 0
     assert _product(1e-18, 1e-18, True) == np.float32(1e-18) * np.float32(1e-18)  # normal
     assert _state() == before
@@ -53,7 +54,6 @@ def test_compiled_fit_and_sweep_leave_the_callers_state(batch_size):
     """The calling thread's MXCSR is the same after a compiled fit and a sweep (threads or
     one) as before: nothing outside the kernels sees the flush."""
     before = _state()
-    assert before & fpenv.FTZ_DAZ == 0
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, (400, 3)).astype(np.float32)
     y = np.sin(X[:, :1])
@@ -66,4 +66,5 @@ def test_compiled_fit_and_sweep_leave_the_callers_state(batch_size):
                   grid={"lr": [0.01, 0.1], "momentum": [0.0, 0.9]}, epochs=3,
                   batch_size=batch_size, progress=False)
     assert _state() == before
-    assert np.float32(1e-20) * np.float32(1e-20) > 0     # NumPy still sees subnormals
+    if not before & fpenv.FTZ_DAZ:                      # NumPy still sees subnormals
+        assert np.float32(1e-20) * np.float32(1e-20) > 0
