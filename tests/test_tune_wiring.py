@@ -270,6 +270,7 @@ def test_tune_command_prints_the_choice_and_draws_it(tmp_path):
         bad = _cli("tune", "--epochs", "8", "--samples", "200", "--out", str(tmp_path), *argv)
         assert bad.returncode == 2 and bad.stderr.startswith("inertia: error:"), bad.stderr
         assert match in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+        assert bad.stdout == ""                  # refused before the header, before the data
 
 
 def test_auto_with_another_optimizer_names_the_fix(capsys):

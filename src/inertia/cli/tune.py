@@ -11,7 +11,7 @@ import warnings
 from .. import training
 from ..files import check_folder
 from ..optim import CONVENTIONS, SGD
-from ..tuning import METHODS, tune
+from ..tuning import METHODS, check_settings, tune
 from .common import CLIError, add_data_args, at_least, check_fit_memory, describe, fmt, int_arg
 from .train import _model_args, _task_args, auto_or_number, prepare_run
 
@@ -66,6 +66,11 @@ def check_tune_args(args):
 
 def cmd_tune(args):
     path = check_tune_args(args)
+    try:                         # the budget against the race's grid, before the data
+        check_settings(args.epochs, args.batch_size, args.budget, args.method,
+                       SGD(1.0, convention=args.convention), args.lr, args.momentum)
+    except ValueError as ex:
+        raise CLIError(str(ex)) from None
     if args.data is None:
         args.data = "smooth-regression"
     run = prepare_run(args)

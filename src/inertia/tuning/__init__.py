@@ -147,9 +147,16 @@ def _pytorch_lr(lr, mu, optimizer):
                      to="pytorch").lr
 
 
-def _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget, method,
-                optimizer, n_configs=None):
-    """Every argument checked before any work; returns (X, y, validation pair or None)."""
+def check_settings(epochs, batch_size=None, budget=None, method="race", optimizer=None,
+                   lr="auto", momentum="auto"):
+    """``tune``'s checks of the settings that need no data or network (one-line
+    ValueErrors): what ``inertia tune`` runs before it reads the data."""
+    make_grid, _ = _grid_maker(lr, momentum, method, optimizer)
+    _check_settings(epochs, batch_size, budget, method, optimizer, len(make_grid(1.0)))
+
+
+def _check_settings(epochs, batch_size, budget, method, optimizer, n_configs=None):
+    """The settings' checks (``n_configs``: the race's grid size, for the budget)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
@@ -169,6 +176,12 @@ def _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget, me
     if optimizer is not None and not isinstance(optimizer, SGD):
         raise ValueError(f"optimizer must be an inertia.SGD (its convention is kept), got "
                          f"{type(optimizer).__name__}")
+
+
+def _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget, method,
+                optimizer, n_configs=None):
+    """Every argument checked before any work; returns (X, y, validation pair or None)."""
+    _check_settings(epochs, batch_size, budget, method, optimizer, n_configs)
     losses.check(loss, net.output_activation)
     X, y = _check_data(net, X, y, loss)
     val = None
@@ -251,5 +264,5 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
                       _trace(configs), method, rungs, curv, net=winner.net, epochs=epochs)
 
 
-__all__ = ["tune", "TuneResult", "TuneSummary", "METHODS"]
+__all__ = ["tune", "check_settings", "TuneResult", "TuneSummary", "METHODS"]
 
