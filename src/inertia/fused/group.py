@@ -322,11 +322,13 @@ def _block(p0, rng, order, e0, e1):
     counts = np.tile(p0.counts.astype(np.int64), E)
     if not p0.shuffle:
         return order, np.tile(starts, E), counts
-    parts = []
-    for _ in range(E):
+    if E == 1:
         rng.shuffle(order)
-        parts.append(order.copy() if E > 1 else order)
-    block = np.concatenate(parts) if E > 1 else order
+        return order, starts, counts
+    block = np.empty(E * p0.n, dtype=order.dtype)
+    for i in range(E):
+        rng.shuffle(order)
+        block[i * p0.n:(i + 1) * p0.n] = order
     return block, (starts[None, :] + p0.n * np.arange(E)[:, None]).ravel(), counts
 
 

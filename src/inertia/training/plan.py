@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,6 +210,7 @@ class SeedAfter:
 # 500,000 rows from the start took 5% of its time. The few latest are kept.
 _AFTER = {}
 AFTER_KEPT = 4
+_AFTER_LOCK = threading.Lock()      # groups may train on several threads (Dask workers)
 
 
 def _after_key(plan, epochs):
@@ -225,9 +227,11 @@ def remember_order(plan, rng, order, epochs):
     key = _after_key(plan, epochs)
     if key is None:
         return
-    while len(_AFTER) >= AFTER_KEPT:
-        _AFTER.pop(next(iter(_AFTER)))
-    _AFTER[key] = (copy.deepcopy(rng.bit_generator.state), order.copy())
+    kept = (copy.deepcopy(rng.bit_generator.state), order.copy())
+    with _AFTER_LOCK:
+        while len(_AFTER) >= AFTER_KEPT:
+            _AFTER.pop(next(iter(_AFTER)))
+        _AFTER[key] = kept
 
 
 def first_order(plan):
@@ -239,7 +243,8 @@ def first_order(plan):
     rng = np.random.default_rng(seed.seed if isinstance(seed, SeedAfter) else seed)
     order = np.arange(plan.n)
     if isinstance(seed, SeedAfter) and plan.shuffle:
-        kept = _AFTER.get(_after_key(plan, 0))
+        with _AFTER_LOCK:
+            kept = _AFTER.get(_after_key(plan, 0))
         if kept is not None:
             rng.bit_generator.state = copy.deepcopy(kept[0])
             return rng, kept[1].copy()
