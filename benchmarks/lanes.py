@@ -20,10 +20,12 @@ rows        the row-inner loop of one run (the compiled loop's form: a scalar we
 lanes       8 runs in the lanes, SLP off (numba's default), ns per row and run;
 lanes+SLP   the same code with ``NUMBA_SLP_VECTORIZE=1``.
 
-Usage: ``python benchmarks/lanes.py`` (a few seconds). It prints the three and their ratios;
-nothing in inertia uses the lane layout yet. A kernel built on it would sum each run's
-gradient over rows in another order than its fit does, so it would meet the sweep issue's
-1e-12 (float64) / rounding (float32) tolerance rather than bit identity.
+Usage: ``python benchmarks/lanes.py`` (a few seconds). It prints the three and their ratios.
+Nothing in inertia uses the lane layout: a whole multi-run kernel built on it (each run equal
+to its fit to float32 rounding, not bit for bit) gained 3% on W6's batch-64 sweep and lost
+12% at full batch (docs/ARCHITECTURE.md, the sweep's part, has the figures). That kernel's
+lane loads and stores index with unsigned integers: through a slice (as this script's layer
+does), numba's bound clipping and negative-index wrapping cost more than the arithmetic.
 """
 
 from __future__ import annotations
