@@ -102,7 +102,7 @@ class _Group:
     coefficient rows and step counters) and the shared tile scratch."""
 
     def __init__(self, nets, opts, plan0):
-        from . import runs, tiles
+        from . import lanes, runs, tiles
 
         for net, opt in zip(nets, opts):
             net.bind(opt)
@@ -128,6 +128,11 @@ class _Group:
         self.alive = np.ones(R, dtype=np.uint8)
         self.threads = s0.threads
         self.kernel = runs.train_runs
+        if dt == np.float32 and R >= lanes.LANES:     # eight runs in the vector lanes
+            groups = -(-R // lanes.LANES)
+            ns = min(groups, SLOTS, SLOTS_PER_THREAD * s0.threads)
+            self.scratch += lanes.lane_scratch(R, p, s0.sizes, self.network[1], ns, dt)
+            self.kernel = lanes.train_lanes
         self._coef_keys, self._coef = None, None
         # per-step schedules: the rows (R, K, 2 L, 8) of the epochs [e0, e1), kept between
         # calls, and (e0, e1)

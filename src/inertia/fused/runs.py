@@ -64,27 +64,22 @@ def _tiles_runs(data, net, layout, base, lo, hi, m, P, G, alive, tile, totals, r
             _backward(sizes, acts, Pr, G[r], wofs, bofs, zrow, xt, Z, D, t)
 
 
-@njit(**_JIT)
-def _slot_gradients(r0, r1, data, net, layout, base, m, P, G, alive, Gs, totals, tile):
-    """G[r] := the gradient of the batch order[base:base + m] at P[r] and totals[0, r] its
-    loss terms' sum, for the live runs r in r0:r1: the batch's tiles cut into
-    nc = min(C, tiles) chunks as ``tiles._batch_gradient`` cuts them, chunk c's sums in
-    Gs[c, r], totals[c, r], then added up in chunk order (one chunk: straight into G)."""
-    p = P.shape[1]
+@njit(inline="always", **_JIT)
+def _chunk_bounds(m, C, c):
+    """(nc, lo, hi): a batch of m rows is cut into nc = min(C, tiles) chunks of whole tiles
+    as ``tiles._batch_gradient`` cuts it; chunk c is its rows lo:hi."""
     nt = (m + TILE - 1) // TILE
-    nc = min(Gs.shape[0], nt)
-    for c in range(nc):
-        g = G if nc == 1 else Gs[c]
-        for r in range(r0, r1):
-            if alive[r]:
-                gr = g[r]
-                for i in range(p):
-                    gr[i] = 0
-        lo = min((c * nt // nc) * TILE, m)
-        hi = min(((c + 1) * nt // nc) * TILE, m)
-        _tiles_runs(data, net, layout, base, lo, hi, m, P, g, alive, tile, totals[c], r0, r1)
+    nc = min(C, nt)
+    return nc, min((c * nt // nc) * TILE, m), min(((c + 1) * nt // nc) * TILE, m)
+
+
+@njit(inline="always", **_JIT)
+def _sum_chunks(r0, r1, nc, G, Gs, totals, alive):
+    """With nc > 1 chunks: G[r] := the chunks' sums Gs[c, r] and totals[0, r] := their loss
+    terms' totals[c, r], added up in chunk order, for the live runs r in r0:r1."""
     if nc == 1:
         return
+    p = G.shape[1]
     for r in range(r0, r1):
         if alive[r] == 0:
             continue
@@ -102,54 +97,94 @@ def _slot_gradients(r0, r1, data, net, layout, base, m, P, G, alive, Gs, totals,
 
 
 @njit(**_JIT)
+def _slot_gradients(r0, r1, data, net, layout, base, m, P, G, alive, Gs, totals, tile):
+    """G[r] := the gradient of the batch order[base:base + m] at P[r] and totals[0, r] its
+    loss terms' sum, for the live runs r in r0:r1: chunk c's sums (``_chunk_bounds``) in
+    Gs[c, r], totals[c, r], then added up in chunk order (one chunk: straight into G)."""
+    p = P.shape[1]
+    nc = _chunk_bounds(m, Gs.shape[0], 0)[0]
+    for c in range(nc):
+        g = G if nc == 1 else Gs[c]
+        for r in range(r0, r1):
+            if alive[r]:
+                gr = g[r]
+                for i in range(p):
+                    gr[i] = 0
+        lo, hi = _chunk_bounds(m, Gs.shape[0], c)[1:]
+        _tiles_runs(data, net, layout, base, lo, hi, m, P, g, alive, tile, totals[c], r0, r1)
+    _sum_chunks(r0, r1, nc, G, Gs, totals, alive)
+
+
+@njit(inline="always", **_JIT)
+def _before_gradient(r0, r1, s, plan, net, layout, params, alive):
+    """Step s's look-ahead shift of the live runs r in r0:r1; returns how many are live."""
+    kinds, coef = plan[2], plan[3]
+    P, V = params[0], params[1]
+    wofs, bofs = layout[0], layout[1]
+    live = 0
+    for r in range(r0, r1):
+        if alive[r]:
+            live += 1
+            _shift_all(P[r], V[r], coef[r, kinds[s]], net[0], wofs, bofs, 1.0)
+    return live
+
+
+@njit(inline="always", **_JIT)
+def _after_gradient(r0, r1, s, data, plan, net, layout, params, totals, out, check, alive,
+                    stops):
+    """Step s's end for the live runs r in r0:r1, their gradients in G[r] and loss terms'
+    sums in totals[0, r]: the batch loss into out[r, s], the divergence check, the shift
+    back, the one-step-back copy and the update (as ``tiles._steps``)."""
+    starts, counts, kinds, coef = plan
+    sizes, loss_code = net[0], net[2]
+    P, V, G, Pb, Vb = params
+    wofs, bofs = layout[0], layout[1]
+    k_out = data[1].shape[1]
+    m = counts[s]
+    p = P.shape[1]
+    for r in range(r0, r1):
+        if alive[r] == 0:
+            continue
+        total = totals[0, r]
+        if loss_code == 0 or loss_code == 2:
+            out[r, s] = total / (m * k_out)
+        elif loss_code == 1:
+            out[r, s] = total / (2 * m)
+        else:
+            out[r, s] = total / m
+        if check and not np.isfinite(out[r, s]):
+            _restore(P[r], V[r], Pb[r], Vb[r], p)
+            alive[r] = 0
+            stops[r] = s
+            continue
+        c = coef[r, kinds[s]]
+        _shift_all(P[r], V[r], c, sizes, wofs, bofs, -1.0)
+        _restore(Pb[r], Vb[r], P[r], V[r], p)     # the one-step-back copy, then the update
+        chk = _update_all((Pb[r], Vb[r], G[r], P[r], V[r]), c, sizes, wofs, bofs)
+        if check and not np.isfinite(chk):
+            _restore(P[r], V[r], Pb[r], Vb[r], p)
+            alive[r] = 0
+            stops[r] = s
+
+
+@njit(**_JIT)
 def _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, alive, stops):
     """Every step of slot j's runs, j R // ns to (j + 1) R // ns (the module's docstring),
-    with its tile scratch. One function of some 45 lines: the step's stages are tiles.py's."""
-    starts, counts, kinds, coef = plan
-    loss_code = net[2]
-    sizes = net[0]
-    P, V, G, Pb, Vb = params
-    Gs, Zs, Ds, xts, yts, scales, totals = scratch
+    with its tile scratch: the step's stages are tiles.py's."""
+    P, G = params[0], params[2]
+    Gs, Zs, Ds, xts, yts, scales, totals = scratch[:7]
     tile = (Zs[j], Ds[j], xts[j], yts[j], scales[j])
-    wofs, bofs, zrow = layout
-    k_out = data[1].shape[1]
-    R, p = P.shape
+    starts, counts = plan[0], plan[1]
+    R = P.shape[0]
     r0 = j * R // ns
     r1 = (j + 1) * R // ns
     for s in range(starts.shape[0]):
-        m = counts[s]
-        live = 0
-        for r in range(r0, r1):
-            if alive[r]:
-                live += 1
-                _shift_all(P[r], V[r], coef[r, kinds[s]], sizes, wofs, bofs, 1.0)
-        if live == 0:
+        if _before_gradient(r0, r1, s, plan, net, layout, params, alive) == 0:
             return
-        _slot_gradients(r0, r1, data, net, layout, starts[s], m, P, G, alive, Gs, totals,
-                        tile)
-        for r in range(r0, r1):
-            if alive[r] == 0:
-                continue
-            total = totals[0, r]
-            if loss_code == 0 or loss_code == 2:
-                out[r, s] = total / (m * k_out)
-            elif loss_code == 1:
-                out[r, s] = total / (2 * m)
-            else:
-                out[r, s] = total / m
-            if check and not np.isfinite(out[r, s]):
-                _restore(P[r], V[r], Pb[r], Vb[r], p)
-                alive[r] = 0
-                stops[r] = s
-                continue
-            c = coef[r, kinds[s]]
-            _shift_all(P[r], V[r], c, sizes, wofs, bofs, -1.0)
-            _restore(Pb[r], Vb[r], P[r], V[r], p)     # the one-step-back copy, then the
-            chk = _update_all((Pb[r], Vb[r], G[r], P[r], V[r]), c, sizes, wofs, bofs)  # update
-            if check and not np.isfinite(chk):
-                _restore(P[r], V[r], Pb[r], Vb[r], p)
-                alive[r] = 0
-                stops[r] = s
+        _slot_gradients(r0, r1, data, net, layout, starts[s], counts[s], P, G, alive, Gs,
+                        totals, tile)
+        _after_gradient(r0, r1, s, data, plan, net, layout, params, totals, out, check,
+                        alive, stops)
 
 
 @njit(parallel=True, **_JIT)
