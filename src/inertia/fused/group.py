@@ -56,7 +56,7 @@ _FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, sche
 _RAN = set()                  # dtypes whose group kernel has run in this process
 _TIMED = set()                # (dtype, on threads?) that have run once in this process
 # seconds per run-row of recent calls each way (see _Group._ways), kept for the process by
-# (dtype, layer sizes, batch size): the groups of one sweep's shards, and the tuner's many
+# (dtype, layer sizes, batch size, lanes or not): the groups of one sweep's shards, and the tuner's many
 # short groups, go on from what the earlier ones measured instead of timing both ways
 # again (half of a group's first four calls on one thread)
 _MEASURED = {}
@@ -128,16 +128,16 @@ class _Group:
         self.alive = np.ones(R, dtype=np.uint8)
         self.threads = s0.threads
         self.kernel = runs.train_runs
-        if dt == np.float32 and R >= lanes.LANES:     # eight runs in the vector lanes
-            groups = -(-R // lanes.LANES)
-            ns = min(groups, SLOTS, SLOTS_PER_THREAD * s0.threads)
+        if lanes.applies(dt, R, int(plan0.bs)):       # eight runs in the vector lanes
+            ns = min(-(-R // lanes.LANES), SLOTS, SLOTS_PER_THREAD * s0.threads)
             self.scratch += lanes.lane_scratch(R, p, s0.sizes, self.network[1], ns, dt)
             self.kernel = lanes.train_lanes
         self._coef_keys, self._coef = None, None
         # per-step schedules: the rows (R, K, 2 L, 8) of the epochs [e0, e1), kept between
         # calls, and (e0, e1)
         self._rows, self._block = None, (0, 0)
-        key = (dt.name, tuple(int(k) for k in s0.sizes), int(plan0.bs))
+        key = (dt.name, tuple(int(k) for k in s0.sizes), int(plan0.bs),
+               self.kernel is lanes.train_lanes)
         self._seconds = _MEASURED.setdefault(key, {False: [], True: [], "calls": 0})
 
     def _coefficients(self, counts):
@@ -210,6 +210,8 @@ class _Group:
         first call each way in this process compiles or loads: not timed)."""
         import numba
 
+        from . import lanes
+
         if parallel:
             old_threads = numba.get_num_threads()
             numba.set_num_threads(self.threads)
@@ -219,6 +221,8 @@ class _Group:
         try:
             self.kernel(data, plan, self.network, self.params, self.scratch, out, parallel,
                         check, self.alive, stops)
+            if self.kernel is lanes.train_lanes:    # compiled for these arrays' types now
+                self.kernel = lanes.compiled
         finally:
             if parallel:
                 numba.set_parallel_chunksize(old_chunk)

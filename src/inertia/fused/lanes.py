@@ -1,29 +1,36 @@
-"""Runs in the vector lanes: the multi-run kernel for groups of at least ``LANES`` float32
-runs (``train_lanes``), eight runs' numbers side by side in every array of a step.
+"""Runs in the vector lanes: the multi-run kernel (``train_lanes``) for sweep groups of
+float32 runs at small batches (``applies``), eight runs' numbers side by side in every array.
 
 ``runs.train_runs`` takes each run through ``tiles.py``'s stages one after another, with the
 rows innermost: its runs end bit for bit where their fits do, and a sweep gains over the
-fits only the shared shuffles, gathers and calls. Here the run axis is innermost instead:
-the parameters of lane group g (runs 8 g to 8 g + 7) are laid out [parameter][lane], a
-tile's activations [feature][row][lane], and every operation acts on the eight lanes at
-once, each lane doing its run's arithmetic. Each run's numbers do not depend on the other
-runs of its group, on the groups or on the thread count; they equal its fit's to rounding
-(the rows' gradient sums are added in another order): what the sweep issue asks of float32.
-Measured on W6's 4-8-8-1 network at batch 64, one thread: 32 ns a run-row against 41 for
-``train_runs`` (``benchmarks/lanes.py``).
+fits only the shared shuffles, gathers and calls. Here the run axis is innermost: lane group
+g holds runs 8 g to 8 g + 7, its parameters, velocities, one-step-back copies, gradient and
+coefficient rows laid out [parameter][lane] for a whole call, a tile's activations
+[feature][row][lane], and every operation acts on the eight lanes at once, each lane doing
+its run's arithmetic: the forward and backward passes over tiles of ``LT`` rows, the losses'
+sums per lane, and the update, look-ahead shift and divergence checks lane by lane
+(``tiles._update``'s arithmetic). Each run's numbers depend neither on the other runs of its
+group, nor on the groups or the thread count; they equal its fit's to float32 rounding (the
+rows' gradient sums are added in another order), as the sweep issue allows for float32.
+W6's 4-8-8-1 network, 64 runs at batch 64, ns a run-row: one thread 21 against 36 for
+``train_runs``, two threads 10.4 against 13.6; the sweep 1.21 times faster end to end
+(``benchmarks/lanes.py``, docs/ARCHITECTURE.md).
 
 The lanes are written out as 8-tuples (``_ld``, ``_st``, ``_fma``, ...): straight-line
 scalar code that LLVM's SLP vectorizer turns into vector instructions. numba runs LLVM
 without it unless ``numba.config.SLP_VECTORIZE`` is set, so ``train_lanes`` compiles this
-module's kernel with it set (and numba's compiler lock held); nothing else is compiled with
-it, and the row-inner kernels keep their bits. Activations and softmax are ``tiles.py``'s
-(element-wise over a lane tile); the losses' sums are kept per lane.
+module's kernel with it set (numba's compiler lock held), after compiling the functions it
+shares with the row-inner kernels without it. The loads and stores index with unsigned
+integers: through a slice, numba's bound clipping and negative-index wrapping cost more
+than the arithmetic. The gradient sums take two tile rows a pass, so that each block of G
+is loaded and stored once for both.
 
 The contract is ``runs.train_runs``'s, the scratch tuple going on with the lane scratch
-(Pl (NG, 8 p), Gl (NG, 8 p), ltot (NG, 8) float64, Zl (ns, 8 LT rows),
-Dl (ns, 8 LT rows), xl (ns, 8 LT n_in), yl (ns, 8 LT n_out)), NG = ceil(R / 8) lane groups,
-ns slots each of whole groups (``lane_scratch``). A group's lanes past R copy its first run
-and are not read back.
+(``lane_scratch``): Pl, Vl, Pbl, Vbl, Gl (NG, 8 p), Cl (NG, 2 L x 8 x 8) the coefficient
+rows, ltot (NG, 8) float64 the loss sums, then per slot Zl, Dl (ns, 8 LT rows), xl
+(ns, 8 LT n_in), yl (ns, 8 LT n_out); NG = ceil(R / 8) lane groups, ns slots each of whole
+groups. A group's lanes past R copy its first run and are never read back; a run that
+stops is written back at once, the others at the call's end.
 """
 
 from __future__ import annotations
@@ -34,31 +41,42 @@ import numpy as np
 from numba import njit, prange
 
 from .fpenv import flush, restore
-from .runs import _after_gradient, _before_gradient, _chunk_bounds, _sum_chunks
-from .tiles import _JIT, TILE, _activate, _derivative, _layout, _softmax, tile_rows
+from .tiles import _JIT, _activate, _derivative, _layout, _softmax, tile_rows
 
 LANES = 8
 LT = 64           # rows of a lane tile: 8 features x 64 rows x 8 lanes of float32 is 16 KB
 _INLINE = dict(inline="always", **_JIT)
 
 
+# unsigned indices: numba neither wraps them (negative) nor clips them (as it does a slice's
+# bounds), so that each 8-lane load or store is one vector instruction
+_U = tuple(np.uint64(k) for k in range(8))
+
+
 @njit(**_INLINE)
 def _ld(a, i):
-    v = a[i:i + 8]
-    return (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
+    u = np.uint64(i)
+    return (a[u], a[u + _U[1]], a[u + _U[2]], a[u + _U[3]],
+            a[u + _U[4]], a[u + _U[5]], a[u + _U[6]], a[u + _U[7]])
 
 
 @njit(**_INLINE)
 def _st(a, i, x):
-    v = a[i:i + 8]
-    v[0], v[1], v[2], v[3] = x[0], x[1], x[2], x[3]
-    v[4], v[5], v[6], v[7] = x[4], x[5], x[6], x[7]
+    u = np.uint64(i)
+    a[u], a[u + _U[1]], a[u + _U[2]], a[u + _U[3]] = x[0], x[1], x[2], x[3]
+    a[u + _U[4]], a[u + _U[5]], a[u + _U[6]], a[u + _U[7]] = x[4], x[5], x[6], x[7]
 
 
 @njit(**_INLINE)
 def _fma(c, w, x):
     return (c[0] + w[0] * x[0], c[1] + w[1] * x[1], c[2] + w[2] * x[2], c[3] + w[3] * x[3],
             c[4] + w[4] * x[4], c[5] + w[5] * x[5], c[6] + w[6] * x[6], c[7] + w[7] * x[7])
+
+
+@njit(**_INLINE)
+def _mul(w, x):
+    return (w[0] * x[0], w[1] * x[1], w[2] * x[2], w[3] * x[3],
+            w[4] * x[4], w[5] * x[5], w[6] * x[6], w[7] * x[7])
 
 
 @njit(**_INLINE)
@@ -120,53 +138,120 @@ def _matmul(y, yo, ny, x, xo, nx, t, P, po, rs, cs, bo):
         i += 2
 
 
+@njit(**_INLINE)
+def _grad_row(G, g0, a, x, q, t8, nin):
+    """G's lanes from 8 g0 on (one row of W, nin columns) += a x[k] of the tile row at q."""
+    k = 0
+    while k + 4 <= nin:
+        e0, e1 = _ld(x, q + k * t8), _ld(x, q + (k + 1) * t8)
+        e2, e3 = _ld(x, q + (k + 2) * t8), _ld(x, q + (k + 3) * t8)
+        h = 8 * (g0 + k)
+        h0, h1, h2, h3 = _ld(G, h), _ld(G, h + 8), _ld(G, h + 16), _ld(G, h + 24)
+        _st(G, h, _fma(h0, a, e0))
+        _st(G, h + 8, _fma(h1, a, e1))
+        _st(G, h + 16, _fma(h2, a, e2))
+        _st(G, h + 24, _fma(h3, a, e3))
+        k += 4
+    while k < nin:
+        h = 8 * (g0 + k)
+        _st(G, h, _fma(_ld(G, h), a, _ld(x, q + k * t8)))
+        k += 1
+
+
+@njit(**_INLINE)
+def _grad_rows(G, g0, g1, a, b, x, q, t8, nin):
+    """``_grad_row`` for two rows of W (g0 with a, g1 with b), each x[k] loaded once."""
+    k = 0
+    while k + 4 <= nin:
+        e0, e1 = _ld(x, q + k * t8), _ld(x, q + (k + 1) * t8)
+        e2, e3 = _ld(x, q + (k + 2) * t8), _ld(x, q + (k + 3) * t8)
+        h = 8 * (g0 + k)
+        u = 8 * (g1 + k)
+        h0, h1, h2, h3 = _ld(G, h), _ld(G, h + 8), _ld(G, h + 16), _ld(G, h + 24)
+        u0, u1, u2, u3 = _ld(G, u), _ld(G, u + 8), _ld(G, u + 16), _ld(G, u + 24)
+        _st(G, h, _fma(h0, a, e0))
+        _st(G, h + 8, _fma(h1, a, e1))
+        _st(G, h + 16, _fma(h2, a, e2))
+        _st(G, h + 24, _fma(h3, a, e3))
+        _st(G, u, _fma(u0, b, e0))
+        _st(G, u + 8, _fma(u1, b, e1))
+        _st(G, u + 16, _fma(u2, b, e2))
+        _st(G, u + 24, _fma(u3, b, e3))
+        k += 4
+    while k < nin:
+        e0 = _ld(x, q + k * t8)
+        h = 8 * (g0 + k)
+        u = 8 * (g1 + k)
+        h0, u0 = _ld(G, h), _ld(G, u)
+        _st(G, h, _fma(h0, a, e0))
+        _st(G, u, _fma(u0, b, e0))
+        k += 1
+
+
+@njit(**_INLINE)
+def _grad_rows2(G, g0, g1, a, a2, b, b2, x, q, t8, nin):
+    """``_grad_rows`` for two tile rows at once (q and q + 8; a2, b2 the second's d): each
+    G block loaded and stored once for both."""
+    k = 0
+    while k + 4 <= nin:
+        e0, e1 = _ld(x, q + k * t8), _ld(x, q + (k + 1) * t8)
+        e2, e3 = _ld(x, q + (k + 2) * t8), _ld(x, q + (k + 3) * t8)
+        f0, f1 = _ld(x, q + 8 + k * t8), _ld(x, q + 8 + (k + 1) * t8)
+        f2, f3 = _ld(x, q + 8 + (k + 2) * t8), _ld(x, q + 8 + (k + 3) * t8)
+        h = 8 * (g0 + k)
+        u = 8 * (g1 + k)
+        h0, h1, h2, h3 = _ld(G, h), _ld(G, h + 8), _ld(G, h + 16), _ld(G, h + 24)
+        u0, u1, u2, u3 = _ld(G, u), _ld(G, u + 8), _ld(G, u + 16), _ld(G, u + 24)
+        _st(G, h, _fma(_fma(h0, a, e0), a2, f0))
+        _st(G, h + 8, _fma(_fma(h1, a, e1), a2, f1))
+        _st(G, h + 16, _fma(_fma(h2, a, e2), a2, f2))
+        _st(G, h + 24, _fma(_fma(h3, a, e3), a2, f3))
+        _st(G, u, _fma(_fma(u0, b, e0), b2, f0))
+        _st(G, u + 8, _fma(_fma(u1, b, e1), b2, f1))
+        _st(G, u + 16, _fma(_fma(u2, b, e2), b2, f2))
+        _st(G, u + 24, _fma(_fma(u3, b, e3), b2, f3))
+        k += 4
+    while k < nin:
+        e0, f0 = _ld(x, q + k * t8), _ld(x, q + 8 + k * t8)
+        h = 8 * (g0 + k)
+        u = 8 * (g1 + k)
+        h0, u0 = _ld(G, h), _ld(G, u)
+        _st(G, h, _fma(_fma(h0, a, e0), a2, f0))
+        _st(G, u, _fma(_fma(u0, b, e0), b2, f0))
+        k += 1
+
+
 @njit(**_JIT)
 def _grad(G, wo, bo, d, do, x, xo, nin, nout, t):
     """G[8 wo:] (nout, nin, 8) += sum over the t rows of d[j] x[k], G[8 bo:] (nout, 8) +=
-    the rows' sums of d[j], for the tiles d[do:] (nout, t, 8), x[xo:] (nin, t, 8): row by
-    row, two rows of d and four of x a block, the sums in G (loads first)."""
+    the rows' sums of d[j], for the tiles d[do:] (nout, t, 8), x[xo:] (nin, t, 8): two tile
+    rows, two rows of d and four of x a block, the sums in G (loads first)."""
     t8 = 8 * t
-    for r in range(t):
+    r = 0
+    while r < t:
         e = 8 * r
+        two = r + 1 < t
         j = 0
-        while j < nout:
-            two = j + 1 < nout
-            j1 = j + 1 if two else j
-            a, b = _ld(d, do + j * t8 + e), _ld(d, do + j1 * t8 + e)
-            _st(G, 8 * (bo + j), _add(_ld(G, 8 * (bo + j)), a))
+        while j + 2 <= nout:
+            a, b = _ld(d, do + j * t8 + e), _ld(d, do + (j + 1) * t8 + e)
+            c0, c1 = _ld(G, 8 * (bo + j)), _ld(G, 8 * (bo + j + 1))
             if two:
-                _st(G, 8 * (bo + j1), _add(_ld(G, 8 * (bo + j1)), b))
-            k = 0
-            while k < nin:
-                g0 = 8 * (wo + j * nin + k)
-                g1 = 8 * (wo + j1 * nin + k)
-                q = xo + k * t8 + e
-                if k + 4 <= nin:
-                    e0, e1 = _ld(x, q), _ld(x, q + t8)
-                    e2, e3 = _ld(x, q + 2 * t8), _ld(x, q + 3 * t8)
-                    h0, h1 = _ld(G, g0), _ld(G, g0 + 8)
-                    h2, h3 = _ld(G, g0 + 16), _ld(G, g0 + 24)
-                    _st(G, g0, _fma(h0, a, e0))
-                    _st(G, g0 + 8, _fma(h1, a, e1))
-                    _st(G, g0 + 16, _fma(h2, a, e2))
-                    _st(G, g0 + 24, _fma(h3, a, e3))
-                    if two:
-                        h0, h1 = _ld(G, g1), _ld(G, g1 + 8)
-                        h2, h3 = _ld(G, g1 + 16), _ld(G, g1 + 24)
-                        _st(G, g1, _fma(h0, b, e0))
-                        _st(G, g1 + 8, _fma(h1, b, e1))
-                        _st(G, g1 + 16, _fma(h2, b, e2))
-                        _st(G, g1 + 24, _fma(h3, b, e3))
-                    k += 4
-                else:
-                    e0 = _ld(x, q)
-                    h0 = _ld(G, g0)
-                    _st(G, g0, _fma(h0, a, e0))
-                    if two:
-                        h1 = _ld(G, g1)
-                        _st(G, g1, _fma(h1, b, e0))
-                    k += 1
+                a2, b2 = _ld(d, do + j * t8 + e + 8), _ld(d, do + (j + 1) * t8 + e + 8)
+                _st(G, 8 * (bo + j), _add(_add(c0, a), a2))
+                _st(G, 8 * (bo + j + 1), _add(_add(c1, b), b2))
+                _grad_rows2(G, wo + j * nin, wo + (j + 1) * nin, a, a2, b, b2, x, xo + e,
+                            t8, nin)
+            else:
+                _st(G, 8 * (bo + j), _add(c0, a))
+                _st(G, 8 * (bo + j + 1), _add(c1, b))
+                _grad_rows(G, wo + j * nin, wo + (j + 1) * nin, a, b, x, xo + e, t8, nin)
             j += 2
+        if j < nout:
+            for e1 in range(e, e + (16 if two else 8), 8):
+                a = _ld(d, do + j * t8 + e1)
+                _st(G, 8 * (bo + j), _add(_ld(G, 8 * (bo + j)), a))
+                _grad_row(G, wo + j * nin, a, x, xo + e1, t8, nin)
+        r += 2
 
 
 @njit(**_INLINE)
@@ -285,29 +370,113 @@ def _backward(sizes, acts, P, G, wofs, bofs, zrow, xt, Z, D, t):
 
 @njit(**_JIT)
 def _transpose_in(P, r0, R, Pl):
-    """Pl (p, 8) := the parameters of runs r0 .. r0 + 7 (lanes past R: run r0's)."""
+    """Pl (p, 8) := rows r0 .. r0 + 7 of P (R, p) (lanes past R: row r0)."""
     p = P.shape[1]
     for q in range(8):
-        r = r0 + q if r0 + q < R else r0
-        src = P[r]
+        src = P[r0 + q if r0 + q < R else r0]
+        u = np.uint64(q)
         for i in range(p):
-            Pl[8 * i + q] = src[i]
+            Pl[np.uint64(8 * i) + u] = src[np.uint64(i)]
 
 
 @njit(**_JIT)
-def _group_tiles(data, net, layout, base, lo, hi, m, g0, g1, lane, tile, live):
-    """Rows lo:hi of the batch order[base:base + m], lane tile by lane tile, gathered once
-    for the lane groups g0:g1 with a live run (live[g]): forward, loss, backward of each,
-    its gradient added into Gl[g] and its lanes' loss terms into ltot[g]."""
+def _lane_out(Pl, q, dst):
+    """dst (p,) := lane q of Pl (p, 8)."""
+    u = np.uint64(q)
+    for i in range(dst.shape[0]):
+        dst[np.uint64(i)] = Pl[np.uint64(8 * i) + u]
+
+
+@njit(**_JIT)
+def _lane_back(Pl, Vl, Pbl, Vbl, q):
+    """Lane q of Pl, Vl := that of the one-step-back copy Pbl, Vbl."""
+    for i in range(q, Pl.shape[0], 8):
+        Pl[i] = Pbl[i]
+        Vl[i] = Vbl[i]
+
+
+@njit(**_JIT)
+def _coef_lanes(coef, kind, r0, R, Cl):
+    """Cl (2 L, 8 coefficients, 8 lanes) := coef[r, kind] (2 L, 8) of runs r0 .. r0 + 7."""
+    for q in range(8):
+        c = coef[r0 + q if r0 + q < R else r0, kind]
+        for row in range(c.shape[0]):
+            for k in range(8):
+                Cl[(row * 8 + k) * 8 + q] = c[row, k]
+
+
+@njit(**_JIT)
+def _shift_range(Pl, Vl, Cl, row, lo, hi, sign):
+    """Parameters lo:hi (coefficient row ``row``) to their look-ahead point w + look v
+    (sign 1) or back (sign -1) in every lane, unless no lane looks ahead
+    (``tiles._shift_all``)."""
+    mu = _ld(Cl, (row * 8 + 7) * 8)
+    if mu == _zero(Cl):
+        return
+    if sign < 0:
+        mu = (-mu[0], -mu[1], -mu[2], -mu[3], -mu[4], -mu[5], -mu[6], -mu[7])
+    for i in range(lo, hi):
+        _st(Pl, 8 * i, _fma(_ld(Pl, 8 * i), mu, _ld(Vl, 8 * i)))
+
+
+@njit(**_JIT)
+def _update_range(state, Cl, row, lo, hi):
+    """``tiles._update`` in lanes over parameters lo:hi with the coefficient row ``row``:
+    w, v read from Pbl, Vbl, w', v' written to Pl, Vl. Returns each lane's sum of 0 w'."""
+    Pl, Vl, Pbl, Vbl, Gl = state
+    c = (row * 8) * 8
+    A, B, C, D = _ld(Cl, c), _ld(Cl, c + 8), _ld(Cl, c + 16), _ld(Cl, c + 24)
+    E, F, H = _ld(Cl, c + 32), _ld(Cl, c + 40), _ld(Cl, c + 48)
+    zero = _zero(Cl)
+    chk = zero
+    for i in range(lo, hi):
+        e = 8 * i
+        vo, w, g = _ld(Vbl, e), _ld(Pbl, e), _ld(Gl, e)
+        vn = _fma(_fma(_mul(A, vo), B, g), C, w)
+        wn = _fma(_fma(_fma(_mul(D, w), E, vn), F, g), H, vo)
+        _st(Pl, e, wn)
+        _st(Vl, e, vn)
+        chk = _fma(chk, wn, zero)
+    return chk
+
+
+@njit(**_JIT)
+def _steps_state(state, Cl, sizes, wofs, bofs, mode):
+    """Every layer's weights and biases: mode 1 / -1 the look-ahead shift there and back,
+    mode 0 the one-step-back copy and the update (returns each lane's check)."""
+    Pl, Vl, Pbl, Vbl = state[0], state[1], state[2], state[3]
+    if mode == 0:
+        Pbl[:] = Pl
+        Vbl[:] = Vl
+    chk = _zero(Cl)
+    for l in range(sizes.shape[0] - 1):
+        for half in range(2):
+            lo = wofs[l] if half == 0 else bofs[l]
+            hi = bofs[l] if half == 0 else bofs[l] + sizes[l + 1]
+            if mode == 0:
+                chk = _add(chk, _update_range(state, Cl, 2 * l + half, lo, hi))
+            else:
+                _shift_range(Pl, Vl, Cl, 2 * l + half, lo, hi, mode)
+    return chk
+
+
+@njit(**_JIT)
+def _group_tiles(data, net, layout, base, m, g0, g1, lane, tile, live):
+    """The batch order[base:base + m], lane tile by lane tile, gathered once for the lane
+    groups g0:g1 with a live run (live[g]): forward, loss, backward of each, its gradient
+    in Gl[g] and its lanes' loss terms in ltot[g] (both zeroed here)."""
     X, Y, order = data
     sizes, acts, loss_code, fast = net
     wofs, bofs, zrow = layout
-    Pl, Gl, ltot = lane[0], lane[1], lane[2]
+    Pl, Gl, ltot = lane[0], lane[4], lane[6]
     Z, D, xt, yt = tile
     L = sizes.shape[0] - 1
     k_out = Y.shape[1]
-    for t0 in range(lo, hi, LT):
-        t = min(LT, hi - t0)
+    for g in range(g0, g1):
+        Gl[g][:] = 0
+        ltot[g][:] = 0
+    for t0 in range(0, m, LT):
+        t = min(LT, m - t0)
         _gather(X, Y, order, base, t0, t, xt, yt)
         zo = zrow[L - 1] * 8 * t
         n = 8 * k_out * t
@@ -319,57 +488,96 @@ def _group_tiles(data, net, layout, base, lo, hi, m, g0, g1, lane, tile, live):
 
 
 @njit(**_JIT)
-def _slot_gradients(g0, g1, data, net, layout, base, m, P, G, alive, Gs, totals, lane,
-                    tile):
-    """``runs._slot_gradients`` for the lane groups g0:g1 (runs 8 g0 to 8 g1 - 1, those
-    below R): G[r] the gradient of the batch at P[r] and totals[0, r] its loss terms' sum
-    for every live run, chunk by chunk (``runs._chunk_bounds``), chunk sums in order."""
-    R, p = P.shape
-    Pl, Gl, ltot = lane[0], lane[1], lane[2]
-    live = np.zeros(g1, dtype=np.uint8)
-    for g in range(g0, g1):
-        for r in range(8 * g, min(8 * g + 8, R)):
-            live[g] |= alive[r]
-        if live[g]:
-            _transpose_in(P, 8 * g, R, Pl[g])
-    nc = _chunk_bounds(m, Gs.shape[0], 0)[0]
-    for c in range(nc):
-        lo, hi = _chunk_bounds(m, Gs.shape[0], c)[1:]
-        for g in range(g0, g1):
-            Gl[g][:] = 0
-            ltot[g][:] = 0
-        _group_tiles(data, net, layout, base, lo, hi, m, g0, g1, lane, tile, live)
-        out = G if nc == 1 else Gs[c]
-        for g in range(g0, g1):
-            for q in range(8):
-                r = 8 * g + q
-                if r < R and alive[r]:
-                    gr = out[r]
-                    for i in range(p):
-                        gr[i] = Gl[g, 8 * i + q]
-                    totals[c, r] = ltot[g, q]
-    _sum_chunks(8 * g0, min(8 * g1, R), nc, G, Gs, totals, alive)
+def _run_out(params, state, g, q, r, full):
+    """Run r's P, V (and with ``full`` Pb, Vb) := lane q of group g's."""
+    _lane_out(state[0][g], q, params[0][r])
+    _lane_out(state[1][g], q, params[1][r])
+    if full:
+        _lane_out(state[2][g], q, params[3][r])
+        _lane_out(state[3][g], q, params[4][r])
+
+
+@njit(**_JIT)
+def _finish(g, s, data, plan, net, layout, params, lane, out, check, alive, stops):
+    """Step s's end for group g (``runs._after_gradient`` lane by lane): each live run's
+    batch loss into out[r, s] and its check (not finite: the lane back to the one-step-back
+    copy, the run written out and stopped), the shift back, the copy and the update of
+    every lane, the update's check (not finite: the lane back to the state before it)."""
+    counts, kinds, coef = plan[1], plan[2], plan[3]
+    sizes, loss_code = net[0], net[2]
+    wofs, bofs = layout[0], layout[1]
+    state = (lane[0][g], lane[1][g], lane[2][g], lane[3][g], lane[4][g])
+    Cl, ltot = lane[5][g], lane[6][g]
+    k_out = data[1].shape[1]
+    m = counts[s]
+    R = params[0].shape[0]
+    r0, r1 = 8 * g, min(8 * g + 8, R)
+    for r in range(r0, r1):
+        if alive[r]:
+            total = ltot[r - r0]
+            if loss_code == 0 or loss_code == 2:
+                out[r, s] = total / (m * k_out)
+            elif loss_code == 1:
+                out[r, s] = total / (2 * m)
+            else:
+                out[r, s] = total / m
+            if check and not np.isfinite(out[r, s]):
+                _lane_back(state[0], state[1], state[2], state[3], r - r0)
+                _run_out(params, lane, g, r - r0, r, False)
+                alive[r] = 0
+                stops[r] = s
+    _steps_state(state, Cl, sizes, wofs, bofs, -1)
+    chk = _steps_state(state, Cl, sizes, wofs, bofs, 0)
+    for r in range(r0, r1):
+        if alive[r] and check and not np.isfinite(chk[r - r0]):
+            _lane_back(state[0], state[1], state[2], state[3], r - r0)
+            _run_out(params, lane, g, r - r0, r, False)
+            alive[r] = 0
+            stops[r] = s
 
 
 @njit(**_JIT)
 def _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, alive, stops):
-    """Every step of slot j's lane groups, j NG // ns to (j + 1) NG // ns."""
-    P, G = params[0], params[2]
-    Gs, totals, lane = scratch[0], scratch[6], scratch[7:]
-    tile = (lane[3][j], lane[4][j], lane[5][j], lane[6][j])
-    R = P.shape[0]
+    """Every step of slot j's lane groups, j NG // ns to (j + 1) NG // ns: their runs' state
+    moved into the lanes, the steps, the state of the runs still live moved back."""
+    starts, counts, kinds, coef = plan
+    lane = scratch[7:]
+    tile = (lane[7][j], lane[8][j], lane[9][j], lane[10][j])
+    R = params[0].shape[0]
     NG = lane[0].shape[0]
     g0 = j * NG // ns
     g1 = (j + 1) * NG // ns
-    r0, r1 = 8 * g0, min(8 * g1, R)
-    starts, counts = plan[0], plan[1]
+    live = np.zeros(g1, dtype=np.uint8)
+    for g in range(g0, g1):
+        _transpose_in(params[0], 8 * g, R, lane[0][g])         # P, V, Pb, Vb
+        _transpose_in(params[1], 8 * g, R, lane[1][g])
+        _transpose_in(params[3], 8 * g, R, lane[2][g])
+        _transpose_in(params[4], 8 * g, R, lane[3][g])
+    last = -1                           # the coefficient row in Cl (a step's kind)
     for s in range(starts.shape[0]):
-        if _before_gradient(r0, r1, s, plan, net, layout, params, alive) == 0:
-            return
-        _slot_gradients(g0, g1, data, net, layout, starts[s], counts[s], P, G, alive, Gs,
-                        totals, lane, tile)
-        _after_gradient(r0, r1, s, data, plan, net, layout, params, totals, out, check,
-                        alive, stops)
+        n_live = 0
+        for g in range(g0, g1):
+            live[g] = 0
+            for r in range(8 * g, min(8 * g + 8, R)):
+                live[g] |= alive[r]
+            if live[g]:
+                n_live += 1
+                if kinds[s] != last:
+                    _coef_lanes(coef, kinds[s], 8 * g, R, lane[5][g])
+                state = (lane[0][g], lane[1][g], lane[2][g], lane[3][g], lane[4][g])
+                _steps_state(state, lane[5][g], net[0], layout[0], layout[1], 1)
+        if n_live == 0:
+            break
+        last = kinds[s]
+        _group_tiles(data, net, layout, starts[s], counts[s], g0, g1, lane, tile, live)
+        for g in range(g0, g1):
+            if live[g]:
+                _finish(g, s, data, plan, net, layout, params, lane, out, check, alive,
+                        stops)
+    for g in range(g0, g1):
+        for r in range(8 * g, min(8 * g + 8, R)):
+            if alive[r]:
+                _run_out(params, lane, g, r - 8 * g, r, True)
 
 
 @njit(parallel=True, **_JIT)
@@ -391,26 +599,33 @@ def _train_lanes(data, plan, net, params, scratch, out, parallel, check, alive, 
         stops[r] = S
     old = flush()
     if parallel:
-        ns = scratch[10].shape[0]
-        _slots_parallel(ns, data, plan, net, layout, params, scratch, out, check, alive,
-                        stops)
+        _slots_parallel(scratch[14].shape[0], data, plan, net, layout, params, scratch, out,
+                        check, alive, stops)
     else:
         _train_slot(0, 1, data, plan, net, layout, params, scratch, out, check, alive, stops)
     restore(old)
 
 
 _COMPILE = threading.Lock()
+compiled = _train_lanes     # the kernel itself, once ``train_lanes`` has compiled it for the types
 
 
 def train_lanes(*args):
     """``_train_lanes(*args)``, compiled (or loaded from numba's cache) for these argument
     types with LLVM's SLP vectorizer on (the module's docstring)."""
-    from numba import typeof
+    from numba import typeof, types
     from numba.core import config
     from numba.core.compiler_lock import global_compiler_lock
 
     sig = tuple(typeof(a) for a in args)
     if sig not in _train_lanes.overloads:
+        # the functions it shares with the row-inner kernels (tiles.py's activations,
+        # softmax, layout) compiled first, without the SLP vectorizer, by compiling
+        # runs.train_runs for the same arrays: compiled inside it, they would be compiled
+        # (and cached) with SLP on for every kernel of this process and later ones
+        from .runs import train_runs
+
+        train_runs.compile(sig[:4] + (types.Tuple(sig[4].types[:7]),) + sig[5:])
         with _COMPILE, global_compiler_lock:
             old = config.SLP_VECTORIZE
             config.SLP_VECTORIZE = 1
@@ -421,16 +636,25 @@ def train_lanes(*args):
     _train_lanes(*args)
 
 
+def applies(dtype, R, batch):
+    """Whether a group of R runs of ``dtype`` at this batch size trains in the lanes: float32
+    (float64 groups keep the row-inner kernel and their fits' bits), at least two lane groups
+    (with fewer, the row-inner kernel shares its runs among more threads) and a batch of at
+    most one lane tile (from 128 rows on, the row-inner kernel's longer vector loops are the
+    faster: ``benchmarks/lanes.py``)."""
+    return np.dtype(dtype) == np.float32 and R >= 2 * LANES and batch <= LT
+
+
 def lane_scratch(R, p, sizes, acts, ns, dtype):
     """The lane scratch (the module's docstring) for R runs of p parameters, the layer sizes
     and activation table of ``tiles``, ns slots."""
     NG = -(-R // LANES)
     rows = tile_rows(sizes, acts)
     per = LANES * LT
-    return (np.zeros((NG, LANES * p), dtype=dtype), np.zeros((NG, LANES * p), dtype=dtype),
-            np.zeros((NG, LANES)), np.zeros((ns, per * rows), dtype=dtype),
-            np.zeros((ns, per * rows), dtype=dtype), np.zeros((ns, per * sizes[0]), dtype=dtype),
-            np.zeros((ns, per * sizes[-1]), dtype=dtype))
-
-
-assert TILE % LT == 0     # a chunk (whole tiles) is whole lane tiles
+    L = len(sizes) - 1
+    state = tuple(np.zeros((NG, LANES * p), dtype=dtype) for _ in range(5))
+    return state + (np.zeros((NG, 2 * L * 8 * LANES), dtype=dtype), np.zeros((NG, LANES)),
+                    np.zeros((ns, per * rows), dtype=dtype),
+                    np.zeros((ns, per * rows), dtype=dtype),
+                    np.zeros((ns, per * sizes[0]), dtype=dtype),
+                    np.zeros((ns, per * sizes[-1]), dtype=dtype))
