@@ -21,11 +21,11 @@ lanes       8 runs in the lanes, SLP off (numba's default), ns per row and run;
 lanes+SLP   the same code with ``NUMBA_SLP_VECTORIZE=1``.
 
 Usage: ``python benchmarks/lanes.py`` (a few seconds). It prints the three and their ratios.
-Nothing in inertia uses the lane layout: a whole multi-run kernel built on it (each run equal
-to its fit to float32 rounding, not bit for bit) gained 3% on W6's batch-64 sweep and lost
-12% at full batch (docs/ARCHITECTURE.md, the sweep's part, has the figures). That kernel's
-lane loads and stores index with unsigned integers: through a slice (as this script's layer
-does), numba's bound clipping and negative-index wrapping cost more than the arithmetic.
+The multi-run kernel ``inertia.fused.lanes`` is built on this layout (each run equal to its
+fit to float32 rounding, not bit for bit); its lane loads and stores index with unsigned
+integers: through a slice (as this script's layer does), numba's bound clipping and
+negative-index wrapping cost more than the arithmetic (docs/ARCHITECTURE.md, the sweep's
+part, has the whole kernel's figures).
 """
 
 from __future__ import annotations

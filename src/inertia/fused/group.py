@@ -294,12 +294,12 @@ def _epoch_values(plans, e, alive):
             for r, p in enumerate(plans)]
 
 
-def _end_epoch(hist, net, plan, e, losses, when):
+def _end_epoch(hist, net, plan, e, loss, when):
     """fit's record of epoch e: its mean loss, the validation loss (and accuracy), the time
     ``when`` it ended (seconds since the start)."""
     from ..training.early_stopping import CLASSIFIER_LOSSES, accuracy
 
-    loss = float(losses.mean())
+    loss = float(loss)
     hist.loss.append(loss)
     if plan.Xv is not None:
         hist.val_loss.append(float(net.loss(plan.Xv, plan.yv, plan.loss)))
@@ -349,14 +349,14 @@ def _record(r, group, hists, nets, plans, block, times):
     from ..training import Divergence
     from ..training.plan import set_planned
 
-    e0, e1, out, stop, values, check = block
+    e0, e1, out, means, stop, values, check = block
     p0 = plans[0]
     S = p0.starts.shape[0]
     kept = _advance(group.steps[r], out, stop, out.shape[0], check, values)
     set_planned(group.steps[r].opt, plans[r], e0 * S + kept)
     whole = e1 - e0 if kept == out.shape[0] else stop // S
     for i in range(whole):
-        _end_epoch(hists[r], nets[r], plans[r], e0 + i, out[i * S:(i + 1) * S], times[i])
+        _end_epoch(hists[r], nets[r], plans[r], e0 + i, means[i], times[i])
     if whole < e1 - e0:
         hists[r].diverged = Divergence(e0 + whole, stop - whole * S, float(out[stop]))
         return p0.epochs - e0
@@ -399,9 +399,10 @@ def train_group(nets, opts, X, y, loss, plan, tick=None):
         per_epoch = (c1 - c0) / (e1 - e)
         times = [c0 - t0 + (c1 - c0) * (i + 1) / (e1 - e) for i in range(e1 - e)]
         done = 0
+        means = out.reshape(out.shape[0], e1 - e, -1).mean(axis=2)   # each epoch's loss
         for r in np.flatnonzero(live):
-            block = (e, e1, out[r], int(stops[r]), None if values is None else values[r],
-                     check)
+            block = (e, e1, out[r], means[r], int(stops[r]),
+                     None if values is None else values[r], check)
             done += _record(r, group, hists, nets, plans, block, times)
         if tick is not None:
             tick(done)

@@ -68,7 +68,9 @@ def _train_group(nets, opts, X, y, loss, plan, tick=None):
     a schedule, per-step lr or momentum schedules, any batch size, shuffling, validation
     data and on_divergence "stop" or "continue", are trained together by
     ``inertia.fused.group.train_group`` (one compiled call a block of epochs, each tile
-    of X gathered once for every run; bit for bit each run's fit). Groups of torch-engine
+    of X gathered once for every run; bit for bit each run's fit, or to float32 rounding
+    for the float32 groups that train in the vector lanes, ``fused.lanes.applies``).
+    Groups of torch-engine
     runs are trained together by ``inertia.sweeps.batched.train_group`` (batched matmuls on
     the networks' device, one step for every run; each run its fit to round-off) under the
     same conditions but per-step schedules, with no limit on the width and no numba needed.

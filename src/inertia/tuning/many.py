@@ -3,15 +3,17 @@
 ``train_many`` is the one place the tuner trains configurations. It trains them through
 the sweep's ``_train_group`` (``inertia.sweeps.runs``), chunk by chunk, each configuration
 continuing its own copy of the network and its own optimizer; whatever runs a group of the
-sweep (one ``fit`` after another today, a multi-run compiled kernel later) runs the tuner's.
+sweep (the multi-run compiled kernels, or one ``fit`` after another) runs the tuner's.
 
 Fairness: every configuration starts from the weights of the network it was copied from, and
 every configuration sees the same shuffling orders: a chunk of epochs starting at epoch k
 draws the orders of ``fit(seed=seed)`` after k epochs (``training.SeedAfter``). A fit
 continues where the previous one stopped (the optimizer keeps its state, the orders go on),
-so a configuration trained chunk by chunk to epoch E is, bit for bit, the run
-``fit(net, ..., optimizer=SGD(lr, momentum), epochs=E, seed=seed)``: the race's winner is the
-run a user's fit with the chosen pair and the same seed gives.
+so a configuration trained chunk by chunk to epoch E is the run
+``fit(net, ..., optimizer=SGD(lr, momentum), epochs=E, seed=seed)`` (bit for bit, or to
+float32 rounding where a chunk of 16 or more float32 configurations at a batch of up to 64
+rows trains in the vector lanes, ``fused.lanes``): the race's winner is the run a user's
+fit with the chosen pair and the same seed gives.
 """
 
 from __future__ import annotations
