@@ -148,13 +148,14 @@ def _trained(hypers, threads, monkeypatch, slots=fused_group.SLOTS):
 
 
 def test_lanes_same_bits_on_any_thread_count_and_group(monkeypatch):
-    """A run's numbers do not depend on the threads, the slots or its group's other runs."""
+    """A run's numbers do not depend on the threads, the slots or its group's other runs (the
+    16 runs of two full lane groups, placed elsewhere in a group of three)."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba has one thread here")
     one = _trained(HYPERS, 1, monkeypatch)
     two = _trained(HYPERS, 2, monkeypatch, slots=3)
     bigger = _trained(HYPERS[8:] + HYPERS[:8] + HYPERS[:7], 2, monkeypatch)
-    for k, (w, loss) in enumerate(one):
+    for k, (w, loss) in enumerate(one[:16]):
         np.testing.assert_array_equal(w, two[k][0])
         np.testing.assert_array_equal(loss, two[k][1])
         j = (k - 8) % 17                                   # its place in the bigger group

@@ -9,9 +9,10 @@ coefficient rows laid out [parameter][lane] for a whole call, a tile's activatio
 [feature][row][lane], and every operation acts on the eight lanes at once, each lane doing
 its run's arithmetic: the forward and backward passes over tiles of ``LT`` rows, the losses'
 sums per lane, and the update, look-ahead shift and divergence checks lane by lane
-(``tiles._update``'s arithmetic). Each run's numbers depend neither on the other runs of its
-group, nor on the groups or the thread count; they equal its fit's to float32 rounding (the
-rows' gradient sums are added in another order), as the sweep issue allows for float32.
+(``tiles._update``'s arithmetic). A run's numbers depend neither on the thread count nor on
+the other runs of its group, but for whether it is one of the runs the full lane groups
+leave over (below); they equal its fit's to float32 rounding (the rows' gradient sums are
+added in another order), as the sweep issue allows for float32.
 W6's 4-8-8-1 network, 64 runs at batch 64, ns a run-row: one thread 21 against 36 for
 ``train_runs``, two threads 10.4 against 13.6; the sweep 1.21 times faster end to end
 (``benchmarks/lanes.py``, docs/ARCHITECTURE.md).
@@ -28,9 +29,12 @@ is loaded and stored once for both.
 The contract is ``runs.train_runs``'s, the scratch tuple going on with the lane scratch
 (``lane_scratch``): Pl, Vl, Pbl, Vbl, Gl (NG, 8 p), Cl (NG, 2 L x 8 x 8) the coefficient
 rows, ltot (NG, 8) float64 the loss sums, then per slot Zl, Dl (ns, 8 LT rows), xl
-(ns, 8 LT n_in), yl (ns, 8 LT n_out); NG = ceil(R / 8) lane groups, ns slots each of whole
-groups. A group's lanes past R copy its first run and are never read back; a run that
-stops is written back at once, the others at the call's end.
+(ns, 8 LT n_in), yl (ns, 8 LT n_out); NG = R // 8 full lane groups, ns slots each of whole
+groups. The R mod 8 runs they leave over train the row-inner way (``runs.train_range``) in
+a slot of their own, handed out first: a lane group of one run costs what one of eight does
+(the race's first rung of 33 configurations: 4 groups and 1 run, 3.7 -> 3.2 plain fits of
+wall time for the race). A run that stops is written back at once, the others at the
+call's end.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import numpy as np
 from numba import njit, prange
 
 from .fpenv import flush, restore
+from .runs import train_range
 from .tiles import _JIT, _activate, _derivative, _layout, _softmax, tile_rows
 
 LANES = 8
@@ -580,12 +585,26 @@ def _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, ali
                 _run_out(params, lane, g, r - 8 * g, r, True)
 
 
-@njit(parallel=True, **_JIT)
-def _slots_parallel(ns, data, plan, net, layout, params, scratch, out, check, alive, stops):
-    """The slots on numba's threads (``runs._slots_parallel``)."""
-    for j in prange(ns):
-        old = flush()
+@njit(**_JIT)
+def _slot(j, ns, data, plan, net, layout, params, scratch, out, check, alive, stops):
+    """Slot j of ns lane slots, or with j = ns the runs the full lane groups leave over (on
+    the row-inner way, ``runs.train_range``)."""
+    if j < ns:
         _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, alive, stops)
+    else:
+        train_range(8 * scratch[7].shape[0], params[0].shape[0], 0, data, plan, net, layout,
+                    params, scratch, out, check, alive, stops)
+
+
+@njit(parallel=True, **_JIT)
+def _slots_parallel(ns, rest, data, plan, net, layout, params, scratch, out, check, alive,
+                    stops):
+    """The slots on numba's threads (``runs._slots_parallel``), the left-over runs' first."""
+    for i in prange(ns + rest):
+        k = np.int64(i)
+        j = (k + ns) % (ns + 1) if rest else k          # ns (the left-over runs), 0, 1, ...
+        old = flush()
+        _slot(j, ns, data, plan, net, layout, params, scratch, out, check, alive, stops)
         restore(old)
 
 
@@ -597,12 +616,14 @@ def _train_lanes(data, plan, net, params, scratch, out, parallel, check, alive, 
     S = plan[0].shape[0]
     for r in range(R):
         stops[r] = S
+    rest = int(8 * scratch[7].shape[0] < R)           # runs left over by the full groups
     old = flush()
     if parallel:
-        _slots_parallel(scratch[14].shape[0], data, plan, net, layout, params, scratch, out,
-                        check, alive, stops)
+        _slots_parallel(scratch[14].shape[0], rest, data, plan, net, layout, params, scratch,
+                        out, check, alive, stops)
     else:
-        _train_slot(0, 1, data, plan, net, layout, params, scratch, out, check, alive, stops)
+        for j in range(1 + rest):
+            _slot(j, 1, data, plan, net, layout, params, scratch, out, check, alive, stops)
     restore(old)
 
 
@@ -648,7 +669,7 @@ def applies(dtype, R, batch):
 def lane_scratch(R, p, sizes, acts, ns, dtype):
     """The lane scratch (the module's docstring) for R runs of p parameters, the layer sizes
     and activation table of ``tiles``, ns slots."""
-    NG = -(-R // LANES)
+    NG = R // LANES
     rows = tile_rows(sizes, acts)
     per = LANES * LT
     L = len(sizes) - 1

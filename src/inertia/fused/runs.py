@@ -170,14 +170,21 @@ def _after_gradient(r0, r1, s, data, plan, net, layout, params, totals, out, che
 @njit(**_JIT)
 def _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, alive, stops):
     """Every step of slot j's runs, j R // ns to (j + 1) R // ns (the module's docstring),
-    with its tile scratch: the step's stages are tiles.py's."""
+    with its tile scratch."""
+    R = params[0].shape[0]
+    train_range(j * R // ns, (j + 1) * R // ns, j, data, plan, net, layout, params, scratch,
+                out, check, alive, stops)
+
+
+@njit(**_JIT)
+def train_range(r0, r1, j, data, plan, net, layout, params, scratch, out, check, alive,
+                stops):
+    """Every step of the runs r0:r1 with the tile scratch of slot j: the step's stages are
+    tiles.py's (also the lane kernel's way with the runs its lane groups leave over)."""
     P, G = params[0], params[2]
     Gs, Zs, Ds, xts, yts, scales, totals = scratch[:7]
     tile = (Zs[j], Ds[j], xts[j], yts[j], scales[j])
     starts, counts = plan[0], plan[1]
-    R = P.shape[0]
-    r0 = j * R // ns
-    r1 = (j + 1) * R // ns
     for s in range(starts.shape[0]):
         if _before_gradient(r0, r1, s, plan, net, layout, params, alive) == 0:
             return
