@@ -69,6 +69,7 @@ def threads(request, monkeypatch):
     monkeypatch.setenv("INERTIA_THREADS", str(request.param))
     if request.param > 1:          # three slots of runs (the last of two) on two threads
         monkeypatch.setattr(fused_group, "SLOTS", 3)
+        monkeypatch.setattr(fused_group, "SLOT_RUNS", 1)
     return request.param
 
 
@@ -97,6 +98,7 @@ def test_epoch_split_between_threads_and_one(first, monkeypatch):
         pytest.skip("numba has one thread here")
     monkeypatch.setenv("INERTIA_THREADS", "2")
     monkeypatch.setattr(fused_group, "SLOTS", 3)
+    monkeypatch.setattr(fused_group, "SLOT_RUNS", 1)
     monkeypatch.setattr(fused_group._Group, "_ways",
                         lambda self, S, live: [(0, first, True), (first, S, False)])
     X, y = data(300)
@@ -277,6 +279,7 @@ def test_scheduled_epoch_split_between_threads_and_one(monkeypatch):
         pytest.skip("numba has one thread here")
     monkeypatch.setenv("INERTIA_THREADS", "2")
     monkeypatch.setattr(fused_group, "SLOTS", 3)
+    monkeypatch.setattr(fused_group, "SLOT_RUNS", 1)
     monkeypatch.setattr(fused_group._Group, "_ways",
                         lambda self, S, live: [(0, 3, True), (3, S, False)])
     X, y = data(300)
@@ -492,3 +495,16 @@ def test_sweep_peers_train_what_the_fits_train(system, batch):
                         SGD(float(lrs[r]), momentum=float(mus[r]), convention="pytorch"),
                         epochs=2, batch_size=batch or None, seed=0, progress=False)
         np.testing.assert_allclose(loss[r], h.loss, rtol=1e-4)
+
+
+@pytest.mark.parametrize("runs, slots", [(6, 2), (3, 2), (16, 4), (64, 4)])
+def test_slots_a_thread(runs, slots, monkeypatch):
+    """Two slots a thread for groups with at least SLOT_RUNS runs a slot, one below (its
+    slots even, each tile serving more runs)."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here")
+    monkeypatch.setenv("INERTIA_THREADS", "2")
+    X, y = data(100)
+    nets, opts = group("pytorch", [{"lr": 0.01 * (k + 1)} for k in range(runs)])
+    plans = fused_group._plans(nets, opts, X, y, "mse", {"epochs": 1, "batch_size": 100})
+    assert fused_group._Group(nets, opts, plans[0]).scratch[1].shape[0] == slots

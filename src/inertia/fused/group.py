@@ -44,8 +44,14 @@ MAX_BLOCK = 64
 # a time to numba's threads (``runs.train_runs``): more slots than threads, so that a thread
 # the system pauses holds up a share of the call, and few, so that each tile gathered serves
 # many runs. W6's batch-64 sweep on two threads, ns a run-row: 4 slots 20.7, 8 21.5, 16
-# 22.2, 32 23.1, 64 25.5 (one process, three rounds). The numbers are the same on any count.
+# 22.2, 32 23.1, 64 25.5 (one process, three rounds). A group of fewer than SLOT_RUNS runs a
+# slot takes one slot a thread: its tiles then serve more runs each, and its slots stay
+# even (6 runs on two threads: two slots of 3, not 1, 2, 1, 2): the race's later rungs of 6
+# and 3 configurations on smooth-500k-b64 took the race from 3.25 to 3.08 plain fits of wall
+# time (alternating runs), where one slot a thread for W6's 64 runs would cost it 4% at
+# batch 64 and 10% at full batch. The numbers are the same on any count.
 SLOTS_PER_THREAD = 2
+SLOT_RUNS = 4
 SLOTS = 64
 
 _FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, schedule=None,
@@ -116,7 +122,8 @@ class _Group:
         self.Pb, self.Vb = self.P.copy(), self.V.copy()
         self.G = np.zeros_like(self.P)
         self.params = (self.P, self.V, self.G, self.Pb, self.Vb)
-        ns = min(R, SLOTS, SLOTS_PER_THREAD * s0.threads)
+        per = SLOTS_PER_THREAD if R >= SLOT_RUNS * SLOTS_PER_THREAD * s0.threads else 1
+        ns = min(R, SLOTS, per * s0.threads)
         T = tiles.TILE
         self.scratch = (np.zeros((C, R, p), dtype=dt),
                         np.zeros((ns, s0.Zs.shape[1]), dtype=dt),
