@@ -156,7 +156,7 @@ def check_runs(net, X, y, loss, opt_spec, points, plan):
     point's values), before any run starts."""
     from .runs import build_optimizer
 
-    cache = {}                              # the schedules' values, computed once
+    cache = {}                  # the data checks and the schedules' values, each done once
     for p in points:
         opt = build_optimizer(opt_spec, p)
         try:
