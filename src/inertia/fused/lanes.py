@@ -46,7 +46,8 @@ from numba import njit, prange
 
 from .fpenv import flush, restore
 from .runs import train_range
-from .tiles import _JIT, _activate, _derivative, _layout, _softmax, tile_rows
+from .tiles import (_JIT, _activate, _derivative, _layout, _softmax, batch_loss,
+                    cross_entropy_term, tile_rows)
 
 LANES = 8
 LT = 64           # rows of a lane tile: 8 features x 64 rows x 8 lanes of float32 is 16 KB
@@ -339,18 +340,7 @@ def _cross_entropy_sums(z, yt, k_out, c, tot):
     """Each column's (row, lane) sum(y) log(sum exp(z - mx)) + sum y (mx - z) added into its
     lane's tot (``tiles._cross_entropy_loss``'s terms), for z, yt (k_out, c)."""
     for r in range(c):
-        mx = z[r]
-        for o in range(1, k_out):
-            mx = max(mx, z[o * c + r])
-        se = z.dtype.type(0)
-        sy = se
-        ygap = se
-        for o in range(k_out):
-            gap = mx - z[o * c + r]
-            se += np.exp(-gap)
-            sy += yt[o * c + r]
-            ygap += yt[o * c + r] * gap
-        tot[r & 7] += np.log(se) * sy + ygap
+        tot[r & 7] += cross_entropy_term(z, yt, k_out, c, r)
 
 
 @njit(**_INLINE)
@@ -519,13 +509,7 @@ def _finish(g, s, data, plan, net, layout, params, lane, out, check, alive, stop
     r0, r1 = 8 * g, min(8 * g + 8, R)
     for r in range(r0, r1):
         if alive[r]:
-            total = ltot[r - r0]
-            if loss_code == 0 or loss_code == 2:
-                out[r, s] = total / (m * k_out)
-            elif loss_code == 1:
-                out[r, s] = total / (2 * m)
-            else:
-                out[r, s] = total / m
+            out[r, s] = batch_loss(loss_code, ltot[r - r0], m, k_out)
             if check and not np.isfinite(out[r, s]):
                 _lane_back(state[0], state[1], state[2], state[3], r - r0)
                 _run_out(params, lane, g, r - r0, r, False)

@@ -33,7 +33,7 @@ from numba import njit, prange
 
 from .fpenv import flush, restore
 from .tiles import (_JIT, TILE, _backward, _forward, _gather, _layout, _loss, _restore,
-                    _shift_all, _update_all)
+                    _shift_all, _update_all, batch_loss)
 
 
 @njit(**_JIT)
@@ -145,13 +145,7 @@ def _after_gradient(r0, r1, s, data, plan, net, layout, params, totals, out, che
     for r in range(r0, r1):
         if alive[r] == 0:
             continue
-        total = totals[0, r]
-        if loss_code == 0 or loss_code == 2:
-            out[r, s] = total / (m * k_out)
-        elif loss_code == 1:
-            out[r, s] = total / (2 * m)
-        else:
-            out[r, s] = total / m
+        out[r, s] = batch_loss(loss_code, totals[0, r], m, k_out)
         if check and not np.isfinite(out[r, s]):
             _restore(P[r], V[r], Pb[r], Vb[r], p)
             alive[r] = 0

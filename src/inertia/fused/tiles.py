@@ -638,24 +638,31 @@ def _bce_loss(z, d, yt, n_el, sc):
     return acc
 
 
+@njit(inline="always", **_JIT)
+def cross_entropy_term(z, yt, k_out, t, r):
+    """Column r's cross-entropy of the logits z (k_out, t) against yt: sum(y) log(sum
+    exp(z - mx)) + sum y (mx - z), two terms >= 0 for y >= 0 (no cancellation on large
+    logits)."""
+    mx = z[r]
+    for o in range(1, k_out):
+        mx = max(mx, z[o * t + r])
+    se = z.dtype.type(0)
+    sy = se
+    ygap = se
+    for o in range(k_out):
+        gap = mx - z[o * t + r]
+        se += np.exp(-gap)
+        sy += yt[o * t + r]
+        ygap += yt[o * t + r] * gap
+    return np.log(se) * sy + ygap
+
+
 @njit(**_JIT)
 def _cross_entropy_loss(z, d, yt, k_out, t, sc, total):
-    """cross-entropy from the logits z (k_out, t): per row sum(y) log(sum exp(z - mx)) +
-    sum y (mx - z), two terms >= 0 for y >= 0 (no cancellation on large logits), added
-    row by row to ``total`` (returned); and d := sc (a - y)."""
+    """cross-entropy from the logits z (k_out, t): each row's term (``cross_entropy_term``)
+    added row by row to ``total`` (returned); and d := sc (a - y)."""
     for r in range(t):
-        mx = z[r]
-        for o in range(1, k_out):
-            mx = max(mx, z[o * t + r])
-        se = z.dtype.type(0)
-        sy = se
-        ygap = se
-        for o in range(k_out):
-            gap = mx - z[o * t + r]
-            se += np.exp(-gap)
-            sy += yt[o * t + r]
-            ygap += yt[o * t + r] * gap
-        total += np.log(se) * sy + ygap
+        total += cross_entropy_term(z, yt, k_out, t, r)
     for i in range(k_out * t):
         d[i] = (d[i] - yt[i]) * sc
     return total
@@ -827,6 +834,17 @@ def _batch_gradient(data, net, layout, base, m, P, G, scratch, parallel):
 
 
 @njit(inline="always", **_JIT)
+def batch_loss(loss_code, total, m, k_out):
+    """A batch of m rows' loss from its terms' sum ``total`` (the loss record's code: mse
+    and bce average over the outputs too, quadratic halves)."""
+    if loss_code == 0 or loss_code == 2:
+        return total / (m * k_out)
+    if loss_code == 1:
+        return total / (2 * m)
+    return total / m
+
+
+@njit(inline="always", **_JIT)
 def _update_all(params, c, sizes, wofs, bofs):
     """The closed-form update of every layer's weights and biases with the step's rows c:
     params (P, V, G, Pn, Vn), the state read from P, V and the new one written to Pn, Vn.
@@ -905,12 +923,7 @@ def _steps(data, plan, net, params, scratch, out, parallel, check, weights_sq):
         Pc, Vc, Pn, Vn = (Pb, Vb, P, V) if flip else (P, V, Pb, Vb)
         _shift_all(Pc, Vc, c, sizes, wofs, bofs, 1.0)      # the look-ahead point w + mu v
         total = _batch_gradient(data, net, layout, starts[s], m, Pc, G, scratch, parallel)
-        if loss_code == 0 or loss_code == 2:
-            out[s] = total / (m * k_out)
-        elif loss_code == 1:
-            out[s] = total / (2 * m)
-        else:
-            out[s] = total / m
+        out[s] = batch_loss(loss_code, total, m, k_out)
         if check and not np.isfinite(out[s]):
             _restore(Pc, Vc, Pn, Vn, p)        # back to the state before the previous step
             return s
