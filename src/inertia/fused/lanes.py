@@ -632,7 +632,7 @@ def train_lanes(*args):
 
         train_runs.compile(sig[:4] + (types.Tuple(sig[4].types[:7]),) + sig[5:])
         with _COMPILE, global_compiler_lock:
-            old = config.SLP_VECTORIZE
+            old = getattr(config, "SLP_VECTORIZE", 0)
             config.SLP_VECTORIZE = 1
             try:
                 _train_lanes.compile(sig)
