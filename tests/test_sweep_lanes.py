@@ -195,3 +195,27 @@ def test_fits_keep_their_bits_when_the_lanes_compile_first(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
         digests.append(done.stdout.split()[-1])
     assert digests[0] == digests[1]
+
+
+@pytest.mark.parametrize("which", ["lr", "momentum"])
+@pytest.mark.parametrize("conv", ["pytorch", "keras", "sklearn"])
+def test_lanes_with_per_step_schedules(conv, which):
+    """A per-step lr or momentum schedule (each lane's coefficient rows change every step,
+    the other setting the runs' own): every run still equals its fit to rounding."""
+    from inertia import schedules as S
+
+    X, y = data(200)
+    total = 3 * -(-200 // 16)
+    if which == "lr":
+        sched = {"lr_schedule": S.linear_warmup(0.1, 5, after=S.cosine(0.1, total,
+                                                                       final=0.01))}
+        hypers = [{"lr": 0.1, "momentum": mu} for mu in np.linspace(0.0, 0.95, 16)]
+    else:
+        sched = {"momentum_schedule": S.cosine(0.9, total, final=0.5)}
+        hypers = [{"lr": lr, "momentum": 0.9} for lr in np.geomspace(0.003, 0.1, 16)]
+    plan = {"epochs": 3, "batch_size": 16, "seed": 4, **sched}
+    nets, opts = nets_opts(conv, hypers)
+    hists = train_group(nets, opts, X, y, "mse", plan)
+    assert hists is not None
+    for net, opt, hist, hyper in zip(nets, opts, hists, hypers):
+        assert_close(net, opt, hist, *fit_one(conv, hyper, X, y, "mse", plan))
