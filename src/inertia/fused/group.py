@@ -62,9 +62,9 @@ _FIT_DEFAULTS = dict(epochs=None, batch_size=None, shuffle=True, seed=None, sche
 _RAN = set()                  # dtypes whose group kernel has run in this process
 _TIMED = set()                # (dtype, on threads?) that have run once in this process
 # seconds per run-row of recent calls each way (see _Group._ways), kept for the process by
-# (dtype, layer sizes, batch size, lanes or not): the groups of one sweep's shards, and the tuner's many
-# short groups, go on from what the earlier ones measured instead of timing both ways
-# again (half of a group's first four calls on one thread)
+# (dtype, layer sizes, batch size, lanes or not): the groups of one sweep's shards, and the
+# tuner's many short groups, go on from what the earlier ones measured instead of timing
+# both ways again (half of a group's first four calls on one thread)
 _MEASURED = {}
 
 
