@@ -364,11 +364,11 @@ def _backward(sizes, acts, P, G, wofs, bofs, zrow, xt, Z, D, t):
 
 
 @njit(**_JIT)
-def _transpose_in(P, r0, R, Pl):
-    """Pl (p, 8) := rows r0 .. r0 + 7 of P (R, p) (lanes past R: row r0)."""
+def _transpose_in(P, r0, Pl):
+    """Pl (p, 8) := rows r0 .. r0 + 7 of P (R, p)."""
     p = P.shape[1]
     for q in range(8):
-        src = P[r0 + q if r0 + q < R else r0]
+        src = P[r0 + q]
         u = np.uint64(q)
         for i in range(p):
             Pl[np.uint64(8 * i) + u] = src[np.uint64(i)]
@@ -391,10 +391,10 @@ def _lane_back(Pl, Vl, Pbl, Vbl, q):
 
 
 @njit(**_JIT)
-def _coef_lanes(coef, kind, r0, R, Cl):
+def _coef_lanes(coef, kind, r0, Cl):
     """Cl (2 L, 8 coefficients, 8 lanes) := coef[r, kind] (2 L, 8) of runs r0 .. r0 + 7."""
     for q in range(8):
-        c = coef[r0 + q if r0 + q < R else r0, kind]
+        c = coef[r0 + q, kind]
         for row in range(c.shape[0]):
             for k in range(8):
                 Cl[(row * 8 + k) * 8 + q] = c[row, k]
@@ -505,8 +505,7 @@ def _finish(g, s, data, plan, net, layout, params, lane, out, check, alive, stop
     Cl, ltot = lane[5][g], lane[6][g]
     k_out = data[1].shape[1]
     m = counts[s]
-    R = params[0].shape[0]
-    r0, r1 = 8 * g, min(8 * g + 8, R)
+    r0, r1 = 8 * g, 8 * g + 8
     for r in range(r0, r1):
         if alive[r]:
             out[r, s] = batch_loss(loss_code, ltot[r - r0], m, k_out)
@@ -532,27 +531,26 @@ def _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, ali
     starts, counts, kinds, coef = plan
     lane = scratch[7:]
     tile = (lane[7][j], lane[8][j], lane[9][j], lane[10][j])
-    R = params[0].shape[0]
     NG = lane[0].shape[0]
     g0 = j * NG // ns
     g1 = (j + 1) * NG // ns
     live = np.zeros(g1, dtype=np.uint8)
     for g in range(g0, g1):
-        _transpose_in(params[0], 8 * g, R, lane[0][g])         # P, V, Pb, Vb
-        _transpose_in(params[1], 8 * g, R, lane[1][g])
-        _transpose_in(params[3], 8 * g, R, lane[2][g])
-        _transpose_in(params[4], 8 * g, R, lane[3][g])
+        _transpose_in(params[0], 8 * g, lane[0][g])         # P, V, Pb, Vb
+        _transpose_in(params[1], 8 * g, lane[1][g])
+        _transpose_in(params[3], 8 * g, lane[2][g])
+        _transpose_in(params[4], 8 * g, lane[3][g])
     last = -1                           # the coefficient row in Cl (a step's kind)
     for s in range(starts.shape[0]):
         n_live = 0
         for g in range(g0, g1):
             live[g] = 0
-            for r in range(8 * g, min(8 * g + 8, R)):
+            for r in range(8 * g, 8 * g + 8):
                 live[g] |= alive[r]
             if live[g]:
                 n_live += 1
                 if kinds[s] != last:
-                    _coef_lanes(coef, kinds[s], 8 * g, R, lane[5][g])
+                    _coef_lanes(coef, kinds[s], 8 * g, lane[5][g])
                 state = (lane[0][g], lane[1][g], lane[2][g], lane[3][g], lane[4][g])
                 _steps_state(state, lane[5][g], net[0], layout[0], layout[1], 1)
         if n_live == 0:
@@ -564,7 +562,7 @@ def _train_slot(j, ns, data, plan, net, layout, params, scratch, out, check, ali
                 _finish(g, s, data, plan, net, layout, params, lane, out, check, alive,
                         stops)
     for g in range(g0, g1):
-        for r in range(8 * g, min(8 * g + 8, R)):
+        for r in range(8 * g, 8 * g + 8):
             if alive[r]:
                 _run_out(params, lane, g, r - 8 * g, r, True)
 
