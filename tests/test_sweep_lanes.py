@@ -1,4 +1,4 @@
-"""Sweep groups of float32 runs at small batches train eight runs side by side in the vector
+"""Sweep groups of float32 runs train eight runs side by side in the vector
 lanes (inertia.fused.lanes): every run equals its own fit to float32 rounding (the rows'
 gradient sums are added in another order), stops where its fit stops, and its numbers depend
 neither on the thread count nor on the other runs of its group. The row-inner kernels keep
@@ -93,15 +93,16 @@ def hypers_for(conv):
 
 
 def test_which_groups_train_in_the_lanes():
-    assert lanes.applies(np.float32, 16, 64) and lanes.applies("float32", 64, 1)
-    assert not lanes.applies(np.float64, 64, 64)            # float64 keeps its fits' bits
-    assert not lanes.applies(np.float32, 15, 64)            # fewer than two lane groups
-    assert not lanes.applies(np.float32, 64, 65)            # more than one lane tile
+    assert lanes.applies(np.float32, 16) and lanes.applies("float32", 64)
+    assert not lanes.applies(np.float64, 64)                # float64 keeps its fits' bits
+    assert not lanes.applies(np.float32, 15)                # fewer than two lane groups
 
 
 @pytest.mark.parametrize("conv", list(CONVENTIONS))
-@pytest.mark.parametrize("batch_size, n, epochs", [(16, 300, 2), (64, 150, 3), (1, 40, 2)],
-                         ids=["minibatch-uneven", "one-tile-uneven", "online"])
+@pytest.mark.parametrize("batch_size, n, epochs",
+                         [(16, 300, 2), (64, 150, 3), (1, 40, 2), (100, 330, 2), (None, 150, 3)],
+                         ids=["minibatch-uneven", "one-tile-uneven", "online",
+                              "tiles-uneven", "full-batch"])
 def test_lanes_equal_separate_fits(conv, batch_size, n, epochs):
     X, y = data(n)
     plan = {"epochs": epochs, "batch_size": batch_size, "seed": 5}
@@ -113,7 +114,9 @@ def test_lanes_equal_separate_fits(conv, batch_size, n, epochs):
     hists = train_group(nets, opts, X, y, "mse", plan)
     for net, opt, hist, hyper in zip(nets, opts, hists, hypers):
         assert_close(net, opt, hist, *fit_one(conv, hyper, X, y, "mse", plan))
-    assert hists[-1].diverged is not None and hists[-1].diverged.step == 1
+    per_epoch = -(-n // (batch_size or n))
+    stop = hists[-1].diverged
+    assert stop is not None and stop.epoch * per_epoch + stop.step == 1   # its second step
     assert all(h.diverged is None and len(h.loss) == epochs for h in hists[:4])
 
 

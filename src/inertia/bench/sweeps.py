@@ -152,14 +152,14 @@ def agreement(peer_loss, sweep_loss):
     return float(np.max(np.abs(a - b) / np.abs(b)))
 
 
-def _check_fits(X, batch, g, sweep_loss, fits_loss):
+def _check_fits(X, g, sweep_loss, fits_loss):
     """RuntimeError unless the sweep's losses are the fits': bit for bit, or where the grid
     trains in the vector lanes (``inertia.fused.lanes``), first-epoch losses within
     ``ROUNDING`` (``agreement``)."""
     from inertia.fused import lanes
 
     runs = len(g[0]) * len(g[1])
-    if lanes.applies(X.dtype, runs, X.shape[0] if batch is None else batch):
+    if lanes.applies(X.dtype, runs):
         agree = agreement(fits_loss, sweep_loss)
         if agree > ROUNDING:
             raise RuntimeError(f"the sweep's first-epoch losses differ from the fits' by "
@@ -177,7 +177,7 @@ def _inertia_rounds(X, y, batch, epochs, rounds, g=(LRS, MOMENTA)):
     for _ in range(rounds):
         ts, ls = by_sweep(X, y, batch, epochs, g)
         tf, lf = by_fits(X, y, batch, epochs, g)
-        _check_fits(X, batch, g, ls, lf)
+        _check_fits(X, g, ls, lf)
         best_s, best_f = min(best_s, ts), min(best_f, tf)
     return best_s, best_f, ls
 

@@ -8,7 +8,7 @@ tiles.py    the kernel (``train_steps``): tiles of ``TILE`` rows through the for
 runs.py     the multi-run kernel (``train_runs``): a group of runs sharing data, batches and
             row order, each tile gathered once for every run, tiles.py's stages per run
 lanes.py    the multi-run kernel with eight runs in the vector lanes (``train_lanes``), for
-            float32 groups of 16 or more runs at batches of up to 64 rows (``applies``)
+            float32 groups of 16 or more runs (``applies``)
 group.py    their driver for a sweep's group (``train_group``)
 
 The contract between them: ``tiles.train_steps(data, plan, network, params, scratch, out,

@@ -135,7 +135,7 @@ class _Group:
         self.alive = np.ones(R, dtype=np.uint8)
         self.threads = s0.threads
         self.kernel = runs.train_runs
-        if lanes.applies(dt, R, int(plan0.bs)):       # eight runs in the vector lanes
+        if lanes.applies(dt, R):       # eight runs in the vector lanes
             ns = min(R // lanes.LANES, SLOTS, SLOTS_PER_THREAD * s0.threads)
             self.scratch += lanes.lane_scratch(R, p, s0.sizes, self.network[1], ns, dt)
             self.kernel = lanes.train_lanes

@@ -1,5 +1,5 @@
 """Runs in the vector lanes: the multi-run kernel (``train_lanes``) for sweep groups of
-float32 runs at small batches (``applies``), eight runs' numbers side by side in every array.
+float32 runs (``applies``), eight runs' numbers side by side in every array.
 
 ``runs.train_runs`` takes each run through ``tiles.py``'s stages one after another, with the
 rows innermost: its runs end bit for bit where their fits do, and a sweep gains over the
@@ -13,18 +13,19 @@ sums per lane, and the update, look-ahead shift and divergence checks lane by la
 the other runs of its group, but for whether it is one of the runs the full lane groups
 leave over (below); they equal its fit's to float32 rounding (the rows' gradient sums are
 added in another order), as the sweep issue allows for float32.
-W6's 4-8-8-1 network, 64 runs at batch 64, ns a run-row: one thread 21 against 36 for
-``train_runs``, two threads 10.4 against 13.6; the sweep 1.21 times faster end to end
-(``benchmarks/lanes.py``, docs/ARCHITECTURE.md).
+W6's 4-8-8-1 network, 64 runs at batch 64, ns a run-row of a whole sweep: one thread 16.7
+against 33.2 for ``train_runs``, two threads 9.9 against 14.6 (docs/ARCHITECTURE.md).
 
 The lanes are written out as 8-tuples (``_ld``, ``_st``, ``_fma``, ...): straight-line
 scalar code that LLVM's SLP vectorizer turns into vector instructions. numba runs LLVM
 without it unless ``numba.config.SLP_VECTORIZE`` is set, so ``train_lanes`` compiles this
-module's kernel with it set (numba's compiler lock held), after compiling the functions it
-shares with the row-inner kernels without it. The loads and stores index with unsigned
-integers: through a slice, numba's bound clipping and negative-index wrapping cost more
-than the arithmetic. The gradient sums take two tile rows a pass, so that each block of G
-is loaded and stored once for both.
+module's kernel with it set and with the loop vectorizer off (numba's compiler lock held),
+after compiling the functions it shares with the row-inner kernels the default way. The
+loop vectorizer would vectorize the loops over a tile's rows instead of the lanes, with
+gathers and shuffles across the 8-float rows: the gradient sums, whose eight running sums
+(two rows of d by four of x) stay in registers across the tile, took 13 ns a run-row with
+it and 2.4 without. The loads and stores index with unsigned integers: through a slice,
+numba's bound clipping and negative-index wrapping cost more than the arithmetic.
 
 The contract is ``runs.train_runs``'s, the scratch tuple going on with the lane scratch
 (``lane_scratch``): Pl, Vl, Pbl, Vbl, Gl (NG, 8 p), Cl (NG, 2 L x 8 x 8) the coefficient
@@ -144,120 +145,63 @@ def _matmul(y, yo, ny, x, xo, nx, t, P, po, rs, cs, bo):
         i += 2
 
 
-@njit(**_INLINE)
-def _grad_row(G, g0, a, x, q, t8, nin):
-    """G's lanes from 8 g0 on (one row of W, nin columns) += a x[k] of the tile row at q."""
-    k = 0
-    while k + 4 <= nin:
-        e0, e1 = _ld(x, q + k * t8), _ld(x, q + (k + 1) * t8)
-        e2, e3 = _ld(x, q + (k + 2) * t8), _ld(x, q + (k + 3) * t8)
-        h = 8 * (g0 + k)
-        h0, h1, h2, h3 = _ld(G, h), _ld(G, h + 8), _ld(G, h + 16), _ld(G, h + 24)
-        _st(G, h, _fma(h0, a, e0))
-        _st(G, h + 8, _fma(h1, a, e1))
-        _st(G, h + 16, _fma(h2, a, e2))
-        _st(G, h + 24, _fma(h3, a, e3))
-        k += 4
-    while k < nin:
-        h = 8 * (g0 + k)
-        _st(G, h, _fma(_ld(G, h), a, _ld(x, q + k * t8)))
-        k += 1
-
-
-@njit(**_INLINE)
-def _grad_rows(G, g0, g1, a, b, x, q, t8, nin):
-    """``_grad_row`` for two rows of W (g0 with a, g1 with b), each x[k] loaded once."""
-    k = 0
-    while k + 4 <= nin:
-        e0, e1 = _ld(x, q + k * t8), _ld(x, q + (k + 1) * t8)
-        e2, e3 = _ld(x, q + (k + 2) * t8), _ld(x, q + (k + 3) * t8)
-        h = 8 * (g0 + k)
-        u = 8 * (g1 + k)
-        h0, h1, h2, h3 = _ld(G, h), _ld(G, h + 8), _ld(G, h + 16), _ld(G, h + 24)
-        u0, u1, u2, u3 = _ld(G, u), _ld(G, u + 8), _ld(G, u + 16), _ld(G, u + 24)
-        _st(G, h, _fma(h0, a, e0))
-        _st(G, h + 8, _fma(h1, a, e1))
-        _st(G, h + 16, _fma(h2, a, e2))
-        _st(G, h + 24, _fma(h3, a, e3))
-        _st(G, u, _fma(u0, b, e0))
-        _st(G, u + 8, _fma(u1, b, e1))
-        _st(G, u + 16, _fma(u2, b, e2))
-        _st(G, u + 24, _fma(u3, b, e3))
-        k += 4
-    while k < nin:
-        e0 = _ld(x, q + k * t8)
-        h = 8 * (g0 + k)
-        u = 8 * (g1 + k)
-        h0, u0 = _ld(G, h), _ld(G, u)
-        _st(G, h, _fma(h0, a, e0))
-        _st(G, u, _fma(u0, b, e0))
-        k += 1
-
-
-@njit(**_INLINE)
-def _grad_rows2(G, g0, g1, a, a2, b, b2, x, q, t8, nin):
-    """``_grad_rows`` for two tile rows at once (q and q + 8; a2, b2 the second's d): each
-    G block loaded and stored once for both."""
-    k = 0
-    while k + 4 <= nin:
-        e0, e1 = _ld(x, q + k * t8), _ld(x, q + (k + 1) * t8)
-        e2, e3 = _ld(x, q + (k + 2) * t8), _ld(x, q + (k + 3) * t8)
-        f0, f1 = _ld(x, q + 8 + k * t8), _ld(x, q + 8 + (k + 1) * t8)
-        f2, f3 = _ld(x, q + 8 + (k + 2) * t8), _ld(x, q + 8 + (k + 3) * t8)
-        h = 8 * (g0 + k)
-        u = 8 * (g1 + k)
-        h0, h1, h2, h3 = _ld(G, h), _ld(G, h + 8), _ld(G, h + 16), _ld(G, h + 24)
-        u0, u1, u2, u3 = _ld(G, u), _ld(G, u + 8), _ld(G, u + 16), _ld(G, u + 24)
-        _st(G, h, _fma(_fma(h0, a, e0), a2, f0))
-        _st(G, h + 8, _fma(_fma(h1, a, e1), a2, f1))
-        _st(G, h + 16, _fma(_fma(h2, a, e2), a2, f2))
-        _st(G, h + 24, _fma(_fma(h3, a, e3), a2, f3))
-        _st(G, u, _fma(_fma(u0, b, e0), b2, f0))
-        _st(G, u + 8, _fma(_fma(u1, b, e1), b2, f1))
-        _st(G, u + 16, _fma(_fma(u2, b, e2), b2, f2))
-        _st(G, u + 24, _fma(_fma(u3, b, e3), b2, f3))
-        k += 4
-    while k < nin:
-        e0, f0 = _ld(x, q + k * t8), _ld(x, q + 8 + k * t8)
-        h = 8 * (g0 + k)
-        u = 8 * (g1 + k)
-        h0, u0 = _ld(G, h), _ld(G, u)
-        _st(G, h, _fma(_fma(h0, a, e0), a2, f0))
-        _st(G, u, _fma(_fma(u0, b, e0), b2, f0))
-        k += 1
-
-
 @njit(**_JIT)
 def _grad(G, wo, bo, d, do, x, xo, nin, nout, t):
     """G[8 wo:] (nout, nin, 8) += sum over the t rows of d[j] x[k], G[8 bo:] (nout, 8) +=
-    the rows' sums of d[j], for the tiles d[do:] (nout, t, 8), x[xo:] (nin, t, 8): two tile
-    rows, two rows of d and four of x a block, the sums in G (loads first)."""
+    the rows' sums of d[j], for the tiles d[do:] (nout, t, 8), x[xo:] (nin, t, 8): two rows
+    of d and four of x a pass over the rows, their eight sums (and the two bias sums) held
+    in registers across the tile and added in row order; with one row of d left the pass
+    does it twice, as ``_matmul`` does."""
     t8 = 8 * t
-    r = 0
-    while r < t:
-        e = 8 * r
-        two = r + 1 < t
-        j = 0
-        while j + 2 <= nout:
-            a, b = _ld(d, do + j * t8 + e), _ld(d, do + (j + 1) * t8 + e)
-            c0, c1 = _ld(G, 8 * (bo + j)), _ld(G, 8 * (bo + j + 1))
-            if two:
-                a2, b2 = _ld(d, do + j * t8 + e + 8), _ld(d, do + (j + 1) * t8 + e + 8)
-                _st(G, 8 * (bo + j), _add(_add(c0, a), a2))
-                _st(G, 8 * (bo + j + 1), _add(_add(c1, b), b2))
-                _grad_rows2(G, wo + j * nin, wo + (j + 1) * nin, a, a2, b, b2, x, xo + e,
-                            t8, nin)
+    j = 0
+    while j < nout:
+        j1 = j + 1 if j + 1 < nout else j
+        p0 = do + j * t8
+        p1 = do + j1 * t8
+        c0, c1 = _ld(G, 8 * (bo + j)), _ld(G, 8 * (bo + j1))
+        k = 0
+        while k < nin:
+            h = 8 * (wo + j * nin + k)
+            u = 8 * (wo + j1 * nin + k)
+            q = xo + k * t8
+            if k + 4 <= nin:
+                h0, h1, h2, h3 = _ld(G, h), _ld(G, h + 8), _ld(G, h + 16), _ld(G, h + 24)
+                u0, u1, u2, u3 = _ld(G, u), _ld(G, u + 8), _ld(G, u + 16), _ld(G, u + 24)
+                for r in range(t):
+                    e = 8 * r
+                    a, b = _ld(d, p0 + e), _ld(d, p1 + e)
+                    e0, e1 = _ld(x, q + e), _ld(x, q + t8 + e)
+                    e2, e3 = _ld(x, q + 2 * t8 + e), _ld(x, q + 3 * t8 + e)
+                    h0, h1 = _fma(h0, a, e0), _fma(h1, a, e1)
+                    h2, h3 = _fma(h2, a, e2), _fma(h3, a, e3)
+                    u0, u1 = _fma(u0, b, e0), _fma(u1, b, e1)
+                    u2, u3 = _fma(u2, b, e2), _fma(u3, b, e3)
+                    if k == 0:
+                        c0, c1 = _add(c0, a), _add(c1, b)
+                _st(G, h, h0)
+                _st(G, h + 8, h1)
+                _st(G, h + 16, h2)
+                _st(G, h + 24, h3)
+                _st(G, u, u0)
+                _st(G, u + 8, u1)
+                _st(G, u + 16, u2)
+                _st(G, u + 24, u3)
+                k += 4
             else:
-                _st(G, 8 * (bo + j), _add(c0, a))
-                _st(G, 8 * (bo + j + 1), _add(c1, b))
-                _grad_rows(G, wo + j * nin, wo + (j + 1) * nin, a, b, x, xo + e, t8, nin)
-            j += 2
-        if j < nout:
-            for e1 in range(e, e + (16 if two else 8), 8):
-                a = _ld(d, do + j * t8 + e1)
-                _st(G, 8 * (bo + j), _add(_ld(G, 8 * (bo + j)), a))
-                _grad_row(G, wo + j * nin, a, x, xo + e1, t8, nin)
-        r += 2
+                h0, u0 = _ld(G, h), _ld(G, u)
+                for r in range(t):
+                    e = 8 * r
+                    a, b = _ld(d, p0 + e), _ld(d, p1 + e)
+                    e0 = _ld(x, q + e)
+                    h0, u0 = _fma(h0, a, e0), _fma(u0, b, e0)
+                    if k == 0:
+                        c0, c1 = _add(c0, a), _add(c1, b)
+                _st(G, h, h0)
+                _st(G, u, u0)
+                k += 1
+        _st(G, 8 * (bo + j), c0)
+        _st(G, 8 * (bo + j1), c1)
+        j += 2
 
 
 @njit(**_INLINE)
@@ -615,7 +559,8 @@ compiled = _train_lanes     # the kernel itself, once ``train_lanes`` has compil
 
 def train_lanes(*args):
     """``_train_lanes(*args)``, compiled (or loaded from numba's cache) for these argument
-    types with LLVM's SLP vectorizer on (the module's docstring)."""
+    types with LLVM's SLP vectorizer on and its loop vectorizer off (the module's
+    docstring)."""
     from numba import typeof, types
     from numba.core import config
     from numba.core.compiler_lock import global_compiler_lock
@@ -623,29 +568,31 @@ def train_lanes(*args):
     sig = tuple(typeof(a) for a in args)
     if sig not in _train_lanes.overloads:
         # the functions it shares with the row-inner kernels (tiles.py's activations,
-        # softmax, layout) compiled first, without the SLP vectorizer, by compiling
-        # runs.train_runs for the same arrays: compiled inside it, they would be compiled
-        # (and cached) with SLP on for every kernel of this process and later ones
+        # softmax, layout) compiled first, the default way (loops vectorized, SLP off), by
+        # compiling runs.train_runs for the same arrays: compiled inside it, they would be
+        # compiled (and cached) this module's way for every kernel of this process and
+        # later ones
         from .runs import train_runs
 
         train_runs.compile(sig[:4] + (types.Tuple(sig[4].types[:7]),) + sig[5:])
         with _COMPILE, global_compiler_lock:
-            old = getattr(config, "SLP_VECTORIZE", 0)
-            config.SLP_VECTORIZE = 1
+            old = (getattr(config, "SLP_VECTORIZE", 0), getattr(config, "LOOP_VECTORIZE", 1))
+            config.SLP_VECTORIZE, config.LOOP_VECTORIZE = 1, 0
             try:
                 _train_lanes.compile(sig)
             finally:
-                config.SLP_VECTORIZE = old
+                config.SLP_VECTORIZE, config.LOOP_VECTORIZE = old
     _train_lanes(*args)
 
 
-def applies(dtype, R, batch):
-    """Whether a group of R runs of ``dtype`` at this batch size trains in the lanes: float32
-    (float64 groups keep the row-inner kernel and their fits' bits), at least two lane groups
-    (with fewer, the row-inner kernel shares its runs among more threads) and a batch of at
-    most one lane tile (from 128 rows on, the row-inner kernel's longer vector loops are the
-    faster: ``benchmarks/lanes.py``)."""
-    return np.dtype(dtype) == np.float32 and R >= 2 * LANES and batch <= LT
+def applies(dtype, R):
+    """Whether a group of R runs of ``dtype`` trains in the lanes: float32 (float64 groups
+    keep the row-inner kernel and their fits' bits) and at least two lane groups (with fewer,
+    the row-inner kernel shares its runs among more threads). Any batch size: a batch of
+    more than ``LT`` rows is taken a lane tile at a time (W6's sweep, alternating with the
+    row-inner kernel in one process, 30 epochs: batch 128 1.23 times its speed, 512 1.09,
+    full batch 1.05)."""
+    return np.dtype(dtype) == np.float32 and R >= 2 * LANES
 
 
 def lane_scratch(R, p, sizes, acts, ns, dtype):
