@@ -7,7 +7,7 @@ The protocol (fixed; nothing in it is tuned to the tuner):
   full batch and with batches of 64; ``random_binary`` (labels independent of the inputs, so
   it is scored on its training rows: memorisation is the task); scikit-learn's digits,
   breast_cancer, wine and diabetes (standardised, a fixed 75/25 split); and the comparison
-  network on 500,000 rows of ``smooth_regression`` with batches of 64, whose plain fit takes
+  network on 600,000 rows of ``smooth_regression`` with batches of 64, whose plain fit takes
   a second or more (where the race's wall-time target applies). Each has a fixed
   network, loss, batch size and epoch budget (``WORKLOADS``), and runs over 5 seeds (the seed
   sets the initial weights and the shuffling).
@@ -88,8 +88,9 @@ WORKLOADS = {w.name: w for w in (
     Workload("breast_cancer", "breast_cancer", ((16, "tanh"), (1, "sigmoid")), "bce", 60, 32),
     Workload("wine", "wine", ((16, "tanh"), (3, "softmax")), "cross_entropy", 60, 16),
     Workload("diabetes", "diabetes", ((16, "tanh"), (1, "linear")), "mse", 60, 32),
-    # one whose plain fit takes a second or more (the wall-time target's kind of workload)
-    Workload("smooth-500k-b64", "smooth-500k", ((8, "sigmoid"), (8, "tanh"), (1, "linear")),
+    # one whose plain fit takes a second or more (the wall-time target's kind of workload):
+    # 600,000 rows, since a fit of 500,000 came down to 0.94 s on an idle 2-core Xeon
+    Workload("smooth-600k-b64", "smooth-600k", ((8, "sigmoid"), (8, "tanh"), (1, "linear")),
              "quadratic", 30, 64),
 )}
 
@@ -145,8 +146,8 @@ def _dev_data(name):
 
 def load_data(name):
     """(X_train, y_train, X_val, y_val) as float32, the same for every seed."""
-    if name in ("smooth", "smooth-500k"):
-        X, y = inertia.datasets.smooth_regression(2000 if name == "smooth" else 500_000,
+    if name in ("smooth", "smooth-600k"):
+        X, y = inertia.datasets.smooth_regression(2000 if name == "smooth" else 600_000,
                                                   seed=1)
         Xv, yv = inertia.datasets.smooth_regression(500, seed=2)
         return X, y, Xv, yv
@@ -362,7 +363,7 @@ def _wall(rows):
         return "0"
     long = [r["wall_over_fit"] for r in rows if r["fit_seconds"] >= LONG_FIT]
     return (f"{min(ratios):.2g} to {max(ratios):.2g}"
-            + (f" ({', '.join(f'{x:.2g}' for x in long)} where a fit takes >= {LONG_FIT:g} s)"
+            + (f" ({', '.join(f'{x:.3g}' for x in long)} where a fit takes >= {LONG_FIT:g} s)"
                if long else ""))
 
 
@@ -411,7 +412,7 @@ def summary(results, wall=None):
                      f"{max(ratios):.3f}x (<= 1.25), cost at most "
                      f"{max(r['max_cost_runs'] for r in race):.2f} runs (<= 12), diverged "
                      f"{sum(r['diverged'] for r in race)} (0); wall time over a plain fit "
-                     f"{_wall(race)} (<= 3 where a fit takes >= {LONG_FIT:g} s)")
+                     f"{_wall(race)}; target <= 3 where a fit takes >= {LONG_FIT:g} s")
     if "curvature" in first:
         curv = [results[n]["methods"]["curvature"]["ratio"] for n in results]
         lines.append(f"curvature: median {np.median(curv):.3f}x (target <= 2)")
