@@ -81,6 +81,20 @@ def test_the_measured_choice_tries_both_ways(monkeypatch):
                                    p[0][2] != p[1][2] for p in split)
 
 
+def test_the_first_calls_time_one_thread_on_their_first_steps_only():
+    rec = {True: [], False: [], "calls": 0}
+    # while measuring: the first steps on one thread, the rest on threads
+    assert compiled.measured_ways(rec, 64, 4) == [(0, 4, False), (4, 64, True)]
+    # a call too short to split: one way, the ways taking turns
+    assert compiled.measured_ways(rec, 4, 4) == [(0, 4, True)]
+    rec[True] += [1.0, 2.0]
+    assert compiled.measured_ways(rec, 1, 1) == [(0, 1, False)]
+    rec[False] += [3.0, 4.0]
+    # measured: the faster way runs the call, every fourth call checked the other way
+    plans = [compiled.measured_ways(rec, 64, 4) for _ in range(4)]
+    assert plans.count([(0, 64, True)]) == 3 and [(0, 4, False), (4, 64, True)] in plans
+
+
 @pytest.mark.parametrize("value", ["0", "-2", "two"])
 def test_bad_thread_setting_is_one_line(monkeypatch, value):
     monkeypatch.setenv("INERTIA_THREADS", value)

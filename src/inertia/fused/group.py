@@ -208,8 +208,8 @@ class _Group:
                                     every=8)
 
     def measured(self):
-        """Whether both ways have been timed (``runner.measured_ways``'s first calls, each
-        a whole call one way: one epoch each, not a block)."""
+        """Whether both ways have been timed (``runner.measured_ways``'s first calls: one
+        epoch each, not a block)."""
         return self.threads < 2 or min(len(self._seconds[w]) for w in (False, True)) >= 2
 
     def _kernel(self, data, plan, out, check, stops, parallel):
