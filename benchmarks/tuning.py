@@ -150,8 +150,8 @@ def _dev_data(name):
 
 def load_data(name):
     """(X_train, y_train, X_val, y_val) as float32, the same for every seed."""
-    if name in ("smooth", "smooth-600k", "smooth-100k"):
-        rows = {"smooth": 2000, "smooth-600k": 600_000, "smooth-100k": 100_000}[name]
+    rows = {"smooth": 2000, "smooth-600k": 600_000, "smooth-100k": 100_000}.get(name)
+    if rows:
         X, y = inertia.datasets.smooth_regression(rows, seed=1)
         Xv, yv = inertia.datasets.smooth_regression(500, seed=2)
         return X, y, Xv, yv

@@ -113,13 +113,12 @@ def _compiling_notice(dtype):
 def measured_ways(rec, S, recheck, every=4):
     """[(first step, end, on threads?)] for a call of S steps, from ``rec`` = {True: [...],
     False: [...], "calls": n}, the last times a unit of work on threads and on one: the
-    first calls try both ways, each call its first ``recheck`` steps on one thread and the
-    rest on threads (a call of no more than ``recheck`` steps one way, the ways taking turns:
-    a whole first epoch on one thread cost the tuner's race on 600,000 rows half a plain
-    fit in a new process); then the way with the best time runs the call (other work only
-    ever slows a call down), and every ``every``-th call its first ``recheck`` steps (0:
-    none) run the other way, so that a busy machine falls back to one thread within a few
-    calls and comes back when it is free. Counts the call in ``rec``."""
+    first calls try both ways, each its first ``recheck`` steps on one thread and the rest
+    on threads (a call of no more than ``recheck`` steps one way, the ways taking turns; not
+    whole calls on one thread: docs/ARCHITECTURE.md); then the way with the best time runs
+    the call (other work only ever slows a call down), and every ``every``-th call its first
+    ``recheck`` steps (0: none) run the other way, so that a busy machine falls back to one
+    thread within a few calls and comes back when it is free. Counts the call in ``rec``."""
     rec["calls"] += 1
     par, ser = rec[True], rec[False]
     if len(par) < 2 or len(ser) < 2:
