@@ -224,6 +224,41 @@ def test_lambda_max_equals_the_largest_eigenvalue_of_the_hessian_of_a_tiny_net()
     assert est.lambda_max == pytest.approx(eig[-1], rel=1e-6)
 
 
+def test_lanczos_finds_the_top_of_a_spectrum_whose_negative_end_is_as_large():
+    # eigenvalues 1 and -0.97 at the ends, the rest within +-0.6: power iteration from the
+    # same start returns a Rayleigh quotient near -0.8 after 10 steps; Lanczos the top
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((60, 60)))
+    eigs = np.r_[1.0, -0.97, rng.uniform(-0.6, 0.6, 58)]
+    A = (Q * eigs) @ Q.T
+    theta, residual = curvature.lanczos(lambda v: A @ v, 60, 10, np.random.default_rng(1))
+    assert theta[-1] == pytest.approx(1.0, abs=1e-3)
+    assert theta[0] == pytest.approx(-0.97, abs=1e-3)
+    # every Ritz value lies within its residual of an eigenvalue (A is symmetric)
+    for t, r in zip(theta, residual):
+        assert np.min(np.abs(eigs - t)) <= r * (1 + 1e-9) + 1e-12
+    # a space as large as the matrix holds all of it
+    theta, residual = curvature.lanczos(lambda v: A @ v, 60, 80, np.random.default_rng(1))
+    np.testing.assert_allclose(theta, np.sort(eigs), atol=1e-10)
+
+
+def test_both_ends_of_an_indefinite_network_hessian():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((15, 3))
+    y = np.c_[np.tanh(X[:, :1]), X[:, 1:2] * X[:, 2:], np.sin(X[:, :1])]
+    net = inertia.Network(3, [inertia.Dense(6, "tanh"), inertia.Dense(3, "linear")], seed=0,
+                          dtype="float64")
+    op = curvature.HessianOperator(net, X, y, "quadratic")
+    eig = np.linalg.eigvalsh(exact_hessian(op))
+    assert eig[0] < -0.3 * eig[-1]                      # indefinite, both ends large
+    est = curvature.estimate(net, X, y, "quadratic", iters=op.dim, with_min=True)
+    # a Krylov space of the whole dimension: exact but for the differences' ~1e-8 error
+    assert est.lambda_max == pytest.approx(eig[-1], rel=1e-6)
+    assert est.lambda_min == pytest.approx(eig[0], abs=1e-6 * eig[-1])
+    assert not est.reliable                             # negative: no Polyak pair
+    assert est.hvps == op.dim
+
+
 def test_lambda_max_of_a_linear_model_is_the_analytic_one():
     eigs = np.array([7.0, 3.0, 2.0, 0.5])
     net, X, y = linear_problem(eigs)

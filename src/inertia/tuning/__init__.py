@@ -233,8 +233,9 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
                             method, optimizer, len(make_grid(1.0)))
     seed = 0 if seed is None else seed
     run_evals = X.shape[0] * epochs
-    with_min = method == "curvature"
-    curv = _curv.estimate(net, X, y, loss, iters=10, with_min=with_min, seed=seed)
+    with_min = method == "curvature"        # lambda_min too: more Lanczos steps
+    curv = _curv.estimate(net, X, y, loss, iters=20 if with_min else 10, with_min=with_min,
+                          seed=seed)
     lr_center = 1.0 / curv.lambda_max if curv.lambda_max > 0 else 1.0
     if method == "curvature":
         lr, mu = _curv.choose(curv, minibatch=batch_size is not None

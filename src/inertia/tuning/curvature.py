@@ -9,13 +9,15 @@ Its error is O(eps^2 * third derivative) against float64 round-off O(1e-16 ||g||
 about 1e-8 relative on the networks here. Each product costs two gradient evaluations on the
 rows it uses (at most ``max_rows`` of the data, drawn once).
 
-``lambda_max`` is power iteration on H; ``lambda_min`` is power iteration on (lambda_max I - H),
-whose largest eigenvalue is lambda_max - lambda_min. Power iteration converges at the rate
-of the gap between the two largest eigenvalues, so the smallest-eigenvalue estimate is
-*reliable* only when, after its iterations, (a) the Rayleigh quotient stopped moving (relative
-change under ``tol``), (b) the residual ||B v - theta v|| is under ``tol`` times theta, and
-(c) the estimate lambda_min is positive (a neural network's loss often has lambda_min <= 0,
-where Polyak's pair does not apply). ``polyak_pair`` gives the heavy-ball optimum
+Both ends of the spectrum come from one Lanczos run on H (``lanczos``): the largest and
+smallest Ritz values of the Krylov space of ``iters`` products. Lanczos finds the largest
+*algebraic* eigenvalue. (Power iteration converges to the largest in magnitude, at the rate
+of the ratio of the two largest magnitudes; a network's Hessian at its start often has a
+negative end nearly as large as its positive one, and there ten power steps can return a
+fifth of lambda_max.) The smallest Ritz value converges more slowly; it is *reliable* only
+when (a) its Ritz pair's residual is under ``tol`` (RELIABLE_RESIDUAL) times it, so that an
+eigenvalue lies that close, and (b) it is positive (a neural network's loss often has
+lambda_min <= 0, where Polyak's pair does not apply). ``polyak_pair`` gives the heavy-ball optimum
 
     lr = 4 / (sqrt(L) + sqrt(m))^2,   momentum = ((sqrt(L) - sqrt(m)) / (sqrt(L) + sqrt(m)))^2
 
@@ -29,6 +31,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 
 from ..network import Network
 
@@ -37,7 +40,7 @@ from ..network import Network
 class Curvature:
     """What ``estimate`` measured.
 
-    lambda_max        the largest Hessian eigenvalue (power iteration)
+    lambda_max        the largest Hessian eigenvalue (the largest Ritz value)
     lambda_min        the smallest-eigenvalue estimate, or None when not asked for
     reliable          whether lambda_min passed the reliability checks (module docstring)
     hvps              Hessian-vector products spent
@@ -49,6 +52,11 @@ class Curvature:
     reliable: bool
     hvps: int
     gradient_evals: int
+
+
+# lambda_min is trusted when its Ritz pair's residual is under this fraction of it: some
+# eigenvalue then lies within that fraction of it
+RELIABLE_RESIDUAL = 0.1
 
 
 class HessianOperator:
@@ -99,37 +107,39 @@ def unflatten(w, like):
     return out
 
 
-def power_iteration(op, dim, iters, rng, shift=0.0, tol=1e-3):
-    """The dominant eigenpair of (shift I - op) if shift else op, by power iteration.
+def lanczos(op, dim, steps, rng):
+    """The Ritz values of ``op`` on the Krylov space of ``steps`` products from a random
+    start (Lanczos with full reorthogonalization; it stops early on an invariant subspace).
 
-    Returns (theta, v, converged, residual): theta the Rayleigh quotient, v the unit vector,
-    converged whether theta moved less than ``tol`` relative in the last iteration, residual
-    ||B v - theta v|| / |theta|."""
+    Returns (theta, residual): the Ritz values in ascending order and, for each, the norm of
+    its Ritz pair's residual ||H y - theta y|| (some eigenvalue of H lies within it)."""
+    V = np.zeros((min(steps, dim), dim))
+    alpha, beta = [], []
     v = rng.standard_normal(dim)
     v /= np.linalg.norm(v)
-    theta, converged, residual = 0.0, False, math.inf
-    for _ in range(iters):
-        bv = op(v)
-        if shift:
-            bv = shift * v - bv
-        new = float(v @ bv)
-        residual = float(np.linalg.norm(bv - new * v)) / max(abs(new), 1e-300)
-        converged = abs(new - theta) <= tol * abs(new)
-        theta = new
-        norm = float(np.linalg.norm(bv))
-        if norm == 0.0 or not math.isfinite(norm):
+    for k in range(V.shape[0]):
+        V[k] = v
+        w = op(v)
+        alpha.append(float(v @ w))
+        for _ in range(2):                   # twice: one pass leaves round-off drift
+            w -= V[:k + 1].T @ (V[:k + 1] @ w)
+        beta.append(float(np.linalg.norm(w)))
+        if not math.isfinite(alpha[-1] + beta[-1]):    # the loss overflowed at these weights
+            return np.array([math.nan]), np.array([math.inf])
+        if not beta[-1] > 1e-12 * max(abs(a) for a in alpha):
             break
-        v = bv / norm
-        if converged and residual <= tol:
-            break
-    return theta, v, converged, residual
+        v = w / beta[-1]
+    theta, S = scipy.linalg.eigh_tridiagonal(np.array(alpha), np.array(beta[:-1]))
+    return theta, np.abs(beta[-1] * S[-1, :])
 
 
-def estimate(net, X, y, loss, iters=20, with_min=False, max_rows=1024, seed=0, tol=1e-3):
+def estimate(net, X, y, loss, iters=20, with_min=False, max_rows=1024, seed=0,
+             tol=RELIABLE_RESIDUAL):
     """Estimate lambda_max (and lambda_min) of the loss Hessian of ``net`` at its weights.
 
     X, y      the training data (at most ``max_rows`` rows are used, drawn once by ``seed``)
-    iters     power iterations for each end of the spectrum (each one Hessian-vector product)
+    iters     Lanczos steps (each one Hessian-vector product); both ends come from them
+    tol       lambda_min is reliable when its Ritz pair's residual is under tol x lambda_min
     Returns a ``Curvature``."""
     rng = np.random.default_rng(seed)
     X = np.asarray(X)
@@ -138,19 +148,13 @@ def estimate(net, X, y, loss, iters=20, with_min=False, max_rows=1024, seed=0, t
         rows = np.sort(rng.choice(X.shape[0], max_rows, replace=False))
         X, y = X[rows], y[rows]
     op = HessianOperator(net, X, y, loss)
-    lam, _, _, _ = power_iteration(op, op.dim, iters, rng, tol=tol)
-    if lam < 0:                     # the dominant eigenvalue is negative: shift past it
-        top, _, _, _ = power_iteration(op, op.dim, iters, rng, shift=lam, tol=tol)
-        lam = lam - top if top < 0 else lam + abs(top)
-        lam = max(lam, 0.0)
+    theta, residual = lanczos(op, op.dim, iters, rng)
+    lam = max(float(theta[-1]), 0.0)
     lam_min, reliable = None, False
     if with_min and lam > 0:
-        theta, _, converged, residual = power_iteration(op, op.dim, iters, rng,
-                                                        shift=lam * (1 + 1e-3), tol=tol)
-        lam_min = lam * (1 + 1e-3) - theta
-        reliable = bool(converged and residual <= 10 * tol and lam_min > 1e-8 * lam)
-    return Curvature(float(lam), None if lam_min is None else float(lam_min), reliable,
-                     op.count, 2 * op.count * X.shape[0])
+        lam_min = float(theta[0])
+        reliable = bool(lam_min > 1e-8 * lam and residual[0] <= tol * lam_min)
+    return Curvature(lam, lam_min, reliable, op.count, 2 * op.count * X.shape[0])
 
 
 def polyak_pair(lambda_max, lambda_min):
