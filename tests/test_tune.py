@@ -505,6 +505,21 @@ def test_plot_draws_every_method(tmp_path):
         assert path.stat().st_size > 5000
 
 
+def test_curvature_picture_says_how_the_pair_was_chosen():
+    from inertia.tuning.plot import _curvature_choice
+
+    L, m = 18.7, 0.0828
+    polyak_mu = curvature.polyak_pair(L, m)[1]
+    assert _curvature_choice(curvature.Curvature(L, m, True, 20, 1), polyak_mu) \
+        == "lambda_min 0.0828: Polyak's pair"
+    assert _curvature_choice(curvature.Curvature(L, m, True, 20, 1), 0.9) \
+        == "lambda_min 0.0828 (mini-batches): momentum 0.9"
+    assert _curvature_choice(curvature.Curvature(L, m, False, 20, 1), 0.9) \
+        == "lambda_min 0.0828 (unreliable): momentum 0.9"
+    assert _curvature_choice(curvature.Curvature(L, -1.26, False, 20, 1), 0.9) \
+        == "lambda_min -1.26 (not positive): momentum 0.9"
+
+
 def test_import_inertia_stays_light():
     import subprocess
     import sys

@@ -10,6 +10,8 @@ curvature  the learning-rate axis with 1 / lambda_max, heavy ball's stability li
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -104,7 +106,20 @@ def _curvature(result, path):
     ax.set_xlim(min(m[0] for m in marks) / 10, max(m[0] for m in marks) * 10)
     ax.set_yticks([])
     ax.set_xlabel("learning rate (log scale)")
-    how = "Polyak's pair" if c.reliable else "lambda_min unreliable: momentum 0.9"
+    how = _curvature_choice(c, result.momentum)
     ax.set_title(f"curvature: lambda_max {c.lambda_max:.3g}, {how}", fontsize=11)
     ax.legend(fontsize=9)
     return plots.save(fig, path)
+
+
+def _curvature_choice(c, momentum):
+    """How the curvature method chose, for the picture's title."""
+    from .curvature import polyak_pair
+
+    if c.lambda_min is None:
+        return f"momentum {momentum:.3g}"
+    if c.reliable and math.isclose(momentum, polyak_pair(c.lambda_max, c.lambda_min)[1]):
+        return f"lambda_min {c.lambda_min:.3g}: Polyak's pair"
+    why = ("mini-batches" if c.reliable else "unreliable" if c.lambda_min > 0
+           else "not positive")
+    return f"lambda_min {c.lambda_min:.3g} ({why}): momentum {momentum:.3g}"
