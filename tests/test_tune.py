@@ -126,6 +126,62 @@ def test_race_cost_stays_within_budget_and_counts_epochs():
         tune(net, X, y, loss=loss, epochs=32, budget=1)
 
 
+def test_slower_brings_the_best_stretch_to_the_end():
+    # 10 of 20 epochs run; stretches of 2 epochs (a tenth of 20); the best, epochs 5-6
+    # (mean 1.0), ends at 6: a run at 6 / 20 of the learning rate gets there at the end
+    past = [5.0, 4.0, 3.0, 2.0, 1.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert race.slower(past, 20) == pytest.approx(0.3)
+    assert race.slower([5.0, 4.0, 3.0, 2.0, 1.5, 1.2, 1.1, 1.0, 0.9, 0.8], 20) is None
+    flat = [5.0, 4.0, 3.0, 2.0, 1.0, 1.0, 1.02, 1.04, 1.04, 1.04]
+    assert race.slower(flat, 20) is None                        # 4% up: within the gap
+    late = [5.0, 4.0, 3.0, 2.0, 1.5, 1.2, 1.1, 1.0, 1.0, 2.0]
+    assert race.slower(late, 20) is None                        # its best ends at epoch 9
+    assert race.slower(past[:3], 20) is None                    # too short to tell
+    assert race.slower(past[:-1] + [math.nan], 20) is None
+
+
+def test_a_leader_past_its_best_is_slowed_in_place_of_two_finalists():
+    net, X, y, loss = quadratic_regression()
+    leader = many.Config(0.5, 0.9, loss=[0.0] * 10, val=[5, 4, 3, 2, 1, 1, 2, 3, 4, 5])
+    other = many.Config(0.1, 0.9, loss=[0.0] * 10, val=[5.0] * 10)
+    # 3 finalists from epoch 10 to 20 cost 30 epochs; the slowed leader 20 and one finalist 10
+    keep, again = race._slower_leader(net, [other, leader], 20, 3, 10, left=30.0)
+    assert keep == 1 and (again.lr, again.momentum) == (pytest.approx(0.15), 0.9)
+    assert again.epochs == 0
+    assert race._slower_leader(net, [other, leader], 20, 3, 10, left=29.0) == (3, None)
+    assert race._slower_leader(net, [other], 20, 3, 10, left=30.0) == (3, None)
+
+
+def test_race_on_a_task_that_overfits_tries_the_leader_slowed():
+    """Validation labels that follow another rule than the training labels: what is learned
+    only hurts on them, so the validation loss passes its best by the second rung; the last
+    rung trains the leader slowed from the start beside one finalist, within the budget,
+    and the winner is the one that ended best."""
+    def task(n, seed):
+        r = np.random.default_rng(seed)
+        X = r.standard_normal((n, 10))
+        return X, ((X @ r.standard_normal(10) + 2.0 * r.standard_normal(n)) > 0)[:, None] * 1.0
+
+    X, y = task(120, 0)
+    val = task(200, 1)
+    net = inertia.Network(10, [inertia.Dense(32, "tanh"), inertia.Dense(1, "sigmoid")],
+                          seed=0, dtype="float64")
+    res = tune(net, X, y, "bce", epochs=40, batch_size=16, validation_data=val, seed=0)
+    ends = [e for e in res.trace if len(e["loss"]) == 40]
+    slowed = [e for e in res.trace if e["entered"]]
+    assert len(slowed) == 1 and slowed[0]["entered"] == len(res.rungs) - 1
+    assert res.rungs[-1][1] == len(ends) and res.cost <= 12
+    # it is the rung's leader (by the rung's rank) at the factor ``slower`` gives
+    finalists = [e for e in res.trace if e["entered"] == 0 and e["diverged"] is None
+                 and (e["dropped_at"] is None or e["dropped_at"] >= 1)]
+    lead = min(finalists, key=lambda e: race.rung_rank(e["val_loss"][:20]))
+    factor = race.slower(lead["val_loss"][:20], 40)
+    assert slowed[0]["lr"] == pytest.approx(lead["lr"] * factor, rel=1e-12)
+    assert slowed[0]["momentum"] == lead["momentum"]
+    best = min(ends, key=lambda e: e["score"])
+    assert (res.lr, res.momentum) == (best["lr"], best["momentum"])
+
+
 def test_fallbacks_of_a_rung_leave_the_later_rungs_their_share(monkeypatch):
     """When the configurations kept at a rung diverge, the next best go on while the budget
     pays for them and for the later rungs' plan: the race never spends more than its

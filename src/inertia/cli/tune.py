@@ -109,14 +109,19 @@ def print_result(result, secs):
         print("  rung  epochs  trained  diverged  best score")
         prev = 0
         for k, (end, _) in enumerate(result.rungs):
-            trained = [e for e in result.trace
-                       if (e["dropped_at"] is None or e["dropped_at"] >= k)
+            trained = [e for e in result.trace if e["entered"] <= k
+                       and (e["dropped_at"] is None or e["dropped_at"] >= k)
                        and (e["diverged"] is None or e["diverged"] > prev or k == 0)]
             lost = [e for e in trained if e["diverged"] is not None]
             scores = [_score_at(e, end) for e in trained if e["diverged"] is None]
             print(f"  {k + 1:4d}  {end:6d}  {len(trained):7d}  {len(lost):8d}  "
                   + (fmt(min(scores)) if scores else "-"))
             prev = end
+        for e in result.trace:
+            if e["entered"]:
+                print(f"  rung {e['entered'] + 1} also trained lr {e['lr']:.4g}, momentum "
+                      f"{e['momentum']:g} from the start: the leader slowed, its loss having "
+                      "passed its best")
 
 
 def _score_at(entry, end):

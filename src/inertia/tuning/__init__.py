@@ -73,7 +73,8 @@ class TuneResult:
                    ``epochs``; validation passes (forward only) are not counted
     trace          every configuration tried: dicts with lr, momentum, loss (training loss per
                    epoch), val_loss, diverged (epoch or None), dropped_at (rung or None),
-                   score (mean loss over its last 10% of epochs)
+                   entered (the first rung it was trained to: 0, or the last rung for the
+                   race's slowed leader), score (mean loss over its last 10% of epochs)
     method         "race", "curvature" or "range"
     rungs          the race's [(epochs, configurations trained to it)], else []
     curvature      the ``curvature.Curvature`` measured, or None
@@ -204,7 +205,7 @@ def _in_convention(lr, momentum, optimizer):
 
 def _trace(configs):
     return [{"lr": c.lr, "momentum": c.momentum, "loss": list(c.loss), "val_loss": list(c.val),
-             "diverged": c.diverged, "dropped_at": c.dropped_at,
+             "diverged": c.diverged, "dropped_at": c.dropped_at, "entered": c.entered,
              "score": _race.score(c.curve())} for c in configs]
 
 

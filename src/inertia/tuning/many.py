@@ -41,6 +41,8 @@ class Config:
     loss           training loss per epoch trained;  val  validation loss per epoch (or [])
     diverged       the epoch count at which it was found diverged, or None
     dropped_at     the rung after which the race dropped it (None: still running)
+    entered        the rung it was first trained to (0: the grid's; the last: the race's
+                   slowed leader, ``race.slower``)
     """
 
     lr: float
@@ -51,6 +53,7 @@ class Config:
     val: list = field(default_factory=list)
     diverged: int | None = None
     dropped_at: int | None = None
+    entered: int = 0
 
     @property
     def epochs(self):

@@ -1,7 +1,8 @@
 """Pictures of a ``TuneResult`` (matplotlib, imported only here, in ``inertia.plots`` style).
 
 race       left: the lr x momentum grid, each configuration coloured by the last rung it
-           reached (diverged ones as crosses, the winner as a star); right: the loss curve of
+           reached (diverged ones as crosses, the winner as a star, a slowed leader
+           (``race.slower``) as a diamond); right: the loss curve of
            every configuration, coloured the same way, with the rungs as dashed lines
 range      the loss against the learning rate, with the rise and the suggestion marked
 curvature  the learning-rate axis with 1 / lambda_max, heavy ball's stability limit at the
@@ -47,8 +48,9 @@ def _race(result, path):
         k = _reached(e, len(rungs))
         winner = e["lr"] == result.lr and e["momentum"] == result.momentum
         grid_ax.scatter(e["lr"], row[e["momentum"]], color=colors[k % len(colors)],
-                        s=240 if winner else 25 + 22 * k, marker="*" if winner else "o",
-                        edgecolor="black" if winner else "none", zorder=3)
+                        s=240 if winner else 25 + 22 * k,
+                        marker="*" if winner else "D" if e["entered"] else "o",
+                        edgecolor="black" if winner or e["entered"] else "none", zorder=3)
         curve = e["val_loss"] or e["loss"]
         curve_ax.plot(np.arange(1, len(curve) + 1), curve, color=colors[k % len(colors)],
                       lw=2.4 if winner else 0.9, alpha=1.0 if winner else 0.55,
@@ -59,6 +61,9 @@ def _race(result, path):
                               f"{count} configs)")
         curve_ax.axvline(ep, color=colors[k % len(colors)], ls="--", lw=0.8)
     grid_ax.scatter([], [], marker="x", color=DIVERGED, label="diverged, dropped at once")
+    if any(e["entered"] for e in result.trace):
+        grid_ax.scatter([], [], marker="D", color="white", edgecolor="black",
+                        label="a leader slowed (past its best), trained from the start")
     grid_ax.set_xscale("log")
     grid_ax.set_yticks(range(len(momenta)), [f"{m:g}" for m in momenta])
     grid_ax.set_xlabel("learning rate (log scale)")

@@ -26,7 +26,22 @@ or rises above 10x the initial loss, is dropped at once (``many.DIVERGE_FACTOR``
 The first rung trains the whole grid; the budget left after it is shared equally between
 the two later rungs (``keep_counts``). When every configuration kept at a rung diverges, the
 next best go on while the budget pays for them and the later rungs' plan, so the race never
-spends more than its budget (it says so instead). The finalists, all trained to the end, are judged on
+spends more than its budget (it says so instead).
+
+Rungs favour the configurations that learn fast, and on a small or noisy set these also
+overfit first: their validation loss passes its best and rises again before the end, where
+a slower one would have ended lower. So before the last rung, when the leader's loss has
+already passed its best (``slower``: its latest stretch more than RESCUE_GAP above its best,
+which came before RESCUE_BEFORE of the epochs run), the leader is also tried slowed: its
+learning rate times t / epochs, t where its best stretch ended, trained from the start in
+place of the last rung's last two finalists (as many as the budget still pays for beside it,
+at least one; else there is no such run). With the same momentum, that learning rate makes
+the effective step lr / (1 - momentum) t / epochs as large, so the run comes to about the
+same point at the end instead of at epoch t. On the development tasks this took iris
+(112 rows, 38 validation rows) from 1.39 to 1.18 times the grid's best; the benchmark's
+workloads never pass their best that early and are unchanged.
+
+The finalists, all trained to the end, are judged on
 how they ended: the mean loss over the last 10% of the epochs (``score``). Each
 configuration's chunks go on with the row orders of ``fit(seed=seed)``
 (``many.train_many``), so the winner's run is the run a user's ``fit`` with the chosen pair
@@ -55,6 +70,10 @@ FRACTIONS = (1 / 4, 1 / 2, 1.0)
 # a rung ranks by the mean loss over this fraction of its epochs (at least one epoch)
 RUNG_WINDOW = 0.25
 DEFAULT_BUDGET = 12.0
+# before the last rung, a leader whose loss has risen more than RESCUE_GAP above its best
+# stretch, which came before RESCUE_BEFORE of the epochs run, is also tried slower (``slower``)
+RESCUE_GAP = 0.05
+RESCUE_BEFORE = 0.8
 # when every configuration diverges, the grid moves down this factor (at most RETRIES times)
 RETREAT = 1e-3
 RETRIES = 2
@@ -149,6 +168,28 @@ def final_choice(alive):
     return min(alive, key=lambda c: score(c.curve()))
 
 
+def slower(curve, epochs):
+    """The factor on a configuration's learning rate that would bring the best stretch of its
+    ``curve`` (so far) to the last of ``epochs``, or None when the curve is still near its best.
+
+    A stretch is a window of ``score``'s length (a tenth of ``epochs``); the best one has the
+    lowest mean and ends at epoch t. When the curve's last stretch is more than RESCUE_GAP
+    above the best, and t came before RESCUE_BEFORE of the epochs run, the factor is t /
+    epochs: with the same momentum, that fraction of the learning rate scales the effective
+    step lr / (1 - momentum) by it, and such a run comes near the same point at the end
+    instead of passing it (validation loss rising again: overfitting)."""
+    v = np.asarray(curve, dtype=np.float64)
+    k = max(1, int(math.ceil(0.1 * epochs)))
+    if v.size < 2 * k or not np.all(np.isfinite(v)):
+        return None
+    means = np.convolve(v, np.ones(k) / k, mode="valid")     # means[i]: epochs i+1 .. i+k
+    i = int(np.argmin(means))
+    t = i + k
+    if t > RESCUE_BEFORE * v.size or means[-1] <= (1.0 + RESCUE_GAP) * means[i]:
+        return None
+    return t / epochs
+
+
 def _first_rung(net, X, y, loss, end, batch_size, validation_data, seed, lr_center,
                 initial_loss, make_grid, retries):
     """Train the grid to the first rung, moving it down RETREAT when every configuration
@@ -186,6 +227,20 @@ def _next_rung(alive, keep, end, left, X, y, loss, batch_size, validation_data, 
     return going_on, spent
 
 
+def _slower_leader(net, alive, epochs, keep, start, left):
+    """Before the last rung, which would carry ``keep`` finalists on from epoch ``start``:
+    when the rung's leader has passed its best (``slower``), (finalists, a new Config with
+    the leader slowed, to train from the start beside them), as many finalists as the epochs
+    ``left`` pay for with it, at least one; else (keep, None)."""
+    leader = min(alive, key=lambda c: rung_rank(c.curve()))
+    factor = slower(leader.curve(), epochs)
+    fits = min(keep, int((left - epochs) // (epochs - start) + 1e-9)) if factor else 0
+    if fits < 1:
+        return keep, None
+    again, = new_configs(net, [(leader.lr * factor, leader.momentum)])
+    return fits, again
+
+
 def race(net, X, y, loss, epochs, batch_size, validation_data, budget, seed, lr_center,
          initial_loss, make_grid=grid, retries=RETRIES):
     """Run the race from ``net``'s weights (``net`` itself is not trained).
@@ -209,8 +264,17 @@ def race(net, X, y, loss, epochs, batch_size, validation_data, budget, seed, lr_
     for k, end in enumerate(ends[1:]):
         # what a rung's fallbacks may spend: the budget left, less the later rungs' plan
         left = budget * epochs - spent - sum(planned[k + 1:])
-        going_on, more = _next_rung(alive, counts[k], end, left, X, y, loss, batch_size,
+        keep, again = counts[k], None
+        if end == epochs:
+            keep, again = _slower_leader(net, alive, epochs, keep, ends[k], left)
+        going_on, more = _next_rung(alive, keep, end, left, X, y, loss, batch_size,
                                     validation_data, seed, initial_loss)
+        if again is not None:
+            again.entered = len(rungs)
+            tried.append(again)
+            going_on.append(again)
+            more += train_many([again], X, y, loss, end, batch_size, validation_data, seed,
+                               initial_loss)
         spent += more
         kept = {id(c) for c in going_on}
         for c in alive:
