@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import plots
+from .curvature import polyak_pair
 
 DIVERGED = "#7f7f7f"
 
@@ -119,8 +120,6 @@ def _curvature(result, path):
 
 def _curvature_choice(c, momentum):
     """How the curvature method chose, for the picture's title."""
-    from .curvature import polyak_pair
-
     if c.lambda_min is None:
         return f"momentum {momentum:.3g}"
     if c.reliable and math.isclose(momentum, polyak_pair(c.lambda_max, c.lambda_min)[1]):
