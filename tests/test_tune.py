@@ -134,6 +134,10 @@ def test_slower_brings_the_best_stretch_to_the_end():
     assert race.slower([5.0, 4.0, 3.0, 2.0, 1.5, 1.2, 1.1, 1.0, 0.9, 0.8], 20) is None
     flat = [5.0, 4.0, 3.0, 2.0, 1.0, 1.0, 1.02, 1.04, 1.04, 1.04]
     assert race.slower(flat, 20) is None                        # 4% up: within the gap
+    # the same 4% on a validation loss while the training loss still falls: overfitting
+    falling = [5.0, 4.0, 3.0, 2.0, 1.5, 1.2, 1.1, 1.0, 0.9, 0.8]
+    assert race.slower(flat, 20, train=falling) == pytest.approx(0.3)
+    assert race.slower(flat, 20, train=flat) is None            # not learning: within it
     late = [5.0, 4.0, 3.0, 2.0, 1.5, 1.2, 1.1, 1.0, 1.0, 2.0]
     assert race.slower(late, 20) is None                        # its best ends at epoch 9
     assert race.slower(past[:3], 20) is None                    # too short to tell
@@ -142,13 +146,21 @@ def test_slower_brings_the_best_stretch_to_the_end():
 
 def test_a_leader_past_its_best_is_slowed_in_place_of_two_finalists():
     net, X, y, loss = quadratic_regression()
-    leader = many.Config(0.5, 0.9, loss=[0.0] * 10, val=[5, 4, 3, 2, 1, 1, 2, 3, 4, 5])
+    past = [5.0, 4.0, 3.0, 2.0, 1.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    leader = many.Config(0.5, 0.9, loss=[0.0] * 10, val=past)
     other = many.Config(0.1, 0.9, loss=[0.0] * 10, val=[5.0] * 10)
     # 3 finalists from epoch 10 to 20 cost 30 epochs; the slowed leader 20 and one finalist 10
     keep, again = race._slower_leader(net, [other, leader], 20, 3, 10, left=30.0)
     assert keep == 1 and (again.lr, again.momentum) == (pytest.approx(0.15), 0.9)
     assert again.epochs == 0
-    assert race._slower_leader(net, [other, leader], 20, 3, 10, left=29.0) == (3, None)
+    # a validation loss past its best: the slowed leader alone when only it is paid for
+    keep, again = race._slower_leader(net, [other, leader], 20, 3, 10, left=29.0)
+    assert keep == 0 and again.lr == pytest.approx(0.15)
+    assert race._slower_leader(net, [other, leader], 20, 3, 10, left=19.0) == (3, None)
+    # a training loss (no validation data): never without a finalist beside it
+    trained = many.Config(0.5, 0.9, loss=past)
+    assert race._slower_leader(net, [trained], 20, 3, 10, left=29.0) == (3, None)
+    assert race._slower_leader(net, [trained], 20, 3, 10, left=30.0)[0] == 1
     assert race._slower_leader(net, [other], 20, 3, 10, left=30.0) == (3, None)
 
 
@@ -180,6 +192,11 @@ def test_race_on_a_task_that_overfits_tries_the_leader_slowed():
     assert slowed[0]["momentum"] == lead["momentum"]
     best = min(ends, key=lambda e: e["score"])
     assert (res.lr, res.momentum) == (best["lr"], best["momentum"])
+    # a budget that pays for the slowed leader but for no finalist beside it
+    small = tune(net, X, y, "bce", epochs=40, batch_size=16, validation_data=val, seed=0,
+                 budget=11)
+    assert small.rungs[-1][1] == 1 and small.cost <= 11
+    assert small.lr == pytest.approx(slowed[0]["lr"], rel=1e-12)
 
 
 def test_fallbacks_of_a_rung_leave_the_later_rungs_their_share(monkeypatch):
