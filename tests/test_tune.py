@@ -197,6 +197,13 @@ def test_race_on_a_task_that_overfits_tries_the_leader_slowed():
                  budget=11)
     assert small.rungs[-1][1] == 1 and small.cost <= 11
     assert small.lr == pytest.approx(slowed[0]["lr"], rel=1e-12)
+    # a learning rate kept fixed stays fixed: no slowed leader; a fixed momentum stays too
+    fixed = tune(net, X, y, "bce", epochs=40, batch_size=16, validation_data=val, seed=0,
+                 lr=0.05)
+    assert fixed.lr == 0.05 and not any(e["entered"] for e in fixed.trace)
+    mu = tune(net, X, y, "bce", epochs=40, batch_size=16, validation_data=val, seed=0,
+              momentum=0.9)
+    assert mu.momentum == 0.9 and any(e["entered"] for e in mu.trace)
 
 
 def test_fallbacks_of_a_rung_leave_the_later_rungs_their_share(monkeypatch):

@@ -259,7 +259,8 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
     budget = float(budget)
     winner, configs, rungs, spent = _race.race(
         net, X, y, loss, epochs, batch_size, val, budget - curv.gradient_evals / run_evals,
-        seed, lr_center, initial_loss, make_grid, 0 if fixed_lr else _race.RETRIES)
+        seed, lr_center, initial_loss, make_grid, 0 if fixed_lr else _race.RETRIES,
+        slow=not fixed_lr)
     cost = (spent * X.shape[0] + curv.gradient_evals) / run_evals
     return TuneResult(winner.lr, winner.momentum,
                       _in_convention(winner.lr, winner.momentum, optimizer), cost,

@@ -262,13 +262,15 @@ def _slower_leader(net, alive, epochs, keep, start, left):
 
 
 def race(net, X, y, loss, epochs, batch_size, validation_data, budget, seed, lr_center,
-         initial_loss, make_grid=grid, retries=RETRIES):
+         initial_loss, make_grid=grid, retries=RETRIES, slow=True):
     """Run the race from ``net``'s weights (``net`` itself is not trained).
 
     budget     the compute for the training, in runs of ``epochs``
     make_grid  the (lr, momentum) pairs around a centre learning rate (``grid``; a fixed
                learning rate or momentum gives a smaller one)
     retries    how many times the grid moves down RETREAT when every pair diverged
+    slow       whether a leader past its best may be tried slowed (``slower``; not when the
+               learning rate is fixed)
 
     Returns (the winner Config, every Config tried, the rungs [(epochs, configurations
     trained to it)], epochs trained in all)."""
@@ -285,7 +287,7 @@ def race(net, X, y, loss, epochs, batch_size, validation_data, budget, seed, lr_
         # what a rung's fallbacks may spend: the budget left, less the later rungs' plan
         left = budget * epochs - spent - sum(planned[k + 1:])
         keep, again = counts[k], None
-        if end == epochs:
+        if end == epochs and slow:
             keep, again = _slower_leader(net, alive, epochs, keep, ends[k], left)
         going_on, more = [], 0
         if again is not None:
