@@ -2,6 +2,7 @@
 checkpoint taken at an epoch's end or in the middle of one; other data or settings are
 refused; without a checkpoint an interruption leaves the network at a completed step."""
 
+import json
 import os
 import signal
 
@@ -250,3 +251,67 @@ def test_cli_ctrl_c_without_checkpoint_says_how_to_keep_a_run(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert "nothing was kept; pass --checkpoint PATH" in err
+
+
+def _damaged(path, out, arrays=None, meta=None):
+    """A copy of the checkpoint at ``path`` with some arrays and metadata changed."""
+    with np.load(path) as f:
+        data = {k: f[k] for k in f.files}
+    m = json.loads(str(data.pop("meta")))
+    data.update(arrays or {})
+    m.update(meta or {})
+    np.savez(out, meta=np.array(json.dumps(m)), **data)
+    return str(out)
+
+
+def test_a_damaged_checkpoint_is_refused_and_changes_nothing(tmp_path, monkeypatch):
+    """Every damage gives one line naming the file, before the network or the optimizer
+    changes: truncated or empty files, missing or misshapen arrays, weights that are not
+    finite, a row order that is not an order of the rows (it would index outside X), steps
+    outside the run, metadata of the wrong types."""
+    path = _saved_run(tmp_path, monkeypatch)
+    raw = open(path, "rb").read()
+    with np.load(path) as f:
+        p, order = f["params"], f["order"]
+    meta = json.loads(str(np.load(path)["meta"]))
+    bad_order = order.copy()
+    bad_order[-1] = 10 ** 6
+    cases = {"truncated": raw[:len(raw) // 2], "empty": b""}
+    for name, (arrays, m) in {
+            "no params": ({"params": None}, None),
+            "short params": ({"params": p[:-1]}, None),
+            "nan params": ({"params": p * np.nan}, None),
+            "order out of range": ({"order": bad_order}, None),
+            "order repeats": ({"order": np.zeros_like(order)}, None),
+            "step past the end": (None, {"t": 10 ** 12}),
+            "negative step": (None, {"t": -1}),
+            "float step": (None, {"t": 1.5}),
+            "history short": (None, {"history": dict(meta["history"], loss=[])}),
+            "no history": (None, {"history": None}),
+            "optimizer counters": (None, {"opt_meta": 3}),
+            "hyperparameters": (None, {"hyper": {"lr": -1}}),
+            "rng": (None, {"rng": {"state": -1}}),
+            "fingerprint": (None, {"fingerprint": None})}.items():
+        out = tmp_path / f"{len(cases)}.npz"
+        if arrays and arrays.get("params", 0) is None:
+            with np.load(path) as f:
+                data = {k: f[k] for k in f.files if k != "params"}
+            np.savez(out, **data)
+            cases[name] = out.read_bytes()
+            continue
+        cases[name] = open(_damaged(path, out, arrays, m), "rb").read()
+    X, y = _data()
+    make, kw = CASES["compiled-minibatch"]
+    for name, content in cases.items():
+        target = tmp_path / "damaged.ckpt"
+        target.write_bytes(content)
+        net, opt = _net(), make()
+        w0 = np.array(net.e.to_host(net.flat), copy=True)
+        with pytest.raises(ValueError) as info:
+            inertia.fit(net, X, y, "mse", opt, seed=5, progress=False, checkpoint=str(target),
+                        **kw)
+        msg = str(info.value)
+        assert "\n" not in msg and str(target) in msg, (name, msg)
+        assert ("damaged inertia checkpoint" in msg) != (name in ("truncated", "empty")), msg
+        assert target.read_bytes() == content, name
+        assert np.array_equal(np.asarray(net.e.to_host(net.flat)), w0), name

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import zipfile
 
 import numpy as np
 
@@ -125,7 +126,7 @@ def load(path):
         meta = json.loads(str(data.pop("meta")))
         if meta.get("format") != FORMAT:
             raise KeyError("format")
-    except (OSError, ValueError, KeyError) as ex:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as ex:
         raise ValueError(f"{path} is not an inertia checkpoint ({ex}): remove it or give "
                          "another checkpoint path") from None
     return meta, data
@@ -141,31 +142,100 @@ def position(path):
 
 
 def restore(path, net, opt, plan, state):
-    """Resume ``state`` from the checkpoint at ``path``: check that it belongs to this run,
-    then set the parameters, the optimizer and the loop position in place."""
+    """Resume ``state`` from the checkpoint at ``path``: check that it belongs to this run
+    and that every part of it fits the run (``_checked``), then set the parameters, the
+    optimizer and the loop position in place. Nothing changes when it does not."""
     meta, data = load(path)
-    why = _difference(meta["fingerprint"], state.fingerprint)
+    fp = meta.get("fingerprint")
+    why = _difference(fp, state.fingerprint) if isinstance(fp, dict) else None
+    if not isinstance(fp, dict):
+        raise ValueError(f"{path} is a damaged inertia checkpoint (its fingerprint is "
+                         "missing): remove it to start the run afresh")
     if why is not None:
         raise ValueError(f"the checkpoint {path} belongs to a run on {why}: rerun that run's "
                          "command to resume it, or remove the checkpoint to start afresh")
+    try:
+        c = _checked(meta, data, net, opt, plan, state)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as ex:
+        raise ValueError(f"{path} is a damaged inertia checkpoint ({_why(ex)}): remove it to "
+                         "start the run afresh") from None
     e = net.e
-    e.copy(e.from_host(data["params"].astype(net.dtype, copy=False)), net.flat)
-    for name, bufs in opt.state_arrays().items():
-        for i, b in enumerate(bufs):
-            e.copy(e.from_host(data[f"opt_{name}_{i}"].astype(net.dtype, copy=False)), b)
-    for k, v in meta["opt_meta"].items():
+    e.copy(e.from_host(c["params"]), net.flat)
+    for (name, i), a in c["buffers"].items():
+        e.copy(e.from_host(a), opt.state_arrays()[name][i])
+    for k, v in c["opt_meta"].items():
         setattr(opt.state, k, v)
-    opt.set(**meta["hyper"])
-    state.t = int(meta["t"])
-    state.order[:] = data["order"]
-    state.ep_losses[:] = data["ep_losses"]
-    state.rng.bit_generator.state = meta["rng"]
-    state.hist = History.from_json(meta["history"])
-    state.clock_offset = float(meta["elapsed"])
+    opt.set(**c["hyper"])
+    state.t = c["t"]
+    state.order[:] = c["order"]
+    state.ep_losses[:] = c["ep_losses"]
+    state.rng = c["rng"]
+    state.hist = c["hist"]
+    state.clock_offset = c["elapsed"]
     state.hist.resumed_from = (state.t // plan.per, state.t % plan.per)
     if plan.early_stopping is not None:
-        plan.early_stopping.load_state(meta["early_stopping"], data.get("best_weights"))
-        state.stopped = bool(meta["early_stopping"]["stopped"])
+        plan.early_stopping.load_state(c["early_stopping"], c["best_weights"])
+        state.stopped = c["stopped"]
+
+
+def _why(ex):
+    return str(ex) if not isinstance(ex, KeyError) else f"{ex.args[0]!r} is missing"
+
+
+def _array(data, name, shape, dtype, finite=True):
+    """data[name] as ``dtype`` of ``shape`` (ValueError: other shape, kind or not finite)."""
+    a = data[name]
+    if a.shape != tuple(shape) or a.dtype.kind not in "fiu":
+        raise ValueError(f"{name} holds {a.dtype} {a.shape}, not {tuple(shape)} numbers")
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = a.astype(dtype)
+    if finite and not np.isfinite(a).all():
+        raise ValueError(f"{name} holds values that are not finite (in {np.dtype(dtype)})")
+    return a
+
+
+def _checked(meta, data, net, opt, plan, state):
+    """Every part of a checkpoint, checked against this run (shapes, ranges, types) and
+    converted, with nothing set yet: a dict for ``restore``."""
+    host = lambda b: np.asarray(net.e.to_host(b))          # noqa: E731
+    c = {"params": _array(data, "params", host(net.flat).shape, net.dtype)}
+    c["buffers"] = {(name, i): _array(data, f"opt_{name}_{i}", host(b).shape, net.dtype)
+                    for name, bufs in opt.state_arrays().items() for i, b in enumerate(bufs)}
+    t = meta["t"]
+    if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t <= plan.total_steps:
+        raise ValueError(f"its step {t!r} is not one of this run's 0 .. {plan.total_steps}")
+    c["t"] = t
+    order = _array(data, "order", state.order.shape, np.int64)
+    if not np.array_equal(np.sort(order), np.arange(plan.n)):
+        raise ValueError(f"its row order is not an order of the {plan.n} rows")
+    c["order"] = order
+    c["ep_losses"] = _array(data, "ep_losses", state.ep_losses.shape, np.float64, False)
+    om, hyper = meta["opt_meta"], meta["hyper"]
+    now = opt.state_meta()
+    if not isinstance(om, dict) or set(om) != set(now) or any(
+            not isinstance(om[k], type(now[k])) and now[k] is not None for k in om):
+        raise ValueError(f"its optimizer counters {om!r} are not those of {opt.kind}")
+    c["opt_meta"] = om
+    if not isinstance(hyper, dict):
+        raise ValueError(f"its hyperparameters {hyper!r} are not a dict")
+    opt.check(**hyper)
+    c["hyper"] = hyper
+    rng = np.random.default_rng()
+    rng.bit_generator.state = meta["rng"]
+    c["rng"] = rng
+    hist = History.from_json(meta["history"])
+    if len(hist.loss) != t // plan.per:
+        raise ValueError(f"its history has {len(hist.loss)} epochs, not the {t // plan.per} "
+                         "its step has run")
+    c["hist"] = hist
+    c["elapsed"] = float(meta["elapsed"])
+    if plan.early_stopping is not None:
+        es = meta["early_stopping"]
+        plan.early_stopping.check_state(es)
+        c["early_stopping"], c["stopped"] = es, bool(es["stopped"])
+        c["best_weights"] = (_array(data, "best_weights", host(net.flat).shape, net.dtype)
+                             if "best_weights" in data else None)
+    return c
 
 
 def remove(path):

@@ -139,10 +139,15 @@ class EarlyStopping:
         return {"wait": self.wait, "stopped_epoch": self.stopped_epoch, "best": self.best,
                 "best_epoch": self.best_epoch}
 
+    @staticmethod
+    def check_state(d):
+        """``state_json()``'s dict as saved, converted (TypeError, KeyError, ValueError:
+        it is not one)."""
+        best = None if d["best"] is None else float(d["best"])
+        return int(d["wait"]), int(d["stopped_epoch"]), best, int(d["best_epoch"])
+
     def load_state(self, d, best_weights):
-        self.wait, self.stopped_epoch = int(d["wait"]), int(d["stopped_epoch"])
-        self.best = None if d["best"] is None else float(d["best"])
-        self.best_epoch = int(d["best_epoch"])
+        self.wait, self.stopped_epoch, self.best, self.best_epoch = self.check_state(d)
         self.best_weights = best_weights
 
 
