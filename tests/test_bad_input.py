@@ -145,3 +145,62 @@ def test_file_errors(tmp_path):
     with pytest.raises(ValueError) as ei:
         inertia.save(tmp_path / "no" / "dir" / "m.npz", net2())
     assert "does not exist" in one_line(ei)
+
+
+def _one(f, words):
+    with pytest.raises(ValueError) as info:
+        f()
+    msg = one_line(info)
+    assert words in msg, msg
+
+
+def test_refusals_before_a_sweep_or_a_race():
+    """What a sweep or a race cannot honour is refused up front, in one line: "auto" in a
+    sweep, a grid axis a schedule overrides, a tuned value a schedule overrides, a
+    convention that cannot hold the chosen momentum, settings the race does not search,
+    a budget short of the curvature estimate and the race, a network or a seed that is not
+    one."""
+    X, y = good()
+    SGD, sweep, tune, fit = inertia.SGD, inertia.sweep, inertia.tune, inertia.fit
+    for f, words in [
+            (lambda: sweep(net2(), X, y, "mse", SGD("auto"), {"momentum": [0, 0.9]}, epochs=2),
+             'not lr="auto"'),
+            (lambda: sweep(net2(), X, y, "mse", SGD(0.1), {"lr": ["auto", 0.1]}, epochs=2),
+             'not lr="auto"'),
+            (lambda: sweep(net2(), X, y, "mse", SGD(0.1), {"lr": [0.01, 0.1]}, epochs=2,
+                           lr_schedule=inertia.schedules.cosine(0.1, 10)), "lr_schedule sets"),
+            (lambda: sweep(net2(), X, y, "mse", SGD(0.1), {"lr": [0.01, 0.1]},
+                           schedule=[(1, {"lr": 0.2}), (1, {})]), "first segment sets it"),
+            (lambda: fit(net2(), X, y, "mse", SGD("auto", momentum="auto"),
+                         schedule=[(2, {}), (2, {"lr": 0.1})]), "segments set lr"),
+            (lambda: tune(net2(), X, y, "mse", epochs=30,
+                          optimizer=SGD(0.1, convention="neanderthal")), "give momentum=0"),
+            (lambda: fit(net2(), X, y, "mse", SGD("auto", momentum=0.9,
+                                                  convention="previous_delta"), epochs=30),
+             "give momentum=0"),
+            (lambda: tune(net2(), X, y, "mse", epochs=30,
+                          optimizer=SGD(0.1, momentum=0.9, nesterov=True)), "not with nesterov"),
+            (lambda: tune(net2(), X, y, "mse", epochs=4, budget=12), "budget >= 14.25"),
+            (lambda: tune("net", X, y, "mse", epochs=4), "tune trains an inertia.Network"),
+            (lambda: fit("net", X, y, "mse", SGD(0.1), epochs=1), "fit trains an inertia.Network"),
+            (lambda: fit(net2(), X, y, "mse", SGD(0.1), epochs=1, seed=-1), "seed must be"),
+            (lambda: tune(net2(), X, y, "mse", epochs=4, seed=1.5), "seed must be"),
+            (lambda: SGD(0.1, momentum=0.9, nesterov="no"), "nesterov must be True or False"),
+            (lambda: inertia.translate(SGD("auto"), to="keras"), 'lr="auto"')]:
+        _one(f, words)
+    # the least budget named is enough, and a momentum of 0 tunes in neanderthal's convention
+    assert tune(net2(), X, y, "mse", epochs=4, budget=14.25).cost <= 14.25 + 1e-9
+    r = tune(net2(), X, y, "mse", epochs=8, momentum=0,
+             optimizer=SGD(0.1, convention="neanderthal"))
+    assert r.momentum == 0 and r.optimizer.convention.name == "neanderthal"
+
+
+def test_load_blames_the_argument_not_the_file(tmp_path):
+    path = str(tmp_path / "m.npz")
+    inertia.save(path, net2())
+    _one(lambda: inertia.load(path, engine="bad"), "cannot load")
+    _one(lambda: inertia.load(path, device="cuda"), "cannot load")
+    net = net2()
+    big = [(np.full_like(w, 3e39), b) for w, b in net.parameters()]
+    net32 = inertia.Network(3, [inertia.Dense(4, "tanh"), inertia.Dense(2, "linear")], seed=0)
+    _one(lambda: net32.set_parameters(big), "NaN or inf (in float32)")

@@ -84,7 +84,7 @@ def test_segments_and_step_schedules_and_validation():
     assert res.best == int(np.argmin(res.val_loss[:, -1]))
     lr_s, mu_s = schedules.cosine(0.2, 40), schedules.sutskever(0.95)
     res = inertia.sweep(Network(3, LAYERS, dtype="float64"), X, y, "mse",
-                        SGD(0.1, convention="keras"), {"momentum": [0.5, 0.9]}, seeds=[0, 2],
+                        SGD(0.1, convention="keras"), {"weight_decay": [0.0, 0.01]}, seeds=[0, 2],
                         epochs=4, batch_size=10, lr_schedule=lr_s, momentum_schedule=mu_s)
     for k, cfg in enumerate(res.configs):
         net, hist = separate(cfg, X, y, SGD(0.1, convention="keras"), epochs=4, batch_size=10,

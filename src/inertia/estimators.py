@@ -235,6 +235,10 @@ class _BaseMLP(BaseEstimator):
         if auto and self.optimizer != "sgd":
             raise ValueError(f'{" and ".join(auto)}="auto" is chosen for optimizer="sgd" '
                              f"only: set optimizer='sgd' or give numbers")
+        for k, sched in (("learning_rate_init", "lr_schedule"), ("momentum", "momentum_schedule")):
+            if getattr(self, k) == "auto" and getattr(self, sched) is not None:
+                raise ValueError(f'{k}="auto" with a {sched}: the schedule sets it at every '
+                                 f"step; give a number for {k} or drop the schedule")
         if self.momentum != "auto" and self.momentum >= 1:
             raise ValueError(f"momentum must be < 1 for inertia's optimizers, got "
                              f"{self.momentum}: use e.g. 0.9")

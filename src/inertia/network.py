@@ -16,6 +16,13 @@ from .data import check_memory
 from .ops import activations
 
 
+def check_network(net, what):
+    """A one-line ValueError unless ``net`` is an ``inertia.Network`` (``what``: the call)."""
+    if not isinstance(net, Network):
+        raise ValueError(f"{what} trains an inertia.Network (e.g. Network(4, [Dense(8, "
+                         f"'tanh'), Dense(1)])), got {type(net).__name__}")
+
+
 def all_finite(a, block=1 << 16):
     """Whether every element of ``a`` is finite, checked in blocks of rows so that the
     temporary stays small (np.isfinite on the whole array makes a copy of its size)."""
@@ -213,8 +220,11 @@ class Network:
             if w.shape != (n_out, n_in) or b.shape != (n_out,):
                 raise ValueError(f"layer {i}: expected W {(n_out, n_in)} and b {(n_out,)}, "
                                  f"got {w.shape} and {b.shape}")
+            with np.errstate(over="ignore", invalid="ignore"):     # as the network holds them
+                w, b = w.astype(self.dtype, copy=False), b.astype(self.dtype, copy=False)
             if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
-                raise ValueError(f"layer {i}: parameters contain NaN or inf")
+                raise ValueError(f"layer {i}: parameters contain NaN or inf (in "
+                                 f"{self.dtype.name})")
             new.append((w, b))
         for i, (w, b) in enumerate(new):
             self.e.copy(self.e.from_host(w), self.W[i])

@@ -42,7 +42,11 @@ def build_parser():
 
 
 def main(argv=None):
-    ap = build_parser()
+    try:
+        ap = build_parser()
+    except KeyboardInterrupt:
+        print("inertia: interrupted", file=sys.stderr)
+        return 130
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)     # recorded by inertia bench
     if not getattr(args, "func", None):

@@ -423,13 +423,19 @@ def print_plan(args, run):
 
 
 def finish_run(args, run, hist):
-    """Report, save and plot a finished run; a diverged one is reported, not saved (3)."""
-    if hist.diverged is not None:
+    """Report, save and plot a finished run; a diverged one is reported, not saved (3): one
+    that stopped on divergence, or one whose last steps left a cost that is not finite
+    (the last step's update is checked by no later step's loss; ``--on-divergence
+    continue`` trains on through NaN)."""
+    cost = run.net.loss(*run.train, run.loss)
+    if hist.diverged is not None or not np.isfinite(cost):
         print_curve(hist)
         if args.plot is not None:
             plot_training(hist, run.net, run.opt, run.loss, args.plot)
-        print(f"inertia: diverged: {training.divergence.message(hist.diverged)}"
-              + (f"; {args.save} was not written" if args.save else ""), file=sys.stderr)
+        why = (training.divergence.message(hist.diverged) if hist.diverged is not None else
+               f"the training cost after the last step is {cost}")
+        print(f"inertia: diverged: {why}" + (f"; {args.save} was not written" if args.save
+                                             else ""), file=sys.stderr)
         return 3
     report_training(hist, run.net, run.loss, run.epochs, run.train, run.val)
     scores = {} if run.classes is None else \

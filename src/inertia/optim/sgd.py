@@ -62,6 +62,8 @@ def check_hyper(conv, lr, momentum, dampening, nesterov, weight_decay):
         raise ValueError(f"dampening must be in [0, 1], got {dampening}")
     if weight_decay < 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    if not isinstance(nesterov, (bool, np.bool_)):
+        raise ValueError(f"nesterov must be True or False, got {nesterov!r}")
     if nesterov and dampening != 0:
         raise ValueError("Nesterov momentum requires zero dampening: set dampening=0 or "
                          "nesterov=False")

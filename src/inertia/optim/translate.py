@@ -155,6 +155,8 @@ def translation(opt, to="keras", lr_schedule=None) -> Translation:
     """
     T = _conv.get(to)
     varying = _varies(lr_schedule)
+    if hasattr(opt, "check_numbers"):
+        opt.check_numbers("translate")
     src, notes = _as_sgd(opt)
     S = src.convention
     lr, mu, d = src.lr, src.momentum, src.dampening

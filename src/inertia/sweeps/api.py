@@ -54,6 +54,7 @@ def sweep(net, X, y, loss, optimizer, grid, seeds=None, epochs=None, batch_size=
         raise ValueError(f"optimizer must be an inertia optimizer (inertia.SGD, ...), got "
                          f"{type(optimizer).__name__}")
     points = check_grid(optimizer, grid)
+    check_overridden(points, schedule, lr_schedule, momentum_schedule)
     seed_list = check_seeds(seeds)
     if on_divergence not in POLICIES:
         raise ValueError(f"on_divergence must be 'stop' or 'continue' in a sweep, got "
@@ -123,10 +124,39 @@ def check_grid(optimizer, grid):
                          f"of {name}: use {', '.join(optimizer.HYPER)}")
     for p in points:
         try:
-            optimizer.check(**p)
+            h = optimizer.check(**p)
         except ValueError as ex:
             raise ValueError(f"grid point {p}: {ex}") from None
+        auto = [k for k in optimizer.HYPER if isinstance(h[k], str) and h[k] == "auto"]
+        if auto:
+            raise ValueError(f"a sweep trains numbers, not {auto[0]}=\"auto\" (grid point "
+                             f"{p}): give {auto[0]} values in the grid or the optimizer, or "
+                             "let inertia.tune choose lr and momentum")
     return points
+
+
+def first_segment(schedule):
+    """The hyperparameters a schedule's first segment sets ({} for none or a bad schedule,
+    which ``fit``'s checks refuse)."""
+    try:
+        seg = list(schedule)[0][1]
+    except (TypeError, IndexError, KeyError):
+        return {}
+    return seg if isinstance(seg, dict) else {}
+
+
+def check_overridden(points, schedule, lr_schedule, momentum_schedule):
+    """A ValueError when a schedule sets a hyperparameter the grid varies: every run would
+    train the schedule's values, and the grid's axis would compare identical runs."""
+    by = {"lr": lr_schedule, "momentum": momentum_schedule}
+    for key in points[0]:
+        if by.get(key) is not None:
+            raise ValueError(f"the grid varies {key} and {key}_schedule sets it at every step: "
+                             "drop one of them")
+        if key in first_segment(schedule):
+            raise ValueError(f"the grid varies {key} and schedule's first segment sets it, "
+                             f"so no run would train the grid's value: drop {key} from the "
+                             "grid or from that segment")
 
 
 def _plain(v):

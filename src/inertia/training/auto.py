@@ -37,6 +37,13 @@ def tune_auto(net, X, y, loss, optimizer, plan_args):
     if "momentum" in auto and plan_args.get("momentum_schedule") is not None:
         raise ValueError('momentum="auto" with a momentum_schedule: give a number for '
                          "momentum or drop the schedule")
+    segs = plan_args.get("schedule")
+    for k in auto:
+        if isinstance(segs, (list, tuple)) and any(
+                isinstance(seg, (list, tuple)) and len(seg) == 2 and isinstance(seg[1], dict)
+                and k in seg[1] for seg in segs):
+            raise ValueError(f'{k}="auto" with a schedule whose segments set {k}: give a '
+                             f"number for {k} or drop {k} from the segments")
     stand_in = type(optimizer)(**{**optimizer.config(), **{k: STAND_IN[k] for k in auto}})
     plan = make_plan(net, X, y, loss, stand_in, **plan_args)
     seed = plan.seed if isinstance(plan.seed, int) else None

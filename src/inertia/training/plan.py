@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ops import losses
-from ..network import all_finite
+from ..network import all_finite, check_network
 from ..optim.base import Optimizer
 
 
@@ -330,6 +330,14 @@ def _check_early_stopping(early_stopping, Xv, loss):
     early_stopping.check(Xv is not None, loss)
 
 
+def check_seed(seed):
+    """A one-line ValueError unless ``seed`` is None, an integer >= 0 or a SeedAfter."""
+    if seed is None or isinstance(seed, SeedAfter):
+        return
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+
+
 def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
               validation_data, progress, lr_schedule, momentum_schedule, compiled,
               on_divergence, checkpoint, checkpoint_every, early_stopping=None,
@@ -344,6 +352,8 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
     if not isinstance(optimizer, Optimizer):
         raise ValueError(f"optimizer must be an inertia optimizer (inertia.SGD, ...), got "
                          f"{type(optimizer).__name__}")
+    check_network(net, "fit")
+    check_seed(seed)
     losses.check(loss, net.output_activation)
     X, y = _checked(schedule_cache, _check_data, net, X, y, loss)
     n = X.shape[0]

@@ -25,15 +25,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ops import losses
-from ..network import all_finite
-from ..training.plan import _check_data
+from ..network import all_finite, check_network
+from ..training.plan import _check_data, check_seed
 from ..optim.sgd import SGD
+from ..optim.translate import NotRepresentable
 from . import curvature as _curv
 from . import race as _race
 from . import range_test as _range
 
 METHODS = ("race", "curvature", "range")
 RANGE_STEPS = 100
+RACE_ITERS = 10         # Lanczos steps for the race's grid centre (lambda_max alone)
+CURVATURE_ITERS = 20    # and for method="curvature" (both ends)
 
 
 @dataclass(frozen=True)
@@ -156,8 +159,17 @@ def check_settings(epochs, batch_size=None, budget=None, method="race", optimize
     _check_settings(epochs, batch_size, budget, method, optimizer, len(make_grid(1.0)))
 
 
-def _check_settings(epochs, batch_size, budget, method, optimizer, n_configs=None):
-    """The settings' checks (``n_configs``: the race's grid size, for the budget)."""
+def curvature_runs(n, epochs, iters):
+    """The most the curvature estimate of ``iters`` Lanczos steps costs, in runs of
+    ``epochs`` over n rows (``curvature.estimate``: two gradients of at most its max_rows
+    rows a step)."""
+    return 2 * iters * min(n, _curv.MAX_ROWS) / (n * epochs)
+
+
+def _check_settings(epochs, batch_size, budget, method, optimizer, n_configs=None,
+                    curv_runs=0.0, momentum="auto"):
+    """The settings' checks (``n_configs``: the race's grid size, and ``curv_runs``: the
+    most the curvature estimate costs, both for the budget)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
@@ -173,18 +185,43 @@ def _check_settings(epochs, batch_size, budget, method, optimizer, n_configs=Non
         raise ValueError(f"budget applies to method='race' only; method={method!r} spends a "
                          "fixed small amount")
     if budget is not None:                 # a budget too small for the race: say so now
-        _race.plan(n_configs or len(_race.grid(1.0)), int(epochs), float(budget))
+        n = n_configs or len(_race.grid(1.0))
+        least = _race.least_budget(n, int(epochs)) + curv_runs
+        if budget < least - 1e-12:
+            raise ValueError(f"budget={budget:g} runs cannot pay for the curvature estimate "
+                             f"and a race of {n} configurations over {epochs} epochs: give "
+                             f"budget >= {math.ceil(least * 100) / 100}")
     if optimizer is not None and not isinstance(optimizer, SGD):
         raise ValueError(f"optimizer must be an inertia.SGD (its convention is kept), got "
                          f"{type(optimizer).__name__}")
+    extra = [k for k in ("nesterov", "dampening", "weight_decay")
+             if optimizer is not None and getattr(optimizer, k)]
+    if extra:
+        raise ValueError(f"inertia.tune chooses lr and momentum for plain momentum SGD, not "
+                         f"with {', '.join(extra)}: pass an SGD without them, or choose lr "
+                         "and momentum with a sweep (inertia.sweep)")
+    if optimizer is None or (momentum == 0 and method != "curvature"):
+        return
+    try:                       # the convention can hold the momentum the tuner chooses
+        _in_convention(0.01, 0.5, optimizer)
+    except NotRepresentable as ex:
+        raise ValueError(f"inertia.tune cannot choose a momentum in the "
+                         f"{optimizer.convention.name} convention ({ex}): give momentum=0 to "
+                         "choose lr alone, or tune in another convention") from None
 
 
 def _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget, method,
-                optimizer, n_configs=None):
+                optimizer, n_configs=None, momentum="auto", seed=None):
     """Every argument checked before any work; returns (X, y, validation pair or None)."""
-    _check_settings(epochs, batch_size, budget, method, optimizer, n_configs)
+    _check_settings(epochs, batch_size, budget, method, optimizer, n_configs,
+                    momentum=momentum)
+    check_network(net, "tune")
+    check_seed(seed)
     losses.check(loss, net.output_activation)
     X, y = _check_data(net, X, y, loss)
+    if budget is not None:
+        _check_settings(epochs, batch_size, budget, method, optimizer, n_configs,
+                        curvature_runs(X.shape[0], epochs, RACE_ITERS), momentum)
     val = None
     if validation_data is not None:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -218,7 +255,7 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
     loss, epochs, batch_size, validation_data
                      as for ``inertia.fit``: the training the choice is for
     budget           the race's compute limit, in runs of ``epochs`` (default 12; for runs
-                     of very few epochs, where 10 cannot pay for the rungs, their least cost
+                     of very few epochs, where 12 cannot pay for the rungs, their least cost
                      plus one run)
     method           "race", "curvature" or "range" (module docstring)
     optimizer        an ``inertia.SGD`` whose convention the result's optimizer takes
@@ -231,12 +268,12 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
     Returns a ``TuneResult``. Bad arguments raise a one-line ValueError before any work."""
     make_grid, fixed_lr = _grid_maker(lr, momentum, method, optimizer)
     X, y, val = _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget,
-                            method, optimizer, len(make_grid(1.0)))
+                            method, optimizer, len(make_grid(1.0)), momentum, seed)
     seed = 0 if seed is None else seed
     run_evals = X.shape[0] * epochs
     with_min = method == "curvature"        # lambda_min too: more Lanczos steps
-    curv = _curv.estimate(net, X, y, loss, iters=20 if with_min else 10, with_min=with_min,
-                          seed=seed)
+    curv = _curv.estimate(net, X, y, loss, iters=CURVATURE_ITERS if with_min else RACE_ITERS,
+                          with_min=with_min, seed=seed)
     lr_center = 1.0 / curv.lambda_max if curv.lambda_max > 0 else 1.0
     if method == "curvature":
         lr, mu = _curv.choose(curv, minibatch=batch_size is not None

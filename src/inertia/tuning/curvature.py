@@ -57,6 +57,7 @@ class Curvature:
 # lambda_min is trusted when its Ritz pair's residual is under this fraction of it: some
 # eigenvalue then lies within that fraction of it
 RELIABLE_RESIDUAL = 0.1
+MAX_ROWS = 1024      # the rows the estimate uses at most (drawn once by the seed)
 
 
 class HessianOperator:
@@ -89,7 +90,6 @@ class HessianOperator:
         scale = float(np.linalg.norm(v))
         return (self.gradient(self.w + step) - self.gradient(self.w - step)) \
             * (scale / (2.0 * self.eps))
-
 
 def flatten(pairs):
     """[(W, b), ...] -> one float64 vector (W row-major, then b, layer by layer)."""
@@ -133,7 +133,7 @@ def lanczos(op, dim, steps, rng):
     return theta, np.abs(beta[-1] * S[-1, :])
 
 
-def estimate(net, X, y, loss, iters=20, with_min=False, max_rows=1024, seed=0,
+def estimate(net, X, y, loss, iters=20, with_min=False, max_rows=MAX_ROWS, seed=0,
              tol=RELIABLE_RESIDUAL):
     """Estimate lambda_max (and lambda_min) of the loss Hessian of ``net`` at its weights.
 
