@@ -276,3 +276,33 @@ def test_epochs_beyond_memory_are_refused_before_work(command, argv, tmp_path, m
     assert code == 2 and "loss records of" in err and "ask for less" in err, err
     written = [os.path.join(d, f) for d, _, files in os.walk(tmp_path) for f in files]
     assert written == []          # the output folder may have been checked (made), nothing in it
+
+
+def test_runs_that_diverge_or_outputs_that_replace_inputs(tmp_path, monkeypatch):
+    """A run whose last step leaves a cost that is not finite exits 3 and writes no model;
+    compare exits 3 when every setting diverged; an output path that is an input's file,
+    or another output's, is refused before any work; demo values whose rates round to 1 or
+    whose run diverges give one line."""
+    monkeypatch.chdir(tmp_path)
+    for lr, policy in (("1e12", "stop"), ("1e38", "continue")):
+        code, _, err = call("train", "--samples", "100", "--epochs", "2", "--lr", lr,
+                            "--quiet", "--on-divergence", policy, "--save", "m.npz")
+        assert code == 3 and "diverged" in err and not os.path.exists("m.npz"), (lr, err)
+    code, out, err = call("compare", "--samples", "100", "--every", "1", "--segments", "3",
+                          "--quiet", "--out", "cmp", "--settings", "1e30,0,0")
+    assert code == 3 and "every setting diverged" in out and "Traceback" not in err
+    np.savetxt("d.csv", np.random.default_rng(0).normal(size=(30, 3)), delimiter=",")
+    assert call("train", *TINY, "--save", "m.npz")[0] == 0
+    for argv, words in [(("train", *TINY, "--data", "d.csv", "--save", "d.csv"), "--data"),
+                        (("train", *TINY, "--plot", "a.png", "--save", "a.png"), "--save"),
+                        (("predict", "m.npz", "--data", "d.csv", "--out", "d.csv"), "--data"),
+                        (("predict", "m.npz", "--data", "d.csv", "--out", "m.npz"), "model"),
+                        (("demo", "landscape", "--kappa", "1e16", "--quiet", "--out", "o"),
+                         "--kappa"),
+                        (("demo", "pingpong", "--lr", "1e300", "--epochs", "2", "--quiet",
+                          "--out", "o"), "smaller --lr")]:
+        before = {f: open(f, "rb").read() for f in ("d.csv", "m.npz")}
+        code, _, err = call(*argv)
+        assert code == 2 and words in err, (argv, err)
+        assert_one_line(code, err)
+        assert before == {f: open(f, "rb").read() for f in ("d.csv", "m.npz")}

@@ -62,6 +62,9 @@ def check_output(path, flag=None, *, stdout_ok=False, picture=False):
         picture_format(path, flag)
     real = resolve(path)
     _refuse_special(path, real, flag)
+    if os.path.isfile(real) and not os.access(real, os.W_OK):
+        raise ValueError(f"cannot write {_flag(flag, path)}: the file is read-only; make it "
+                         "writable (chmod u+w) or give another path")
     folder = os.path.dirname(os.path.abspath(real))
     if not os.path.isdir(folder):
         raise ValueError(f"cannot write {_flag(flag, path)}: the folder {folder} does not "
@@ -75,6 +78,25 @@ def check_output(path, flag=None, *, stdout_ok=False, picture=False):
     with contextlib.suppress(OSError):
         os.unlink(tmp)
     return path
+
+
+def check_distinct(outputs, inputs=()):
+    """A one-line ValueError when two outputs, or an output and an input, are one file
+    (``outputs``, ``inputs``: (flag, path) pairs; None and "-" are skipped): writing one
+    would replace the other."""
+    def key(path):
+        return os.path.normcase(os.path.realpath(os.fspath(path)))
+
+    seen = [(flag, key(path)) for flag, path in inputs
+            if path is not None and path != "-" and os.path.isfile(path)]
+    for flag, path in outputs:
+        if path is None or path == "-":
+            continue
+        for other, k in seen:
+            if k == key(path):
+                raise ValueError(f"{flag} {path} is the same file as {other}: writing it would "
+                                 f"replace {other}'s file; give {flag} another path")
+        seen.append((flag, key(path)))
 
 
 def check_folder(path, flag=None):

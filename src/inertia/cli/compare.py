@@ -88,7 +88,9 @@ def run_compare(X, y, layers, loss, convention, settings, segments, every, seeds
         res = sweep(net, X, y, loss, opts[0], grid=grid, seeds=list(seeds),
                     schedule=[(every, {})] * segments, batch_size=batch_size,
                     progress=progress)
-    return res.loss.reshape(len(settings), len(seeds), -1).transpose(1, 0, 2)
+    loss = np.full((res.loss.shape[0], segments * every), np.nan)   # every run may stop early
+    loss[:, :res.loss.shape[1]] = res.loss
+    return loss.reshape(len(settings), len(seeds), -1).transpose(1, 0, 2)
 
 
 def compare_checks(args):
@@ -114,7 +116,8 @@ def cmd_compare(args):
     tmp = Network(X.shape[1], layers, seed=0, dtype=args.dtype, engine=args.engine)
     check_compare_data(args, table, tmp, loss)
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
-    print(f"inertia compare: {describe(tmp)} on {label} ({len(X)} samples), {loss} loss, "
+    where = label if label.endswith("samples)") else f"{label} ({len(X)} samples)"
+    print(f"inertia compare: {describe(tmp)} on {where}, {loss} loss, "
           f"{args.convention} convention, {batch}")
     print(f"  {args.segments} x {args.every} epochs per setting [lr weight_decay momentum], "
           f"every column from the same initial weights"
@@ -136,7 +139,7 @@ def cmd_compare(args):
              + ("one shared initialisation" if len(seeds) == 1
                 else f"mean of {len(seeds)} seeds (band: min to max)"))
     plot_compare(curves, settings, diverged, plot, title, loss)
-    return 0
+    return 0 if np.isfinite(final[best]) else 3
 
 
 def check_compare_data(args, table, net, loss):
@@ -164,7 +167,8 @@ def print_table(args, names, seeds, curves):
         cells = []
         for ki in range(len(names)):
             m = mean[ki, ep - 1]
-            cell = f"{m:.4f}" if len(seeds) == 1 else f"{m:.4f} ± {std[ki, ep - 1]:.4f}"
+            f = ".4f" if abs(m) < 1e6 else ".4g"
+            cell = f"{m:{f}}" if len(seeds) == 1 else f"{m:{f}} ± {std[ki, ep - 1]:{f}}"
             if np.isnan(m):
                 cell = "diverged"
             cells.append(cell.rjust(width + 1))

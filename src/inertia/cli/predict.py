@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from .. import data as datasets
-from ..files import atomic_write, check_output
+from ..files import atomic_write, check_distinct, check_output
 from ..serialize import load
 from . import classes as classify
 from .common import CLIError, check_extra, describe
@@ -66,6 +66,7 @@ def predict_columns(args, net, extra):
 
 def cmd_predict(args):
     check_output(args.out, "--out", stdout_ok=True)
+    check_distinct([("--out", args.out)], [("the model", args.model), ("--data", args.data)])
     net, _ = load(args.model)
     extra = check_extra(dict(net.extra), net, args.model)
     if args.proba and extra.get("classes") is None:

@@ -14,7 +14,7 @@ import numpy as np
 from .. import data as datasets
 from ..ops import losses
 from .. import schedules, training
-from ..files import check_output
+from ..files import check_distinct, check_output
 from ..network import Network
 from ..optim import CONVENTIONS
 from ..serialize import load, save
@@ -139,6 +139,8 @@ def check_train_outputs(args):
         check_output(args.plot, "--plot", picture=True)
     if args.checkpoint is not None:
         check_output(args.checkpoint, "--checkpoint")
+    check_distinct([("--save", args.save), ("--plot", args.plot),
+                    ("--checkpoint", args.checkpoint)], [("--data", args.data)])
 
 
 def resume_model(args):

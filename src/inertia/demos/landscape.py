@@ -35,6 +35,7 @@ import numpy as np
 NAME = "landscape"
 SUMMARY = "descent, heavy ball, Nesterov on a quadratic and Rosenbrock: rates vs Polyak's theory"
 
+KAPPA_MAX = 1e12              # beyond it 1 - 2 / (kappa + 1) is within rounding of 1
 TOL = 1e-6                    # "steps to 1e-6": ||w_k - w*|| <= TOL ||w_0 - w*||
 RATE_WINDOW = (1e-3, 1e-12)   # the tail over which the rate is measured
 STOP = 1e-13                  # a run stops once its error has shrunk this much
@@ -79,8 +80,9 @@ def rosenbrock(a=1.0, b=100.0):
 def polyak_tuning(kappa, m=1.0):
     """{method: {lr, momentum, nesterov, rate}}: the tuned hyperparameters for a quadratic with
     eigenvalues m and L = kappa m, and the rate per step theory gives for them."""
-    if not (isinstance(kappa, (int, float)) and math.isfinite(kappa) and kappa > 1):
-        raise ValueError(f"--kappa must be a number > 1, got {kappa}")
+    if not (isinstance(kappa, (int, float)) and math.isfinite(kappa) and 1 < kappa <= KAPPA_MAX):
+        raise ValueError(f"--kappa must be a number in (1, {KAPPA_MAX:g}], got {kappa} (past it "
+                         "the rates round to 1 in double precision)")
     L = kappa * m
     sk = math.sqrt(kappa)
     q = (sk - 1.0) / (sk + 1.0)

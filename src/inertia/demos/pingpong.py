@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def experiment(samples=1000, dim=1000, hidden=500, batch_size=64, lr=1e-5, epoch
     from .. import data
     from ..network import Dense, Network
     from ..optim.sgd import SGD
-    from ..training import fit
+    from ..training import DivergenceWarning, fit
 
     if not isinstance(epochs, (int, np.integer)) or epochs < 2:
         raise ValueError(f"--epochs must be at least 2 (the zig-zag compares consecutive "
@@ -79,8 +80,13 @@ def experiment(samples=1000, dim=1000, hidden=500, batch_size=64, lr=1e-5, epoch
     for kind, opt in opts.items():
         net = base.copy()
         t0 = time.perf_counter()
-        hist = fit(net, X, y, loss="bce", optimizer=opt, epochs=int(epochs),
-                   batch_size=int(batch_size), shuffle=True, seed=seed, progress=progress)
+        with warnings.catch_warnings():      # a diverged run is refused below, in one line
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", DivergenceWarning)
+            hist = fit(net, X, y, loss="bce", optimizer=opt, epochs=int(epochs),
+                       batch_size=int(batch_size), shuffle=True, seed=seed, progress=progress)
+        if hist.diverged is not None:
+            raise ValueError(f"the {kind} run diverged at lr {lr:g}: give a smaller --lr")
         loss = np.asarray(hist.loss)
         runs[kind] = {"loss": loss, "seconds": time.perf_counter() - t0, "zigzag": zigzag(loss),
                       "up_fraction": float(np.mean(np.diff(loss) > 0))}

@@ -33,6 +33,8 @@ import os
 
 import numpy as np
 
+from .landscape import KAPPA_MAX
+
 NAME = "rate"
 SUMMARY = "heavy ball's rate per step over (step size, momentum): the optimum, where it diverges"
 
@@ -238,8 +240,9 @@ def add_arguments(p):
 def run(args):
     from . import DemoResult
 
-    if not (math.isfinite(args.kappa) and args.kappa > 1):
-        raise ValueError(f"--kappa must be a number > 1, got {args.kappa}")
+    if not (math.isfinite(args.kappa) and 1 < args.kappa <= KAPPA_MAX):
+        raise ValueError(f"--kappa must be a number in (1, {KAPPA_MAX:g}], got {args.kappa} "
+                         "(past it the rates round to 1 in double precision)")
     m = 1.0
     r = rate_map(m, args.kappa * m, args.grid)
     ga, gb, gr = r["grid_best"]
