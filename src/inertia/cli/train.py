@@ -115,8 +115,8 @@ def _run_args(p):
     p.add_argument("--save", default=None, help="write the model and optimizer state (.npz)")
     p.add_argument("--resume", default=None, help="continue training a saved model")
     p.add_argument("--on-divergence", choices=["stop", "raise", "continue"], default="stop",
-                   help="a NaN or infinite loss: stop at the last finite state and exit 3 "
-                        "without --save (stop, raise), or train on (continue)")
+                   help="a NaN or infinite loss: stop at the last finite state (stop, "
+                        "raise), or train on (continue); either way exit 3 without --save")
     p.add_argument("--checkpoint", default=None,
                    help="keep the run in this file (.npz) and resume from it when it exists; "
                         "removed when the run ends")
