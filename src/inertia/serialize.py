@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from . import engines
 from .files import atomic_write, check_output  # noqa: F401  (re-exported)
 from .network import Dense, Network, Scaling
 
@@ -69,17 +70,13 @@ def load(path, engine=None, device=None):
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not an inertia model file: {_describe_npz(data)}; "
                          "save one with inertia.save or `inertia train --save`")
-    if engine is not None or device is not None:      # the arguments, apart from the file
-        try:
-            _check_meta(meta, data)
-            Network(meta["n_inputs"], [Dense(u, a) for u, a in meta["layers"]], seed=0,
-                    dtype=meta["dtype"], engine=engine or meta["engine"], device=device)
-        except (KeyError, TypeError, AttributeError, IndexError, OverflowError):
-            pass                                       # the file's fault: said below
+    name = engine if engine is not None else meta.get("engine")
+    if engine is not None or (device is not None and name in engines.ENGINES):
+        try:                             # the arguments' fault, not the file's
+            engines.get(name, device=device)
         except ValueError as ex:
-            if not str(ex).startswith(("dtype", "layer")):
-                raise ValueError(f"cannot load {path} with engine={engine!r}, "
-                                 f"device={device!r}: {ex}") from None
+            raise ValueError(f"cannot load {path} with engine={engine!r}, device={device!r}: "
+                             f"{ex}") from None
     try:
         _check_meta(meta, data)
         net = Network(meta["n_inputs"], [Dense(u, a) for u, a in meta["layers"]],

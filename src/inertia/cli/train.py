@@ -439,7 +439,7 @@ def finish_run(args, run, hist):
         print(f"inertia: diverged: {why}" + (f"; {args.save} was not written" if args.save
                                              else ""), file=sys.stderr)
         return 3
-    report_training(hist, run.net, run.loss, run.epochs, run.train, run.val)
+    report_training(hist, run.net, run.loss, run.epochs, cost, run.val)
     scores = {} if run.classes is None else \
         classify.report(run.net, run.classes, run.train, run.val)
     if args.save is not None:
@@ -501,11 +501,12 @@ def train_schedules(args, opt, steps):
     return lr_sched, mom_sched
 
 
-def report_training(hist, net, loss, epochs, train, val):
+def report_training(hist, net, loss, epochs, cost, val):
+    """The curve, the time and the costs (``cost``: the training set's, computed)."""
     print_curve(hist)
     secs = hist.time[-1]
     print(f"trained {epochs} epochs in {secs:.2f} s ({1e3 * secs / epochs:.3f} ms/epoch)")
-    line = f"training cost {fmt(net.loss(*train, loss))}"
+    line = f"training cost {fmt(cost)}"
     if val is not None:
         line += f"   test cost {fmt(net.loss(*val, loss))}"
     print(line)

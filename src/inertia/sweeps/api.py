@@ -13,7 +13,7 @@ import numpy as np
 from ..optim.base import Optimizer
 from ..training import DivergenceWarning
 from ..training.loop import progress_bar
-from ..training.plan import make_plan
+from ..training.plan import make_plan, segment_sets
 from . import cluster as cluster_mod
 from .result import SweepResult
 from .runs import architecture, plan_epochs, run_shard
@@ -135,16 +135,6 @@ def check_grid(optimizer, grid):
     return points
 
 
-def first_segment(schedule):
-    """The hyperparameters a schedule's first segment sets ({} for none or a bad schedule,
-    which ``fit``'s checks refuse)."""
-    try:
-        seg = list(schedule)[0][1]
-    except (TypeError, IndexError, KeyError):
-        return {}
-    return seg if isinstance(seg, dict) else {}
-
-
 def check_overridden(points, schedule, lr_schedule, momentum_schedule):
     """A ValueError when a schedule sets a hyperparameter the grid varies: every run would
     train the schedule's values, and the grid's axis would compare identical runs."""
@@ -153,7 +143,7 @@ def check_overridden(points, schedule, lr_schedule, momentum_schedule):
         if by.get(key) is not None:
             raise ValueError(f"the grid varies {key} and {key}_schedule sets it at every step: "
                              "drop one of them")
-        if key in first_segment(schedule):
+        if key in (segment_sets(schedule) or [{}])[0]:
             raise ValueError(f"the grid varies {key} and schedule's first segment sets it, "
                              f"so no run would train the grid's value: drop {key} from the "
                              "grid or from that segment")

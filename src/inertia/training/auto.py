@@ -27,7 +27,7 @@ def tune_auto(net, X, y, loss, optimizer, plan_args):
                left out take fit's defaults)
     Returns the ``TuneSummary`` for ``History.tuned``. ``net`` is not changed."""
     from ..tuning import tune
-    from .plan import make_plan
+    from .plan import make_plan, segment_sets
 
     auto = optimizer.auto
     plan_args = {**FIT_DEFAULTS, **plan_args}
@@ -37,11 +37,8 @@ def tune_auto(net, X, y, loss, optimizer, plan_args):
     if "momentum" in auto and plan_args.get("momentum_schedule") is not None:
         raise ValueError('momentum="auto" with a momentum_schedule: give a number for '
                          "momentum or drop the schedule")
-    segs = plan_args.get("schedule")
     for k in auto:
-        if isinstance(segs, (list, tuple)) and any(
-                isinstance(seg, (list, tuple)) and len(seg) == 2 and isinstance(seg[1], dict)
-                and k in seg[1] for seg in segs):
+        if any(k in sets for sets in segment_sets(plan_args.get("schedule"))):
             raise ValueError(f'{k}="auto" with a schedule whose segments set {k}: give a '
                              f"number for {k} or drop {k} from the segments")
     stand_in = type(optimizer)(**{**optimizer.config(), **{k: STAND_IN[k] for k in auto}})

@@ -169,7 +169,7 @@ def restore(path, net, opt, plan, state):
     state.t = c["t"]
     state.order[:] = c["order"]
     state.ep_losses[:] = c["ep_losses"]
-    state.rng = c["rng"]
+    state.rng.bit_generator.state = c["rng"]
     state.hist = c["hist"]
     state.clock_offset = c["elapsed"]
     state.hist.resumed_from = (state.t // plan.per, state.t % plan.per)
@@ -220,9 +220,8 @@ def _checked(meta, data, net, opt, plan, state):
         raise ValueError(f"its hyperparameters {hyper!r} are not a dict")
     opt.check(**hyper)
     c["hyper"] = hyper
-    rng = np.random.default_rng()
-    rng.bit_generator.state = meta["rng"]
-    c["rng"] = rng
+    type(state.rng.bit_generator)().state = meta["rng"]   # raises unless it is such a state
+    c["rng"] = meta["rng"]
     hist = History.from_json(meta["history"])
     if len(hist.loss) != t // plan.per:
         raise ValueError(f"its history has {len(hist.loss)} epochs, not the {t // plan.per} "

@@ -28,6 +28,15 @@ def _check_data(net, X, y, loss, name="X"):
     return np.ascontiguousarray(X, dtype=net.dtype), y
 
 
+def segment_sets(schedule):
+    """The hyperparameters each segment of a list ``schedule`` sets, in order ([] for None;
+    malformed segments, which ``_check_schedule`` refuses, are skipped)."""
+    if not isinstance(schedule, (list, tuple)):
+        return []
+    return [seg[1] for seg in schedule
+            if isinstance(seg, (list, tuple)) and len(seg) == 2 and isinstance(seg[1], dict)]
+
+
 def _check_schedule(opt, schedule):
     segs = []
     try:
