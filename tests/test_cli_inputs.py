@@ -306,3 +306,21 @@ def test_runs_that_diverge_or_outputs_that_replace_inputs(tmp_path, monkeypatch)
         assert code == 2 and words in err, (argv, err)
         assert_one_line(code, err)
         assert before == {f: open(f, "rb").read() for f in ("d.csv", "m.npz")}
+
+
+def test_a_closed_pipe_loses_no_model(tmp_path):
+    """`inertia train ... --save m.npz | head -2`: the reader goes away after the two header
+    lines, while the run trains; the model is still written (files first, then the
+    report)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "inertia", "train", "--samples", "100000",
+                             "--epochs", "10", "--quiet", "--save", "m.npz"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.readline()
+    proc.stdout.close()                        # as head -2 does
+    proc.wait(timeout=300)
+    assert proc.returncode in (0, 141), proc.stderr.read()
+    inertia.load(str(tmp_path / "m.npz"))

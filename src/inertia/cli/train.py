@@ -4,6 +4,8 @@ save it; resume a saved model or a checkpoint; stop a diverged run (exit status 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import warnings
@@ -439,9 +441,11 @@ def finish_run(args, run, hist):
         print(f"inertia: diverged: {why}" + (f"; {args.save} was not written" if args.save
                                              else ""), file=sys.stderr)
         return 3
-    report_training(hist, run.net, run.loss, run.epochs, cost, run.val)
-    scores = {} if run.classes is None else \
-        classify.report(run.net, run.classes, run.train, run.val)
+    out = io.StringIO()        # printed once the files are written: a closed pipe (| head)
+    with contextlib.redirect_stdout(out):                  # loses no model
+        report_training(hist, run.net, run.loss, run.epochs, cost, run.val)
+        scores = {} if run.classes is None else \
+            classify.report(run.net, run.classes, run.train, run.val)
     if args.save is not None:
         run.extra.update(loss=run.loss, test_fraction=run.test_fraction,
                          split_seed=run.split_seed, data=run.data_rec,
@@ -449,9 +453,11 @@ def finish_run(args, run, hist):
                          classes=run.classes,
                          trained=trained_record(run, hist, scores, args.batch_size, args.seed))
         save(args.save, run.net, optimizer=run.opt, extra=json_ready(run.extra))
-        print(f"saved the model and optimizer state to {args.save}")
+        print(f"saved the model and optimizer state to {args.save}", file=out)
     if args.plot is not None:
-        plot_training(hist, run.net, run.opt, run.loss, args.plot)
+        with contextlib.redirect_stdout(out):
+            plot_training(hist, run.net, run.opt, run.loss, args.plot)
+    sys.stdout.write(out.getvalue())
     return 0
 
 
