@@ -7,6 +7,7 @@ asked for, existing files never damaged."""
 import contextlib
 import io
 import os
+import signal
 import tempfile
 import traceback
 
@@ -324,3 +325,31 @@ def test_a_closed_pipe_loses_no_model(tmp_path):
     proc.wait(timeout=300)
     assert proc.returncode in (0, 141), proc.stderr.read()
     inertia.load(str(tmp_path / "m.npz"))
+
+
+def test_duplicate_columns_stray_checkpoint_every_and_the_checkpoint_difference(
+        tmp_path, monkeypatch):
+    """A header naming a column twice is refused (predict would pick columns by name);
+    --checkpoint-every without --checkpoint is refused, not ignored; a checkpoint from a
+    run of another dtype or engine says so."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dup.csv").write_text("a,a,y\n1,2,3\n4,5,6\n")
+    code, _, err = call("train", "--data", "dup.csv", "--epochs", "1", "--quiet")
+    assert code == 2 and "'a' more than once" in err
+    code, _, err = call("train", *TINY, "--checkpoint-every", "2")
+    assert code == 2 and "add --checkpoint" in err
+    X, y = np.random.default_rng(0).normal(size=(20, 3)), np.zeros((20, 1))
+    ck = str(tmp_path / "c.npz")
+    real = inertia.training.loop.State.begin_epoch
+
+    def stop(self, e):
+        real(self, e)
+        if e == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+    with monkeypatch.context() as m, pytest.raises(inertia.training.Interrupted):
+        m.setattr(inertia.training.loop.State, "begin_epoch", stop)
+        inertia.fit(inertia.Network(3, [inertia.Dense(1)], seed=0), X, y, "mse",
+                    inertia.SGD(0.1), epochs=5, checkpoint=ck, progress=False)
+    net64 = inertia.Network(3, [inertia.Dense(1)], seed=0, dtype="float64")
+    with pytest.raises(ValueError, match=r"another dtype \(its float32, this run's float64\)"):
+        inertia.fit(net64, X, y, "mse", inertia.SGD(0.1), epochs=5, checkpoint=ck)

@@ -108,6 +108,10 @@ def _numbers(rows, header, path, skip=None):
     one-line ValueErrors naming the file's row and column."""
     if not rows:
         raise ValueError(f"{path} has a header but no data rows")
+    twice = sorted({c for c in header or () if header.count(c) > 1})
+    if twice:        # a column named twice: --target and predict's columns would be ambiguous
+        raise ValueError(f"{path} names the column {twice[0]!r} more than once in its header: "
+                         "give every column its own name")
     width = len(header) if header else len(rows[0])
     first = 1 + (header is not None)            # the file line of the first data row
     for i, r in enumerate(rows):

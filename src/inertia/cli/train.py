@@ -122,8 +122,9 @@ def _run_args(p):
     p.add_argument("--checkpoint", default=None,
                    help="keep the run in this file (.npz) and resume from it when it exists; "
                         "removed when the run ends")
-    p.add_argument("--checkpoint-every", default="30s",
-                   help="checkpoint every N epochs or every S seconds such as 30s (default)")
+    p.add_argument("--checkpoint-every", default=None,
+                   help="with --checkpoint: checkpoint every N epochs or every S seconds such "
+                        "as 30s (default 30s)")
     p.add_argument("--plot", default=None,
                    help="write the loss curve (.png, .pdf, .svg or .jpg)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -141,6 +142,10 @@ def check_train_outputs(args):
         check_output(args.plot, "--plot", picture=True)
     if args.checkpoint is not None:
         check_output(args.checkpoint, "--checkpoint")
+        _every(args.checkpoint_every or "30s")
+    elif args.checkpoint_every is not None:
+        raise CLIError("--checkpoint-every applies to a run kept with --checkpoint PATH: add "
+                       "--checkpoint or drop --checkpoint-every")
     check_distinct([("--save", args.save), ("--plot", args.plot),
                     ("--checkpoint", args.checkpoint)], [("--data", args.data)])
 
@@ -545,7 +550,8 @@ def _fit_guarded(args, net, X, y, **kw):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", training.DivergenceWarning)
             return fit(net, X, y, on_divergence="stop" if policy == "raise" else policy,
-                       checkpoint=ck, checkpoint_every=_every(args.checkpoint_every), **kw)
+                       checkpoint=ck, checkpoint_every=_every(args.checkpoint_every or "30s"),
+                       **kw)
     except KeyboardInterrupt as ex:             # Interrupted, or before training began
         if ck and os.path.exists(ck):
             ep, st = getattr(ex, "position", None) or training.checkpoint.position(ck)

@@ -85,13 +85,19 @@ def fingerprint(net, opt, plan):
 
 
 def _difference(saved, now):
-    """The first part of two fingerprints that differs, in words (None: they agree)."""
-    words = {"data": "other data", "network": "a network of another shape",
-             "optimizer": "another optimizer or other hyperparameters",
-             "settings": "other training settings"}
-    for key, what in words.items():
-        if saved.get(key) != now.get(key):
-            return what
+    """The first part of two fingerprints that differs, in words (None: they agree). The
+    network's dtype and engine come first: the data is hashed in the network's dtype."""
+    parts = [("network", "dtype", "a network of another dtype"),
+             ("network", "engine", "another engine"), ("data", None, "other data"),
+             ("network", None, "a network of another shape"),
+             ("optimizer", None, "another optimizer or other hyperparameters"),
+             ("settings", None, "other training settings")]
+    for key, sub, what in parts:
+        a, b = saved.get(key), now.get(key)
+        if sub is not None and isinstance(a, dict) and isinstance(b, dict):
+            a, b = a.get(sub), b.get(sub)
+        if a != b:
+            return what + (f" (its {a}, this run's {b})" if sub is not None else "")
     return None
 
 
