@@ -353,3 +353,17 @@ def test_duplicate_columns_stray_checkpoint_every_and_the_checkpoint_difference(
     net64 = inertia.Network(3, [inertia.Dense(1)], seed=0, dtype="float64")
     with pytest.raises(ValueError, match=r"another dtype \(its float32, this run's float64\)"):
         inertia.fit(net64, X, y, "mse", inertia.SGD(0.1), epochs=5, checkpoint=ck)
+
+
+@pytest.mark.parametrize("argv", [
+    ("sweep", "--samples", "50", "--epochs", "2", "--quiet", "--seeds", "1000000000",
+     "--lr", "0.1"),
+    ("sweep", "--samples", "50", "--epochs", "2", "--quiet", "--lr",
+     "0.01:1:100000000000log"),
+    ("compare", "--samples", "50", "--seeds", "1000000000000", "--quiet")])
+def test_sweeps_too_large_for_memory_are_refused_before_allocating(argv, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = call(*argv, "--out", "o")
+    assert_one_line(code, err)
+    assert code == 2 and "needed but this machine has" in err, err

@@ -132,6 +132,7 @@ def print_curve(hist, every_hint=10):
 
 
 RECORD_BYTES = 64     # an epoch's History entries: two Python floats in lists, 32 bytes each
+RUN_BYTES = 4096      # a run's own objects in a sweep beyond its arrays (network, optimizer)
 
 
 def check_fit_memory(net, n_rows, batch_size, n_val, epochs=0, runs=1):
@@ -143,6 +144,9 @@ def check_fit_memory(net, n_rows, batch_size, n_val, epochs=0, runs=1):
     datasets.check_memory(RECORD_BYTES * epochs * runs,
                           f"the loss records of {epochs:,} epochs"
                           + (f" × {runs:,} runs" if runs > 1 else ""))
+    n_params = sum(o * i + o for i, o in zip(net.sizes, net.sizes[1:]))
+    datasets.check_memory(runs * (6 * n_params * net.dtype.itemsize + RUN_BYTES),
+                          f"the state of {runs:,} runs")
 
 
 def check_extra(extra, net, path):

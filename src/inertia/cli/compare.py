@@ -111,10 +111,10 @@ def cmd_compare(args):
     loss = args.loss or default_loss(layers)
     losses.check(loss, layers[-1].activation)
     settings = parse_settings(args.settings)
-    seeds = list(range(args.seed, args.seed + args.seeds))
     names = [f"[{lr:g} {wd:g} {mu:g}]" for lr, wd, mu in settings]
     tmp = Network(X.shape[1], layers, seed=0, dtype=args.dtype, engine=args.engine)
-    check_compare_data(args, table, tmp, loss)
+    check_compare_data(args, table, tmp, loss, len(settings))
+    seeds = list(range(args.seed, args.seed + args.seeds))
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     where = label if label.endswith("samples)") else f"{label} ({len(X)} samples)"
     print(f"inertia compare: {describe(tmp)} on {where}, {loss} loss, "
@@ -142,11 +142,12 @@ def cmd_compare(args):
     return 0 if np.isfinite(final[best]) else 3
 
 
-def check_compare_data(args, table, net, loss):
+def check_compare_data(args, table, net, loss, n_settings=1):
     """The data fits the network (inputs in range, buffers in memory, as many targets as
     outputs), before any training."""
     datasets.check_range(table.X, [str(c) for c in table.features], net.dtype, args.data)
-    check_fit_memory(net, len(table.X), args.batch_size, 0, args.segments * args.every)
+    check_fit_memory(net, len(table.X), args.batch_size, 0, args.segments * args.every,
+                     n_settings * args.seeds)
     y = table.y
     if net.n_outputs != (y.shape[1] if y.ndim == 2 else 1) and loss != "cross_entropy":
         raise CLIError(f"the data has {y.shape[1]} target column(s) but the network has "

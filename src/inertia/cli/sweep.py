@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from .. import data as datasets
 from ..ops import losses
 from ..files import check_folder
 from ..optim import CONVENTIONS, QHM, SGD
@@ -46,6 +47,7 @@ def parse_grid(flag, text):
         if log and not (a > 0 and b > 0):
             raise common.CLIError(f"{flag} {text!r}: log-spaced values need positive ends; use "
                                "A:B:N for a linear range")
+        datasets.check_memory(64 * n, f"{flag} {text!r}: {n:,} values")
         values = np.geomspace(a, b, n) if log else np.linspace(a, b, n)
         return [float(f"{v:.6g}") for v in values]
     try:
@@ -117,10 +119,10 @@ def cmd_sweep(args):
     run = prepare_run(args)          # train's data path: files, classes, scaling, split
     net, (X, y), loss = run.net, run.train, run.loss
     n_val = len(run.val[0]) if run.val else 0
-    seeds = list(range(args.seed, args.seed + args.seeds))
     points = int(np.prod([len(v) for v in grid.values()]))
     common.check_fit_memory(net, len(X), args.batch_size, n_val, args.epochs,
-                            points * len(seeds))
+                            points * args.seeds)
+    seeds = list(range(args.seed, args.seed + args.seeds))
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     where = f"on the Dask cluster at {args.scheduler}" if args.scheduler else "here"
     task = f"{len(run.classes)}-class classification, " if run.classes is not None else ""
