@@ -639,3 +639,52 @@ def test_benchmark_checks_its_options_before_any_work(tmp_path):
     # the protocol's grid: 13 x 8 = 104 points from 1e-3 to 10^1.5, momenta 0 to 0.99
     assert len(bench.GRID_LRS) * len(bench.GRID_MOMENTA) == 104
     assert bench.score([1.0] * 9 + [3.0], 10) == 3.0 and bench.score([1.0], 10) == math.inf
+
+
+# --------------------------------------------------------------------------- Nesterov
+def _grows(h, mu, nesterov, steps=20000):
+    """Whether PyTorch's momentum step, written out (b = mu b + g; w -= lr (g + mu b) for
+    Nesterov, w -= lr b for heavy ball), on f(w) = w^2 / 2 with lr = h leaves |w| above 1."""
+    w, b = 1.0, 0.0
+    for _ in range(steps):
+        g = w
+        b = mu * b + g
+        w -= h * (g + mu * b) if nesterov else h * b
+        if abs(w) > 1e6:
+            return True
+    return abs(w) > 1.0
+
+
+@pytest.mark.parametrize("mu", [0.3, 0.7, 0.9, 0.99])
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_stability_limit_of_each_form_is_where_the_iteration_starts_to_grow(mu, nesterov):
+    limit = race.stable_lr(mu, 1.0, nesterov)          # lambda_max = 1
+    assert not _grows(0.98 * limit, mu, nesterov) and _grows(1.02 * limit, mu, nesterov)
+    assert limit == pytest.approx(2 * (1 + mu) / ((1 + 2 * mu) if nesterov else 1))
+
+
+def test_race_chooses_for_nesterov_when_the_optimizer_has_it():
+    net, X, y, loss = quadratic_regression()
+    opt = inertia.SGD(0.1, momentum=0.9, nesterov=True, convention="keras")
+    res = tune(net, X, y, loss=loss, epochs=24, batch_size=32, seed=2, optimizer=opt)
+    lr_center = 1.0 / res.curvature.lambda_max
+    assert res.trace and all(e["momentum"] > 0 for e in res.trace)
+    assert all(e["lr"] <= race.STABLE_FACTOR * race.stable_lr(e["momentum"], lr_center, True)
+               * (1 + 1e-12) for e in res.trace if e["entered"] == 0)
+    assert len(res.trace) < len(race.grid(lr_center))        # no momentum 0, a lower limit
+    assert res.optimizer.nesterov and res.optimizer.convention.name == "keras"
+    assert res.summary().nesterov and "Nesterov, keras convention" in str(res.summary())
+    # the race's winner is the run of a fit with the chosen pair and seed: bit for bit in
+    # PyTorch's form (res.lr, res.momentum), to rounding in Keras's (another order of the
+    # same arithmetic: 3e-15 measured after 120 steps)
+    for opt, exact in ((inertia.SGD(res.lr, momentum=res.momentum, nesterov=True), True),
+                       (res.optimizer, False)):
+        again = net.copy()
+        inertia.fit(again, X, y, loss=loss, optimizer=opt, epochs=24, batch_size=32, seed=2,
+                    progress=False)
+        for a, b in zip(res.net.parameters(), again.parameters()):
+            for u, v in zip(a, b):
+                if exact:
+                    np.testing.assert_array_equal(u, v)
+                else:
+                    np.testing.assert_allclose(u, v, rtol=1e-11, atol=1e-13)

@@ -218,6 +218,15 @@ def test_estimators_auto():
     assert m.get_params()["learning_rate_init"] == "auto"
     assert m.tuned_.lr == m.learning_rate_ and m.tuned_.momentum == m.momentum_
     assert m.tuned_.convention == "sklearn" and np.isfinite(m.loss_)
+    # nesterovs_momentum=True (scikit-learn's default): chosen for the Nesterov form it trains
+    assert m.tuned_.nesterov and m._inertia_optimizer.nesterov and m.momentum_ > 0
+    plain = MLPRegressor(hidden_layer_sizes=(5,), learning_rate_init="auto", momentum="auto",
+                         nesterovs_momentum=False, max_iter=8, batch_size=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain.fit(X, y.ravel())
+    assert not plain.tuned_.nesterov and not plain._inertia_optimizer.nesterov
+    assert plain.tuned_.configs > m.tuned_.configs         # heavy ball also tries momentum 0
     c = MLPClassifier(hidden_layer_sizes=(5,), learning_rate_init="auto", momentum=0.9,
                       max_iter=8, batch_size=20, random_state=0)
     with warnings.catch_warnings():
@@ -266,7 +275,9 @@ def test_tune_command_prints_the_choice_and_draws_it(tmp_path):
     for argv, match in [(("--lr", "0.1", "--momentum", "0.9"), "both fixed"),
                         (("--budget", "0.5"), "cannot pay"),
                         (("--test-fraction", "1.5"), "--test-fraction"),
-                        (("--method", "curvature", "--momentum", "0.9"), "cannot keep")]:
+                        (("--method", "curvature", "--momentum", "0.9"), "cannot keep"),
+                        (("--method", "curvature", "--nesterov"), "chosen by method='race'"),
+                        (("--nesterov", "--convention", "previous_delta"), "no Nesterov form")]:
         bad = _cli("tune", "--epochs", "8", "--samples", "200", "--out", str(tmp_path), *argv)
         assert bad.returncode == 2 and bad.stderr.startswith("inertia: error:"), bad.stderr
         assert match in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

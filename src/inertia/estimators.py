@@ -363,7 +363,8 @@ class _BaseMLP(BaseEstimator):
     def _tune_auto(self, X, y):
         """learning_rate_init="auto" and/or momentum="auto": ``inertia.tune(method="race")``
         on the network as initialised, the training data, max_iter epochs and the batch
-        size, the other value fixed when given; sets ``learning_rate_`` and ``momentum_``
+        size, the other value fixed when given, in the Nesterov form the training takes;
+        sets ``learning_rate_`` and ``momentum_``
         (in this estimator's convention and scale) and ``tuned_`` (the TuneSummary)."""
         auto = [k for k in ("learning_rate_init", "momentum") if getattr(self, k) == "auto"]
         self.tuned_ = None
@@ -381,8 +382,11 @@ class _BaseMLP(BaseEstimator):
             fixed["momentum"] = self.momentum
         loss = OUTPUTS[self.out_activation_][1]
         conv = self.convention if self.convention in CONVENTIONS else "pytorch"
+        nesterov = bool(self.nesterovs_momentum) and self.momentum != 0 \
+            and CONVENTIONS[conv].nesterov is not None         # as _make_optimizer trains
         result = tune(self._network(), X, y, loss, int(self.max_iter), batch_size=bs,
-                      method="race", optimizer=SGD(1.0, convention=conv),
+                      method="race", optimizer=SGD(1.0, momentum=0.5, nesterov=nesterov,
+                                                   convention=conv),
                       seed=self.random_state if isinstance(self.random_state, int) else 0,
                       **fixed)
         chosen = result.optimizer.config()

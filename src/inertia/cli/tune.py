@@ -38,6 +38,8 @@ def add_parser(subparsers):
                    help="auto (default) or a number kept fixed (the race chooses lr)")
     p.add_argument("--convention", choices=list(CONVENTIONS), default="pytorch",
                    help="the momentum convention of the values printed (default pytorch)")
+    p.add_argument("--nesterov", action="store_true",
+                   help="choose them for Nesterov momentum (method race)")
     p.add_argument("--test-fraction", type=float, default=None,
                    help="fraction held out as validation data for the race (default 0)")
     p.add_argument("--seed", type=int, default=0,
@@ -68,7 +70,7 @@ def cmd_tune(args):
     path = check_tune_args(args)
     try:                         # the budget against the race's grid, before the data
         check_settings(args.epochs, args.batch_size, args.budget, args.method,
-                       SGD(1.0, convention=args.convention), args.lr, args.momentum)
+                       _optimizer(args), args.lr, args.momentum)
     except ValueError as ex:
         raise CLIError(str(ex)) from None
     if args.data is None:
@@ -87,7 +89,7 @@ def cmd_tune(args):
             result = tune(run.net, *run.train, run.loss, args.epochs,
                           batch_size=args.batch_size, validation_data=run.val,
                           budget=args.budget, method=args.method,
-                          optimizer=SGD(1.0, convention=args.convention), seed=args.seed,
+                          optimizer=_optimizer(args), seed=args.seed,
                           lr=args.lr, momentum=args.momentum)
     except ValueError as ex:
         raise CLIError(str(ex)) from None
@@ -98,10 +100,19 @@ def cmd_tune(args):
     return 0
 
 
+def _optimizer(args):
+    """The SGD whose convention (and Nesterov form) the choice is for."""
+    try:
+        return SGD(1.0, momentum=0.5, nesterov=args.nesterov, convention=args.convention)
+    except ValueError as ex:             # a convention without a Nesterov form
+        raise CLIError(f"--nesterov: {ex}") from None
+
+
 def print_result(result, secs):
     """The choice, its cost, the wall time and (the race) how many survived each rung."""
     s = result.summary()
-    print(f"chosen: lr {s.lr:.4g}, momentum {s.momentum:g} ({s.convention} convention)")
+    form = "Nesterov, " if s.nesterov else ""
+    print(f"chosen: lr {s.lr:.4g}, momentum {s.momentum:g} ({form}{s.convention} convention)")
     print(f"cost: {s.cost:.2f} runs of {s.epochs} epochs"
           + (f", {s.configs} configurations tried" if s.configs else "")
           + f"; {secs:.1f} s")

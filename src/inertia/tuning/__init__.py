@@ -8,7 +8,9 @@ gradient evaluations, rows x passes, over one plain run's) and every configurati
 race       successive halving over 34 configurations: effective steps lr / (1 - mu)
            log-spaced over three decades from 0.1 / lambda_max, staggered
            over 6 momenta (0 to 0.99); rungs at 1/4 and 1/2 of the epochs and the end
-           (``race``); at most ``budget`` runs (default 12, the curvature included)
+           (``race``); at most ``budget`` runs (default 12, the curvature included); heavy
+           ball, or Nesterov's form when the optimizer given has nesterov=True (the momenta
+           above 0, the learning rates under Nesterov's stability limit)
 curvature  about 20 Hessian-vector products and no training (``curvature``): Polyak's pair
            when a lambda_min estimate is reliable, else momentum 0.9 and a fraction of
            heavy ball's stability limit (``curvature.choose``)
@@ -48,6 +50,7 @@ class TuneSummary:
     method         "race", "curvature" or "range"
     cost           the compute spent, in runs of ``epochs``
     configs        configurations tried;  epochs  the epochs of one run
+    nesterov       whether the choice is for Nesterov's form
     """
 
     lr: float
@@ -57,11 +60,13 @@ class TuneSummary:
     cost: float
     configs: int
     epochs: int
+    nesterov: bool = False
 
     def __str__(self):
         tried = f"{self.configs} configurations, " if self.configs else ""
+        form = "Nesterov, " if self.nesterov else ""
         return (f"tuned ({self.method}): lr={self.lr:.4g} momentum={self.momentum:g} "
-                f"({self.convention} convention); cost {tried}{self.cost:.2f} runs of "
+                f"({form}{self.convention} convention); cost {tried}{self.cost:.2f} runs of "
                 f"{self.epochs} epochs")
 
 
@@ -103,7 +108,7 @@ class TuneResult:
         """A ``TuneSummary``: the choice in the result optimizer's convention, the cost."""
         c = self.optimizer.config()
         return TuneSummary(c["lr"], c["momentum"], c["convention"], self.method, self.cost,
-                           len(self.trace), self.epochs)
+                           len(self.trace), self.epochs, c["nesterov"])
 
     def plot(self, path="tune.png"):
         """Draw the result (the race: survivors on the lr x momentum grid and their loss
@@ -132,10 +137,11 @@ def _grid_maker(lr, momentum, method, optimizer):
     if fixed and (method == "curvature" or method == "range" and fixed == ["lr"]):
         raise ValueError(f"method={method!r} cannot keep {fixed[0]} fixed: use method='race'")
     momenta = _race.MOMENTA if momentum == "auto" else (float(momentum),)
-    if optimizer is not None and optimizer.nesterov:
+    nesterov = _nesterov(optimizer)
+    if nesterov:
         momenta = tuple(m for m in momenta if m > 0) or momenta     # Nesterov needs mu > 0
     if lr == "auto":
-        return (lambda center: _race.grid(center, momenta=momenta)), False
+        return (lambda center: _race.grid(center, momenta=momenta, nesterov=nesterov)), False
     pairs = [(_pytorch_lr(float(lr), mu, optimizer), mu) for mu in momenta]
     return (lambda center: pairs), True
 
@@ -147,8 +153,13 @@ def _pytorch_lr(lr, mu, optimizer):
         return lr
     from ..optim.translate import translate
 
-    return translate(SGD(lr=lr, momentum=mu, convention=optimizer.convention.name),
-                     to="pytorch").lr
+    return translate(SGD(lr=lr, momentum=mu, nesterov=_nesterov(optimizer) and mu > 0,
+                         convention=optimizer.convention.name), to="pytorch").lr
+
+
+def _nesterov(optimizer):
+    """Whether the race trains Nesterov's form: the optimizer's, when it has a momentum."""
+    return bool(optimizer is not None and optimizer.nesterov)
 
 
 def check_settings(epochs, batch_size=None, budget=None, method="race", optimizer=None,
@@ -194,12 +205,15 @@ def _check_settings(epochs, batch_size, budget, method, optimizer, n_configs=Non
     if optimizer is not None and not isinstance(optimizer, SGD):
         raise ValueError(f"optimizer must be an inertia.SGD (its convention is kept), got "
                          f"{type(optimizer).__name__}")
-    extra = [k for k in ("nesterov", "dampening", "weight_decay")
+    extra = [k for k in ("dampening", "weight_decay")
              if optimizer is not None and getattr(optimizer, k)]
     if extra:
-        raise ValueError(f"inertia.tune chooses lr and momentum for plain momentum SGD, not "
-                         f"with {', '.join(extra)}: pass an SGD without them, or choose lr "
-                         "and momentum with a sweep (inertia.sweep)")
+        raise ValueError(f"inertia.tune chooses lr and momentum for momentum SGD (heavy ball "
+                         f"or Nesterov), not with {', '.join(extra)}: pass an SGD without "
+                         "them, or choose lr and momentum with a sweep (inertia.sweep)")
+    if _nesterov(optimizer) and method != "race":
+        raise ValueError(f"method={method!r} chooses heavy ball's lr and momentum; Nesterov's "
+                         "(nesterov=True) are chosen by method='race'")
     if optimizer is None or (momentum == 0 and method != "curvature"):
         return
     try:                       # the convention can hold the momentum the tuner chooses
@@ -234,7 +248,7 @@ def _in_convention(lr, momentum, optimizer):
     """An SGD with (lr, momentum) in ``optimizer``'s convention (PyTorch's when None)."""
     from ..optim.translate import translate
 
-    chosen = SGD(lr=lr, momentum=momentum)
+    chosen = SGD(lr=lr, momentum=momentum, nesterov=_nesterov(optimizer) and momentum > 0)
     if optimizer is None:
         return chosen
     return translate(chosen, to=optimizer.convention.name)
@@ -258,7 +272,8 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
                      of very few epochs, where 12 cannot pay for the rungs, their least cost
                      plus one run)
     method           "race", "curvature" or "range" (module docstring)
-    optimizer        an ``inertia.SGD`` whose convention the result's optimizer takes
+    optimizer        an ``inertia.SGD`` whose convention the result's optimizer takes, and
+                     its Nesterov form (method="race" only)
     seed             the seed of the shuffling and of the curvature's random start
     lr, momentum     "auto" (default: chosen) or a number kept fixed, in the convention of
                      ``optimizer`` (PyTorch's when None): the race then searches the other
@@ -297,7 +312,7 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
     winner, configs, rungs, spent = _race.race(
         net, X, y, loss, epochs, batch_size, val, budget - curv.gradient_evals / run_evals,
         seed, lr_center, initial_loss, make_grid, 0 if fixed_lr else _race.RETRIES,
-        slow=not fixed_lr)
+        slow=not fixed_lr, nesterov=_nesterov(optimizer))
     cost = (spent * X.shape[0] + curv.gradient_evals) / run_evals
     return TuneResult(winner.lr, winner.momentum,
                       _in_convention(winner.lr, winner.momentum, optimizer), cost,

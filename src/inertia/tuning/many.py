@@ -43,6 +43,7 @@ class Config:
     dropped_at     the rung after which the race dropped it (None: still running)
     entered        the rung it was first trained to (0: the grid's; the last: the race's
                    slowed leader, ``race.slower``)
+    nesterov       whether ``opt`` takes Nesterov's form
     """
 
     lr: float
@@ -54,6 +55,7 @@ class Config:
     diverged: int | None = None
     dropped_at: int | None = None
     entered: int = 0
+    nesterov: bool = False
 
     @property
     def epochs(self):
@@ -68,13 +70,13 @@ class Config:
         return self.val if self.val else self.loss
 
 
-def new_configs(net, pairs):
-    """A Config per (lr, momentum) pair, each with its own copy of ``net``'s weights."""
-    out = []
-    for lr, mu in pairs:
-        out.append(Config(float(lr), float(mu), net.copy(), SGD(lr=float(lr),
-                                                                momentum=float(mu))))
-    return out
+def new_configs(net, pairs, nesterov=False):
+    """A Config per (lr, momentum) pair, each with its own copy of ``net``'s weights and
+    its own SGD (PyTorch's convention; Nesterov's form when ``nesterov`` and mu > 0)."""
+    return [Config(float(lr), float(mu), net.copy(),
+                   SGD(lr=float(lr), momentum=float(mu), nesterov=nesterov and mu > 0),
+                   nesterov=nesterov and mu > 0)
+            for lr, mu in pairs]
 
 
 def boundaries(upto):

@@ -68,7 +68,7 @@ MOMENTA = (0.0, 0.7, 0.9, 0.95, 0.98, 0.99)
 # effective steps lr / (1 - momentum) x lambda_max: 10^a .. 10^b, N_STEPS log-spaced
 EFFECTIVE_DECADES = (-1.0, 2.0)
 N_STEPS = 13
-# learning rates above this multiple of 2 (1 + momentum) / lambda_max are left out
+# learning rates above this multiple of the stability limit (``stable_lr``) are left out
 STABLE_FACTOR = 2.0
 FRACTIONS = (1 / 4, 1 / 2, 1.0)
 # a rung ranks by the mean loss over this fraction of its epochs (at least one epoch)
@@ -86,12 +86,21 @@ RETREAT = 1e-3
 RETRIES = 2
 
 
-def grid(lr_center, momenta=MOMENTA, n_steps=N_STEPS):
+def stable_lr(mu, lr_center, nesterov=False):
+    """The largest stable learning rate on a quadratic whose largest curvature is
+    1 / ``lr_center``: heavy ball's 2 (1 + mu) lr_center; Nesterov's (PyTorch's form, w -=
+    lr (g + mu b)) 2 (1 + mu) / (1 + 2 mu) lr_center, as its iteration's characteristic
+    polynomial z^2 - (1 + mu)(1 - h) z + mu (1 - h), h = lr lambda, has a root at -1 there."""
+    return 2.0 * (1.0 + mu) * lr_center / ((1.0 + 2.0 * mu) if nesterov else 1.0)
+
+
+def grid(lr_center, momenta=MOMENTA, n_steps=N_STEPS, nesterov=False):
     """The (lr, momentum) pairs, ordered momentum-major, for ``lr_center`` = 1 / lambda_max.
 
     Effective steps lr / (1 - mu) = lr_center x 10^t, t log-spaced over EFFECTIVE_DECADES
     (``n_steps`` values); with several momenta, momentum k takes the steps of index j with
-    j + k even; learning rates above STABLE_FACTOR x 2 (1 + mu) x lr_center are left out."""
+    j + k even; learning rates above STABLE_FACTOR x ``stable_lr`` are left out (Nesterov's
+    limit when ``nesterov``: its effective step is lr / (1 - mu) too)."""
     steps = lr_center * np.logspace(EFFECTIVE_DECADES[0], EFFECTIVE_DECADES[1], n_steps)
     pairs = []
     for k, mu in enumerate(momenta):
@@ -99,7 +108,7 @@ def grid(lr_center, momenta=MOMENTA, n_steps=N_STEPS):
             lr = float(eff * (1.0 - mu))
             if len(momenta) > 1 and (j + k) % 2:
                 continue
-            if lr <= STABLE_FACTOR * 2.0 * (1.0 + mu) * lr_center:
+            if lr <= STABLE_FACTOR * stable_lr(mu, lr_center, nesterov):
                 pairs.append((lr, float(mu)))
     return pairs
 
@@ -207,12 +216,12 @@ def slower(curve, epochs, train=None):
 
 
 def _first_rung(net, X, y, loss, end, batch_size, validation_data, seed, lr_center,
-                initial_loss, make_grid, retries):
+                initial_loss, make_grid, retries, nesterov):
     """Train the grid to the first rung, moving it down RETREAT when every configuration
     diverged. Returns (the configurations of the last grid tried, all tried, epochs spent)."""
     spent, tried = 0, []
     for attempt in range(retries + 1):
-        configs = new_configs(net, make_grid(lr_center * RETREAT ** attempt))
+        configs = new_configs(net, make_grid(lr_center * RETREAT ** attempt), nesterov)
         tried += configs
         spent += train_many(configs, X, y, loss, end, batch_size, validation_data, seed,
                             initial_loss)
@@ -257,12 +266,12 @@ def _slower_leader(net, alive, epochs, keep, start, left):
     fits = min(keep, int((left - epochs) // (epochs - start) + 1e-9))
     if fits < 1 and not leader.val:
         return keep, None
-    again, = new_configs(net, [(leader.lr * factor, leader.momentum)])
+    again, = new_configs(net, [(leader.lr * factor, leader.momentum)], leader.nesterov)
     return fits, again
 
 
 def race(net, X, y, loss, epochs, batch_size, validation_data, budget, seed, lr_center,
-         initial_loss, make_grid=grid, retries=RETRIES, slow=True):
+         initial_loss, make_grid=grid, retries=RETRIES, slow=True, nesterov=False):
     """Run the race from ``net``'s weights (``net`` itself is not trained).
 
     budget     the compute for the training, in runs of ``epochs``
@@ -271,6 +280,8 @@ def race(net, X, y, loss, epochs, batch_size, validation_data, budget, seed, lr_
     retries    how many times the grid moves down RETREAT when every pair diverged
     slow       whether a leader past its best may be tried slowed (``slower``; not when the
                learning rate is fixed)
+    nesterov   train every configuration in Nesterov's form (``make_grid``'s pairs then
+               keep under Nesterov's limit)
 
     Returns (the winner Config, every Config tried, the rungs [(epochs, configurations
     trained to it)], epochs trained in all)."""
@@ -278,7 +289,7 @@ def race(net, X, y, loss, epochs, batch_size, validation_data, budget, seed, lr_
     ends = rung_ends(epochs)
     configs, tried, spent = _first_rung(net, X, y, loss, ends[0], batch_size,
                                         validation_data, seed, lr_center, initial_loss,
-                                        make_grid, retries)
+                                        make_grid, retries, nesterov)
     alive = [c for c in configs if c.alive]
     counts = keep_counts(budget - spent / epochs, ends, epochs, len(alive))
     rungs = [(ends[0], len(configs))]
