@@ -226,14 +226,23 @@ def test_cli_checkpoint_survives_sigterm_and_ctrl_c(tmp_path):
     assert os.path.exists(ck), err
     proc = _cli(args, tmp_path)
     out, err = _signal_after_checkpoint(proc, ck, signal.SIGINT)
-    assert "resuming from run.ckpt at epoch" in out
     if proc.returncode == 130:
         assert "the run is kept in run.ckpt; run the same command to resume it" in err
+    else:                                      # it ended before the signal
+        assert proc.returncode == 0 and "resumed from run.ckpt at epoch" in out
+    kept = os.path.exists(ck)
     proc = _cli(args, tmp_path)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    assert "resuming from run.ckpt at epoch" in out or not os.path.exists(ck)
+    assert ("resumed from run.ckpt at epoch" in out) == kept
     assert not os.path.exists(ck)
+    # a checkpoint of another run is refused, and nothing says it was resumed
+    _signal_after_checkpoint(_cli(args, tmp_path), ck, signal.SIGTERM)
+    assert os.path.exists(ck)
+    other = _cli([a if a != "0.05" else "0.06" for a in args], tmp_path)
+    out, err = other.communicate(timeout=300)
+    assert other.returncode == 2 and "belongs to a run on another optimizer" in err
+    assert "resum" not in out and os.path.exists(ck)
     a, _ = inertia.load(str(tmp_path / "m.npz"))
     b, _ = inertia.load(str(tmp_path / "ref.npz"))
     assert np.array_equal(a.flat, b.flat)

@@ -58,6 +58,13 @@ def test_npy_pair_and_npz(tmp_path):
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", y)
     np.testing.assert_array_equal(datasets.load(tmp_path / "X.npy")[1], y)
+    # a target column to pick where the targets are apart is refused, not ignored
+    for f in ("d.npz", "train.npy"):
+        with pytest.raises(ValueError, match="holds its targets apart.*leave the target"):
+            datasets.load_table(tmp_path / f, target=0)
+    np.save(tmp_path / "alone.npy", X)                  # one array: its last column, or 0
+    assert datasets.load_table(tmp_path / "alone.npy", target=0).y[:, 0].tolist() == [0, 3, 6,
+                                                                                       9]
 
 
 def test_standardize_and_split():

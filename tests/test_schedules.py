@@ -370,6 +370,10 @@ def test_parse_small_total_is_usable():
     ("sutskever:1.5", "momentum"), ("sutskever:x", "momentum"),
     ("one_cycle:0.95,0.85", "momentum"), ("step:nan", "lr"),
     ("step:inf", "lr"), ("warmup:inf", "lr"), ("step:1e400", "momentum"),
+    # more arguments than the schedule takes, or a fraction of a step: never ignored
+    ("step:10,0.5,3", "lr"), ("constant:3", "lr"), ("one_cycle:0.5", "lr"),
+    ("cosine:0,1", "momentum"), ("demon:0.5", "momentum"), ("step:10.5", "lr"),
+    ("warmup:2.5", "lr"),
 ])
 def test_parse_bad_strings_raise_one_line_value_error(text, kind):
     with pytest.raises(ValueError) as ei:

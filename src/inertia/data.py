@@ -253,6 +253,9 @@ def load_table(path, target=None, need_target=True, target_kind="values"):
                          values.shape[1])
         return _split_target(values, header, target, path)
     X, y = _read_arrays(path, ext)
+    if y is not None and target is not None:
+        raise ValueError(f"{path} holds its targets apart from its inputs (y), so there is "
+                         f"no target column to pick: leave the target ({target!r}) out")
     if target_kind != "values" and y is not None and np.asarray(y).dtype.kind == "U":
         X, _ = _finite(X, None, path)
         return Table(X, _label_array(y, X.shape[0], path), list(range(X.shape[1])), None,

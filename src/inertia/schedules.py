@@ -261,6 +261,9 @@ class one_cycle_momentum(Schedule):
 
 LR_NAMES = ("constant", "step", "inverse_scaling", "cosine", "warmup", "one_cycle")
 MOMENTUM_NAMES = ("constant", "step", "cosine", "sutskever", "demon", "one_cycle")
+# the most arguments each schedule takes after ':' (the others take none)
+_ARGS = {"lr": {"step": 2, "inverse_scaling": 1, "cosine": 1, "warmup": 1},
+         "momentum": {"step": 2, "cosine": 1, "sutskever": 1, "one_cycle": 2}}
 
 
 def parse(text, base, total, kind="lr"):
@@ -287,6 +290,13 @@ def parse(text, base, total, kind="lr"):
     except ValueError:
         raise ValueError(f"{kind} schedule {text!r}: arguments after ':' must be finite "
                          "numbers") from None
+    most = _ARGS[kind].get(name, 0)
+    if len(args) > most:
+        takes = f"at most {most} argument{'s' * (most > 1)}" if most else "no arguments"
+        raise ValueError(f"{kind} schedule {text!r} takes {takes} after ':', got {len(args)}")
+    if name in ("step", "warmup") and args and not args[0].is_integer():
+        raise ValueError(f"{kind} schedule {text!r}: its first argument is a whole number "
+                         "of steps")
     total = max(int(total), 2)
     if name == "constant":
         return constant(base)

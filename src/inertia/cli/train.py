@@ -539,19 +539,20 @@ def plot_training(hist, net, opt, loss, path):
 
 def _fit_guarded(args, net, X, y, **kw):
     """fit with the command's divergence and checkpoint flags: says where a checkpoint
-    resumes, and what an interruption kept. None when interrupted."""
+    resumed (once fit has accepted it), and what an interruption kept. None when
+    interrupted."""
     ck = args.checkpoint
-    if ck and os.path.exists(ck):
-        where = training.checkpoint.position(ck)
-        if where is not None:
-            print(f"  resuming from {ck} at epoch {where[0] + 1}, step {where[1] + 1}")
     policy = args.on_divergence
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", training.DivergenceWarning)
-            return fit(net, X, y, on_divergence="stop" if policy == "raise" else policy,
+            hist = fit(net, X, y, on_divergence="stop" if policy == "raise" else policy,
                        checkpoint=ck, checkpoint_every=_every(args.checkpoint_every or "30s"),
                        **kw)
+        if hist.resumed_from is not None:
+            ep, st = hist.resumed_from
+            print(f"  resumed from {ck} at epoch {ep + 1}, step {st + 1}")
+        return hist
     except KeyboardInterrupt as ex:             # Interrupted, or before training began
         if ck and os.path.exists(ck):
             ep, st = getattr(ex, "position", None) or training.checkpoint.position(ck)
