@@ -324,3 +324,27 @@ def test_a_damaged_checkpoint_is_refused_and_changes_nothing(tmp_path, monkeypat
         assert ("damaged inertia checkpoint" in msg) != (name in ("truncated", "empty")), msg
         assert target.read_bytes() == content, name
         assert np.array_equal(np.asarray(net.e.to_host(net.flat)), w0), name
+
+
+def test_cli_resume_of_an_auto_run_takes_the_kept_choice(tmp_path):
+    """`inertia train --lr auto --momentum auto --checkpoint`: the resumed command takes the
+    race's choice from the checkpoint instead of racing again, and ends where the
+    uninterrupted run does."""
+    base = ["train", "--samples", "300", "--batch-size", "8", "--epochs", "1500",
+            "--dtype", "float64", "--quiet", "--lr", "auto", "--momentum", "auto"]
+    ref = _cli(base + ["--save", "ref.npz"], tmp_path)
+    out_ref, _ = ref.communicate(timeout=300)
+    assert ref.returncode == 0
+    args = base + ["--checkpoint", "run.ckpt", "--checkpoint-every", "5", "--save", "m.npz"]
+    ck = str(tmp_path / "run.ckpt")
+    _signal_after_checkpoint(_cli(args, tmp_path), ck, signal.SIGTERM)
+    assert os.path.exists(ck)
+    proc = _cli(args, tmp_path)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    chosen = out_ref.splitlines()[0].split(" (the race:")[0]
+    assert out.splitlines()[0] == f"{chosen} (kept in run.ckpt)"
+    assert "resumed from run.ckpt at epoch" in out and not os.path.exists(ck)
+    a, _ = inertia.load(str(tmp_path / "m.npz"))
+    b, _ = inertia.load(str(tmp_path / "ref.npz"))
+    assert np.array_equal(a.flat, b.flat)

@@ -290,3 +290,63 @@ def test_auto_with_another_optimizer_names_the_fix(capsys):
     assert main(["train", "--lr", "auto", "--optimizer", "adam", "--epochs", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--optimizer sgd" in err and "Traceback" not in err
+
+
+def _killed_after_two_checkpoints(monkeypatch, X, y, opt, ck, **kw):
+    """A fit of 12 epochs, checkpointed every 4, stopped as by a kill after its second
+    checkpoint (epoch 8)."""
+    from inertia.training import checkpoint
+
+    saves, real_save = [], checkpoint.save
+
+    def save_then_stop(*args):
+        real_save(*args)
+        saves.append(1)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(checkpoint, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        inertia.fit(_net(), X, y, "mse", opt, checkpoint=ck, checkpoint_every=4, **kw)
+    monkeypatch.setattr(checkpoint, "save", real_save)
+
+
+def test_resuming_an_auto_fit_takes_the_recorded_choice_not_a_new_race(tmp_path,
+                                                                          monkeypatch):
+    from inertia.training import auto, checkpoint
+
+    X, y = _data(200)
+    ck = str(tmp_path / "run.ckpt")
+    kw = dict(epochs=12, batch_size=16, seed=3, progress=False)
+    ref_net, ref_opt = _net(), SGD("auto", momentum="auto")
+    ref = inertia.fit(ref_net, X, y, "mse", ref_opt, **kw)
+    _killed_after_two_checkpoints(monkeypatch, X, y, SGD("auto", momentum="auto"), ck, **kw)
+    assert checkpoint.recorded_choice(ck)[0]["lr"] == ref_opt.lr
+
+    def no_race(*args, **kwargs):
+        raise AssertionError("the race ran again")
+    monkeypatch.setattr("inertia.tuning.tune", no_race)
+    # an optimizer differing in more than the "auto" values: no recorded choice, and the
+    # checkpoint refused with the optimizer left as given
+    other = SGD("auto", momentum="auto", weight_decay=0.01)
+    assert auto.recorded(ck, other) is None and other.auto == ["lr", "momentum"]
+    net, opt = _net(), SGD("auto", momentum="auto")
+    h = inertia.fit(net, X, y, "mse", opt, checkpoint=ck, **kw)
+    assert h.resumed_from == (8, 0) and h.tuned == ref.tuned
+    assert (opt.lr, opt.momentum) == (ref_opt.lr, ref_opt.momentum)
+    assert h.loss == ref.loss and np.array_equal(net.flat, ref_net.flat)
+    assert not os.path.exists(ck)
+
+
+def test_a_refused_checkpoint_leaves_auto_values_as_given(tmp_path, monkeypatch):
+    from inertia.training import checkpoint
+
+    X, y = _data(200)
+    ck = str(tmp_path / "run.ckpt")
+    _killed_after_two_checkpoints(monkeypatch, X, y, SGD(0.05, momentum=0.9), ck,
+                                  epochs=12, batch_size=16, progress=False)
+    assert os.path.exists(ck) and checkpoint.recorded_choice(ck) is None
+    opt = SGD("auto", momentum=0.9)
+    with pytest.raises(ValueError, match="belongs to a run on another optimizer"):
+        inertia.fit(_net(), X, y, "mse", opt, epochs=12, batch_size=16, progress=False,
+                    checkpoint=ck)
+    assert opt.auto == ["lr"] and opt.momentum == 0.9 and os.path.exists(ck)

@@ -391,7 +391,7 @@ def choose_auto(args, run):
     batch size and test set of the run; prints the choice, its cost and the time taken."""
     import time
 
-    from ..training.auto import tune_auto
+    from ..training.auto import recorded, tune_auto
 
     auto = " and ".join("--" + k for k in run.opt.auto)
     if run.opt.kind != "sgd":
@@ -402,6 +402,12 @@ def choose_auto(args, run):
     if args.momentum_schedule is not None and "momentum" in run.opt.auto:
         raise CLIError("--momentum auto and --momentum-schedule: give --momentum a number or "
                        "drop --momentum-schedule")
+    ck = args.checkpoint
+    if ck and os.path.exists(ck):               # the run kept there: its choice, no race
+        run.tuned = recorded(ck, run.opt)
+        if run.tuned is not None:
+            print(f"  {run.tuned} (kept in {ck})")
+            return
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", training.DivergenceWarning)

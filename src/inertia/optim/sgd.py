@@ -148,6 +148,7 @@ class SGD(Optimizer):
                  convention="pytorch", momentum_correction=False):
         self.convention = _conv.get(convention)
         self._drivers = {}             # rule.driver of rule.sgd by (is_bias, n, started)
+        self.tuned = None              # the TuneSummary of the race that chose "auto" values
         super().__init__(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                          weight_decay=weight_decay, momentum_correction=momentum_correction)
 

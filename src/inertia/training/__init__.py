@@ -100,8 +100,8 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     ``Interrupted``, a KeyboardInterrupt), so the network and optimizer are never left
     half-updated.
     """
-    tuned = None
-    if getattr(optimizer, "auto", None):        # SGD(lr="auto", ...): the race chooses first
+    tuned, auto = None, list(getattr(optimizer, "auto", None) or ())
+    if auto:                                    # SGD(lr="auto", ...): the race chooses first
         tuned = tune_auto(net, X, y, loss, optimizer, dict(
             epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
             schedule=schedule, validation_data=validation_data, progress=progress,
@@ -117,11 +117,16 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     check = on_divergence != "continue"
     stepper = (CompiledLoop if plan.compiled else EngineSteps)(net, optimizer, plan, check)
     state = State(net, optimizer, plan, stepper.val_metrics)
-    state.fingerprint = fingerprint
+    state.fingerprint, state.tuned = fingerprint, getattr(optimizer, "tuned", None)
     if early_stopping is not None:
         early_stopping.begin()
     if checkpoint is not None and os.path.exists(checkpoint):
-        ckpt.restore(checkpoint, net, optimizer, plan, state)
+        try:
+            ckpt.restore(checkpoint, net, optimizer, plan, state)
+        except ValueError:
+            if auto:                            # refused: the optimizer as it was given
+                optimizer.set(**{k: "auto" for k in auto})
+            raise
     stepper.start()
     diverged = _loop(net, plan, state, stepper)
     if checkpoint is not None:

@@ -5,10 +5,17 @@ placeholder. The arguments are checked first (``make_plan`` on a stand-in optimi
 numbers in place of "auto"), then ``inertia.tune(method="race")`` runs on the same data,
 epochs, batch size, validation data and shuffling seed, a value given as a number staying
 fixed; the chosen values are set on the optimizer (so a later ``fit`` does not tune again)
-and ``History.tuned`` says what was chosen and at what cost.
+and ``History.tuned`` says what was chosen and at what cost. A checkpoint of the run
+records the choice (``checkpoint.recorded_choice``): resuming takes it from there instead of
+racing again, when the checkpoint's optimizer agrees with this one in everything but the
+"auto" values (``restore`` then checks the rest of the run).
 """
 
 from __future__ import annotations
+
+import os
+
+from . import checkpoint as checkpoint_mod
 
 # fit's defaults for the arguments ``plan_args`` leaves out
 FIT_DEFAULTS = {"epochs": None, "batch_size": None, "shuffle": True, "seed": None,
@@ -24,8 +31,10 @@ def tune_auto(net, X, y, loss, optimizer, plan_args):
     """Choose the optimizer's "auto" hyperparameters by the race and set them on it.
 
     plan_args  ``fit``'s arguments after (net, X, y, loss, optimizer), as a dict (those
-               left out take fit's defaults)
-    Returns the ``TuneSummary`` for ``History.tuned``. ``net`` is not changed."""
+               left out take fit's defaults); an existing ``checkpoint`` among them that
+               recorded a choice for this optimizer gives it instead of a race
+    Returns the ``TuneSummary`` for ``History.tuned`` (also left in ``optimizer.tuned``,
+    which the run's checkpoints record). ``net`` is not changed."""
     from ..tuning import tune
     from .plan import make_plan, segment_sets
 
@@ -43,6 +52,11 @@ def tune_auto(net, X, y, loss, optimizer, plan_args):
                              f"number for {k} or drop {k} from the segments")
     stand_in = type(optimizer)(**{**optimizer.config(), **{k: STAND_IN[k] for k in auto}})
     plan = make_plan(net, X, y, loss, stand_in, **plan_args)
+    checkpoint = plan_args["checkpoint"]
+    if checkpoint is not None and os.path.exists(checkpoint):
+        summary = recorded(checkpoint, optimizer)
+        if summary is not None:
+            return summary
     seed = plan.seed if isinstance(plan.seed, int) else None
     fixed = {k: getattr(optimizer, k) for k in ("lr", "momentum") if k not in auto}
     result = tune(net, X, y, loss, epochs=int(plan.epochs),
@@ -51,4 +65,29 @@ def tune_auto(net, X, y, loss, optimizer, plan_args):
                   optimizer=optimizer, seed=seed, **fixed)
     chosen = result.optimizer.config()
     optimizer.set(**{k: chosen[k] for k in auto})
-    return result.summary()
+    optimizer.tuned = result.summary()
+    return optimizer.tuned
+
+
+def recorded(path, optimizer):
+    """Set the choice the checkpoint at ``path`` recorded on ``optimizer`` (its "auto"
+    values, and ``tuned``) and return its TuneSummary, or None (none recorded, or for an
+    optimizer that differs in more than the "auto" values)."""
+    from ..tuning import TuneSummary
+
+    found = checkpoint_mod.recorded_choice(path)
+    if found is None:
+        return None
+    tuned, config = found
+    auto = optimizer.auto
+    if any(config.get(k) != v for k, v in optimizer.config().items() if k not in auto):
+        return None
+    try:
+        chosen = {k: float(config[k]) for k in auto}
+        type(optimizer)(**{**optimizer.config(), **chosen})      # valid values
+        summary = TuneSummary(**tuned)
+    except (KeyError, TypeError, ValueError):
+        return None
+    optimizer.set(**chosen)
+    optimizer.tuned = summary
+    return summary

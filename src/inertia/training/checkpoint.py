@@ -11,6 +11,7 @@ settings, refuses other settings or data in one line, and removes it when the ru
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -115,6 +116,8 @@ def save(path, net, opt, plan, state):
             "hyper": {k: v for k, v in opt.config().items() if k in opt.HYPER},
             "opt_meta": opt.state_meta(), "rng": state.rng.bit_generator.state,
             "history": state.hist.to_json(), "elapsed": state.elapsed()}
+    if state.tuned is not None:                # fit's "auto" choice: a resume keeps it
+        meta["tuned"] = dataclasses.asdict(state.tuned)
     stopper = plan.early_stopping
     if stopper is not None:
         meta["early_stopping"] = dict(stopper.state_json(), stopped=state.stopped)
@@ -136,6 +139,18 @@ def load(path):
         raise ValueError(f"{path} is not an inertia checkpoint ({ex}): remove it or give "
                          "another checkpoint path") from None
     return meta, data
+
+
+def recorded_choice(path):
+    """(TuneSummary fields, the optimizer's hyperparameters at the run's start) that a
+    checkpoint of a fit with "auto" recorded, or None (none recorded, or not a checkpoint:
+    ``restore`` says what is wrong with it)."""
+    try:
+        meta, _ = load(path)
+        tuned, config = meta.get("tuned"), meta["fingerprint"]["optimizer"]["config"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return (tuned, config) if isinstance(tuned, dict) and isinstance(config, dict) else None
 
 
 def position(path):

@@ -58,6 +58,7 @@ class State:
         self.val_metrics = val_metrics
         self.bar = None
         self.fingerprint = None
+        self.tuned = None              # the optimizer's TuneSummary (its "auto" values' choice)
         self.stopped = False
 
     def elapsed(self):
