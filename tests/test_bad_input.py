@@ -183,7 +183,9 @@ def test_refusals_before_a_sweep_or_a_race():
             (lambda: tune(net2(), X, y, "mse", epochs=30, method="curvature",
                           optimizer=SGD(0.1, momentum=0.9, nesterov=True)),
              "chosen by method='race'"),
-            (lambda: tune(net2(), X, y, "mse", epochs=4, budget=12), "budget >= 14.25"),
+            (lambda: tune(net2(), X, y, "mse", epochs=4, batch_size=8, budget=12),
+             "budget >= 14.25"),
+            (lambda: tune(net2(), X, y, "mse", epochs=5), "give epochs >= 6, mini-batches"),
             (lambda: tune("net", X, y, "mse", epochs=4), "tune trains an inertia.Network"),
             (lambda: fit("net", X, y, "mse", SGD(0.1), epochs=1), "fit trains an inertia.Network"),
             (lambda: fit(net2(), X, y, "mse", SGD(0.1), epochs=1, seed=-1), "seed must be"),
@@ -192,7 +194,8 @@ def test_refusals_before_a_sweep_or_a_race():
             (lambda: inertia.translate(SGD("auto"), to="keras"), 'lr="auto"')]:
         _one(f, words)
     # the least budget named is enough, and a momentum of 0 tunes in neanderthal's convention
-    assert tune(net2(), X, y, "mse", epochs=4, budget=14.25).cost <= 14.25 + 1e-9
+    assert tune(net2(), X, y, "mse", epochs=4, batch_size=8, budget=14.25).cost <= 14.25 + 1e-9
+    assert tune(net2(), X, y, "mse", epochs=6).rungs[0][0] == 2     # ranked after a step
     r = tune(net2(), X, y, "mse", epochs=8, momentum=0,
              optimizer=SGD(0.1, convention="neanderthal"))
     assert r.momentum == 0 and r.optimizer.convention.name == "neanderthal"

@@ -241,6 +241,13 @@ def _check_args(net, X, y, loss, epochs, batch_size, validation_data, budget, me
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("validation_data must be a pair (X_val, y_val)")
         val = _check_data(net, validation_data[0], validation_data[1], loss, name="X_val")
+    one_step = batch_size is None or batch_size >= X.shape[0]
+    if method == "race" and one_step and val is None and _race.rung_ends(epochs)[0] == 1:
+        least = next(e for e in range(2, 100) if _race.rung_ends(e)[0] > 1)
+        raise ValueError(f"the race cannot rank configurations at full batch over {epochs} "
+                         f"epoch{'s' * (epochs != 1)}: its first rung stands at epoch 1, "
+                         "whose loss (taken before the epoch's one step) is the same for all: "
+                         f"give epochs >= {least}, mini-batches or validation data")
     return X, y, val
 
 
