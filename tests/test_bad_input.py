@@ -210,3 +210,21 @@ def test_load_blames_the_argument_not_the_file(tmp_path):
     big = [(np.full_like(w, 3e39), b) for w, b in net.parameters()]
     net32 = inertia.Network(3, [inertia.Dense(4, "tanh"), inertia.Dense(2, "linear")], seed=0)
     _one(lambda: net32.set_parameters(big), "NaN or inf (in float32)")
+
+
+def test_save_and_a_sweeps_run_index_name_the_wrong_type(tmp_path):
+    net = net2()
+    path = str(tmp_path / "m.npz")
+    for f, words in [(lambda: inertia.save(path, "net"), "save writes an inertia.Network"),
+                     (lambda: inertia.save(path, net, optimizer="sgd"),
+                      "optimizer must be an inertia optimizer")]:
+        _one(f, words)
+    assert not (tmp_path / "m.npz").exists()
+    X, y = good()
+    r = inertia.sweep(net, X, y, "mse", inertia.SGD(0.1), {"lr": [0.01, 0.1]}, epochs=1)
+    for k in ("0", 1.0, True):
+        with pytest.raises(TypeError, match="a run index is an integer"):
+            r.network(k)
+    with pytest.raises(IndexError, match="out of range"):
+        r.history(2)
+    assert r.network(-1).sizes == net.sizes

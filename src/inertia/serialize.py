@@ -26,6 +26,13 @@ def save(path, net, optimizer=None, extra=None):
     ``extra``: a JSON-able dict kept as the loaded network's ``extra``; a network's
     ``scaling`` is written into it (``mean``, ``std``, ``y_mean``, ``y_std``) unless it
     already gives them, so that a saved and loaded network predicts the same."""
+    from .optim.base import Optimizer
+
+    if not isinstance(net, Network):
+        raise ValueError(f"save writes an inertia.Network, got {type(net).__name__}")
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise ValueError(f"optimizer must be an inertia optimizer (SGD, QHM, AggMo, Adam, "
+                         f"AdamW) or None, got {type(optimizer).__name__}")
     extra = dict(extra or {})
     sc = getattr(net, "scaling", None)
     if sc is not None:

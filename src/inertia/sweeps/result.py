@@ -63,8 +63,10 @@ class SweepResult:
                 f"diverged; {best})")
 
     def _index(self, k):
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) \
-                or not -len(self) <= k < len(self):
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+            raise TypeError(f"a run index is an integer (a row of configs), got "
+                            f"{type(k).__name__} {k!r}")
+        if not -len(self) <= k < len(self):
             raise IndexError(f"run index {k!r} is out of range: the sweep has {len(self)} "
                              "runs (0 .. {})".format(len(self) - 1))
         return int(k) % len(self)
