@@ -1,6 +1,8 @@
 """Datasets and loading: the synthetic sets, CSV with header detection and target choice,
 .npy pairs, .npz, standardisation, split."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -92,3 +94,18 @@ def test_loaded_csv_trains(tmp_path):
     h = inertia.fit(net, X2, y2, "mse", inertia.SGD(lr=0.1, momentum=0.9), epochs=50,
                     progress=False)
     assert h.loss[-1] < h.loss[0]
+
+
+def test_a_device_or_a_csv_too_large_to_hold_is_refused_as_it_is_read(tmp_path, monkeypatch):
+    if os.path.exists("/dev/zero"):                 # endless binary: refused at its first chunk
+        with pytest.raises(ValueError, match="holds binary data"):
+            datasets.read_table("/dev/zero")
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n" + "1.5,2.5\n" * 20000)     # 160 KB of text
+    monkeypatch.setattr(datasets, "CHUNK", 4096)
+    monkeypatch.setattr(datasets, "total_memory", lambda: 2_000_000)
+    with pytest.raises(ValueError, match=r"holds more than .* save it as \.npy") as info:
+        datasets.read_table(path)
+    assert "\n" not in str(info.value)
+    monkeypatch.setattr(datasets, "total_memory", lambda: 10_000_000)
+    assert datasets.read_table(path)[0].shape == (20000, 2)
