@@ -227,4 +227,7 @@ def test_save_and_a_sweeps_run_index_name_the_wrong_type(tmp_path):
             r.network(k)
     with pytest.raises(IndexError, match="out of range"):
         r.history(2)
+    _one(lambda: r.plot(123, y=None), "path must be a file path (str or pathlib.Path), got int")
+    for grid, words in (([], "got an empty list"), ([0.1, 0.2], "got a list holding float")):
+        _one(lambda: inertia.sweep(net, X, y, "mse", inertia.SGD(0.1), grid, epochs=1), words)
     assert r.network(-1).sizes == net.sizes

@@ -89,6 +89,9 @@ def test_an_unreachable_scheduler_is_one_line():
     with pytest.raises((ValueError, OSError)) as info:
         _sweep_no_warn(cluster="tcp://127.0.0.1:9")
     assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="not a scheduler address .*'tcp://host:8786'") as info:
+        _sweep_no_warn(cluster="nonsense")                 # no port: distributed's words
+    assert "\n" not in str(info.value)
 
 
 def _sweep_no_warn(**kw):

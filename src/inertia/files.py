@@ -55,6 +55,9 @@ def check_output(path, flag=None, *, stdout_ok=False, picture=False):
     Returns the path (``-`` unchanged); raises a one-line ValueError otherwise."""
     if path is None or not str(path).strip():
         raise ValueError(f"{flag or 'the output path'} is empty: give a file path")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"{flag or 'the output path'} must be a file path (str or "
+                         f"pathlib.Path), got {type(path).__name__} {path!r}")
     path = os.fspath(path)
     if path == "-" and stdout_ok:
         return path

@@ -32,6 +32,9 @@ def connect(address):
                           "'inertia[dask]' (or 'dask[distributed]')") from None
     try:
         return Client(address, timeout="10s")
+    except ValueError as ex:                   # an address distributed cannot parse
+        raise ValueError(f"cluster={address!r} is not a scheduler address ({ex}): give one "
+                         "such as 'tcp://host:8786', or a dask.distributed Client") from None
     except (OSError, TimeoutError) as ex:
         raise ValueError(f"cannot reach the Dask scheduler at {address}: {ex}; start one "
                          "with `dask scheduler` and workers with `dask worker ADDRESS`") \
