@@ -231,3 +231,10 @@ def test_save_and_a_sweeps_run_index_name_the_wrong_type(tmp_path):
     for grid, words in (([], "got an empty list"), ([0.1, 0.2], "got a list holding float")):
         _one(lambda: inertia.sweep(net, X, y, "mse", inertia.SGD(0.1), grid, epochs=1), words)
     assert r.network(-1).sizes == net.sizes
+
+
+def test_a_run_whose_records_cannot_fit_in_memory_is_refused_before_training():
+    X, y = good()
+    for kw in ({"epochs": 10 ** 9}, {"schedule": [(10 ** 12, {})]}):
+        _one(lambda: inertia.fit(net2(), X, y, "mse", inertia.SGD(0.1), **kw),
+             "epochs: 64 ")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ops import losses
+from ..data import check_memory
 from ..network import all_finite, check_network
 from ..optim.base import Optimizer
 
@@ -347,6 +348,20 @@ def check_seed(seed):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
 
 
+# bytes a value of a History list takes (a Python float and its pointer), and a planned
+# step's (lr, momentum) pair
+_RECORD, _PLANNED = 32, 16
+
+
+def _check_record_memory(segs, per, validation, step_schedules, record_steps):
+    """Refuse, before any work, a run whose History (and per-step plan) the machine's memory
+    cannot hold: epochs=10**9 grew the process until it was killed."""
+    epochs = sum(ep for ep, _ in segs)
+    per_step = _PLANNED * step_schedules + 2 * _RECORD * bool(record_steps)
+    check_memory(epochs * ((2 + 2 * validation) * _RECORD + per * per_step),
+                 f"the records of a run of {epochs} epochs")
+
+
 def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
               validation_data, progress, lr_schedule, momentum_schedule, compiled,
               on_divergence, checkpoint, checkpoint_every, early_stopping=None,
@@ -377,6 +392,7 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
     _check_early_stopping(early_stopping, Xv, loss)
     starts = np.arange(0, n, bs, dtype=np.int64)
     per = starts.shape[0]
+    _check_record_memory(segs, per, Xv is not None, step_schedules is not None, record_steps)
     planned = None
     if step_schedules is not None:
         parts = _scheduled_values(optimizer, segs, per, lr_schedule, momentum_schedule,
