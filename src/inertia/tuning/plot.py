@@ -69,7 +69,8 @@ def _race(result, path):
     grid_ax.set_yticks(range(len(momenta)), [f"{m:g}" for m in momenta])
     grid_ax.set_xlabel("learning rate (log scale)")
     grid_ax.set_ylabel("momentum")
-    grid_ax.set_title(f"race: lr {result.lr:.3g}, momentum {result.momentum:g} (star), "
+    form = "Nesterov " if result.optimizer.nesterov else ""
+    grid_ax.set_title(f"race: lr {result.lr:.3g}, {form}momentum {result.momentum:g} (star), "
                       f"cost {result.cost:.2f} runs", fontsize=11)
     grid_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.12), ncol=2)
     kind = "validation" if any(e["val_loss"] for e in result.trace) else "training"
