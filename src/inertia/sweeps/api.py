@@ -116,9 +116,10 @@ def check_grid(optimizer, grid):
         if any(set(p) != set(points[0]) for p in points):
             raise ValueError("every point of a grid list must name the same hyperparameters")
     else:
-        got = ("an empty list" if isinstance(grid, (list, tuple)) and not grid else
-               f"a list holding {type(next(p for p in grid if not isinstance(p, dict))).__name__}"
-               if isinstance(grid, (list, tuple)) else type(grid).__name__)
+        got = type(grid).__name__
+        if isinstance(grid, (list, tuple)):
+            other = [type(p).__name__ for p in grid if not isinstance(p, dict)]
+            got = f"a list holding {other[0]}" if other else "an empty list"
         raise ValueError("grid must be a dict {hyperparameter: [values]} or a list of "
                          f"{{hyperparameter: value}} points, got {got}")
     unknown = [k for k in points[0] if k not in optimizer.HYPER]
