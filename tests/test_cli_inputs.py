@@ -301,7 +301,7 @@ def test_runs_that_diverge_or_outputs_that_replace_inputs(tmp_path, monkeypatch)
                         (("demo", "landscape", "--kappa", "1e16", "--quiet", "--out", "o"),
                          "--kappa"),
                         (("demo", "pingpong", "--lr", "1e300", "--epochs", "2", "--quiet",
-                          "--out", "o"), "smaller --lr")]:
+                          "--out", "o"), "is beyond float32's range")]:
         before = {f: open(f, "rb").read() for f in ("d.csv", "m.npz")}
         code, _, err = call(*argv)
         assert code == 2 and words in err, (argv, err)
@@ -367,3 +367,44 @@ def test_sweeps_too_large_for_memory_are_refused_before_allocating(argv, tmp_pat
     code, _, err = call(*argv, "--out", "o")
     assert_one_line(code, err)
     assert code == 2 and "needed but this machine has" in err, err
+
+
+def test_schedules_scaling_and_ranges_found_by_fuzzing(tmp_path, monkeypatch):
+    """A schedule whose values overflow, a column too large to standardize or for float32
+    (named by its row in the file, whatever the split), an lr beyond float32, the checkpoint
+    naming the resumed model: one line each, exit 2, nothing written; a sweep whose every
+    run diverged exits 3 with its pictures."""
+    monkeypatch.chdir(tmp_path)
+    rows = np.random.default_rng(0).normal(size=(50, 3))
+    rows = np.vstack([rows, [1e300, 0.5, 0.5]])
+    np.savetxt("huge.csv", rows, delimiter=",", header="a,b,y", comments="")
+    assert call("train", *TINY, "--save", "m.npz")[0] == 0
+    for argv, words in [
+            (("--lr-schedule", "inverse_scaling:400", "--batch-size", "1"),
+             "leaves the floating-point range at step"),
+            (("--momentum", "0.9", "--momentum-schedule", "step:1,1e200", "--batch-size", "1"),
+             "leaves the floating-point range"),
+            (("--momentum-schedule", "step:10,0.5"), "from momentum 0: value must be"),
+            (("--data", "huge.csv", "--standardize"), "cannot standardize column 'a'"),
+            (("--data", "huge.csv", "--seed", "3"), "data row 51, column 'a' overflows"),
+            (("--lr", "1e39"), "lr=1e+39 is beyond float32's range"),
+            (("--resume", "m.npz", "--checkpoint", "m.npz"),
+             "--checkpoint m.npz is the same file as --resume")]:
+        before = open("m.npz", "rb").read()
+        tiny = TINY[2:] if "--data" in argv else TINY           # a file: no --samples
+        code, _, err = call("train", *tiny, *argv, "--save", "out.npz")
+        assert code == 2 and words in err, (argv, err)
+        assert_one_line(code, err)
+        assert not os.path.exists("out.npz") and open("m.npz", "rb").read() == before
+    for argv, words in [(("--nesterov", "--momentum", "0"), "--nesterov needs a momentum"),
+                        (("--budget", "inf"), "--budget must be a positive number")]:
+        code, out, err = call("tune", "--samples", "40", "--epochs", "8", *argv)
+        assert code == 2 and words in err and out == "", (argv, err)
+    code, out, err = call("tune", "--samples", "40", "--epochs", "8", "--batch-size", "10",
+                          "--convention", "neanderthal", "--momentum", "0", "--out", "t")
+    assert code == 0 and "momentum 0 (neanderthal convention)" in out, err
+    code, out, err = call("sweep", "--samples", "40", "--epochs", "2", "--quiet", "--lr",
+                          "1e300,1e301", "--momentum", "0.5,0.9", "--dtype", "float64",
+                          "--out", "sw")
+    assert code == 3 and "every run diverged" in out and err == "", err
+    assert os.path.getsize("sw/sweep-heatmap.png") > 10000

@@ -167,6 +167,12 @@ def test_pingpong_command(tmp_path, capsys):
     assert "plain SGD" in out and "momentum 0.9" in out and "zig-zag" in out
     assert "% less than plain SGD's" in out
     expect_png(tmp_path / "pingpong.png", (8.5, 6))
+    for epochs in ("2", "3"):             # fewer changes than the rolling mean's window
+        code, out, err = run(capsys, "demo", "pingpong", "--out", str(tmp_path / epochs),
+                             "--quiet", "--samples", "100", "--dim", "20", "--hidden", "5",
+                             "--epochs", epochs)
+        assert code == 0, err
+        expect_png(tmp_path / epochs / "pingpong.png", (8.5, 6))
 
 
 def test_pingpong_findings():

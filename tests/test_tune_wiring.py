@@ -325,10 +325,13 @@ def test_resuming_an_auto_fit_takes_the_recorded_choice_not_a_new_race(tmp_path,
     def no_race(*args, **kwargs):
         raise AssertionError("the race ran again")
     monkeypatch.setattr("inertia.tuning.tune", no_race)
-    # an optimizer differing in more than the "auto" values: no recorded choice, and the
-    # checkpoint refused with the optimizer left as given
+    # an optimizer differing in more than the "auto" values: refused before any race, the
+    # optimizer left as given
     other = SGD("auto", momentum="auto", weight_decay=0.01)
-    assert auto.recorded(ck, other) is None and other.auto == ["lr", "momentum"]
+    with pytest.raises(ValueError, match="another optimizer .its weight_decay 0.0, this run's "
+                                         "0.01"):
+        inertia.fit(_net(), X, y, "mse", other, checkpoint=ck, **kw)
+    assert other.auto == ["lr", "momentum"] and os.path.exists(ck)
     net, opt = _net(), SGD("auto", momentum="auto")
     h = inertia.fit(net, X, y, "mse", opt, checkpoint=ck, **kw)
     assert h.resumed_from == (8, 0) and h.tuned == ref.tuned
@@ -344,9 +347,19 @@ def test_a_refused_checkpoint_leaves_auto_values_as_given(tmp_path, monkeypatch)
     ck = str(tmp_path / "run.ckpt")
     _killed_after_two_checkpoints(monkeypatch, X, y, SGD(0.05, momentum=0.9), ck,
                                   epochs=12, batch_size=16, progress=False)
-    assert os.path.exists(ck) and checkpoint.recorded_choice(ck) is None
+    assert os.path.exists(ck) and checkpoint.recorded_choice(ck)[0] is None
+    # a run whose lr was given: refused before any race, naming the lr to give
     opt = SGD("auto", momentum=0.9)
-    with pytest.raises(ValueError, match="belongs to a run on another optimizer"):
+    with pytest.raises(ValueError, match="lr was given, not chosen: give lr=0.05 to resume"):
         inertia.fit(_net(), X, y, "mse", opt, epochs=12, batch_size=16, progress=False,
                     checkpoint=ck)
     assert opt.auto == ["lr"] and opt.momentum == 0.9 and os.path.exists(ck)
+    # a checkpoint refused after the race (other data: restore's check) leaves "auto" too
+    os.remove(ck)
+    _killed_after_two_checkpoints(monkeypatch, X, y, SGD("auto", momentum=0.9), ck,
+                                  epochs=12, batch_size=16, progress=False)
+    opt = SGD("auto", momentum=0.9)
+    with pytest.raises(ValueError, match="belongs to a run on other data"):
+        inertia.fit(_net(), X[:-1], y[:-1], "mse", opt, epochs=12, batch_size=16,
+                    progress=False, checkpoint=ck)
+    assert opt.auto == ["lr"] and os.path.exists(ck)

@@ -417,13 +417,23 @@ def check_range(values, names, dtype, what):
                          f"{limit:.3g}): rescale it, use --standardize or --dtype float64")
 
 
-def standardize(X, mean=None, std=None):
+def standardize(X, mean=None, std=None, names=None):
     """(X - mean) / std per column (std 1 where a column is constant). Returns
-    (X_standardised, mean, std); pass a training set's mean and std to apply them to a test set."""
+    (X_standardised, mean, std); pass a training set's mean and std to apply them to a test set.
+    A column whose mean or spread overflows float64 is a one-line ValueError (``names``: the
+    columns' names for it)."""
     X = np.asarray(X, dtype=np.float64)
     if mean is None:
-        mean = X.mean(axis=0)
-        std = X.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = X.mean(axis=0)
+            std = X.std(axis=0)
+        bad = ~(np.isfinite(mean) & np.isfinite(std))
+        if bad.any():
+            j = int(np.argmax(bad))
+            name = repr(names[j]) if names is not None else str(j)
+            raise ValueError(f"cannot standardize column {name}: its mean or spread overflows "
+                             f"float64 (its largest value is {np.abs(X[:, j]).max():g}): "
+                             "rescale that column first")
         std = np.where(std > 0, std, 1.0)
     return (X - mean) / std, mean, std
 

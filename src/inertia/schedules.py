@@ -297,7 +297,14 @@ def parse(text, base, total, kind="lr"):
     if name in ("step", "warmup") and args and not args[0].is_integer():
         raise ValueError(f"{kind} schedule {text!r}: its first argument is a whole number "
                          "of steps")
-    total = max(int(total), 2)
+    try:
+        return _build(name, args, base, max(int(total), 2), kind)
+    except ValueError as ex:
+        raise ValueError(f"{kind} schedule {text!r} from {kind} {base:g}: {ex}") from None
+
+
+def _build(name, args, base, total, kind):
+    """The schedule ``name`` of ``parse`` (arguments checked) from ``base``."""
     if name == "constant":
         return constant(base)
     if name == "step":

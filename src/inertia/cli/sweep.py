@@ -150,7 +150,7 @@ def cmd_sweep(args):
            if np.isfinite(best[1]) else "every run diverged; ")
           + f"{len(result)} runs in {secs:.1f} s")
     write_pictures(result, out)
-    return 0
+    return 0 if np.isfinite(best[1]) else 3
 
 
 def _describe(opt):

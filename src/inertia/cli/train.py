@@ -148,6 +148,8 @@ def check_train_outputs(args):
                        "--checkpoint or drop --checkpoint-every")
     check_distinct([("--save", args.save), ("--plot", args.plot),
                     ("--checkpoint", args.checkpoint)], [("--data", args.data)])
+    # --save may replace the resumed model (training it on); the checkpoint may not
+    check_distinct([("--checkpoint", args.checkpoint)], [("--resume", args.resume)])
 
 
 def resume_model(args):
@@ -226,28 +228,32 @@ def scale_data(args, table, net, loss, extra, train, test):
     ((X, y) pairs) as ``--standardize`` asks, with the mean and spread of the training rows
     only (the test rows stay unseen), or as the resumed model recorded; stores the scaling in
     ``extra``. Returns the two (X, y) pairs in float64."""
+    names = [str(c) if isinstance(c, str) else f"column {c}" for c in table.features]
+    tname = str(table.target if table.target is not None else "y")
     if args.standardize and extra.get("mean") is None:
-        _, extra["mean"], extra["std"] = datasets.standardize(train[0])
+        _, extra["mean"], extra["std"] = datasets.standardize(train[0], names=names)
         y2 = np.asarray(train[1]).reshape(len(train[1]), -1)
         if loss in REGRESSION_LOSSES and net.output_activation == "linear" and \
                 y2.shape[1] == net.n_outputs:
-            _, extra["y_mean"], extra["y_std"] = datasets.standardize(y2)
-    return tuple(_scaled(args, table, net, extra, X, y) for X, y in (train, test))
+            _, extra["y_mean"], extra["y_std"] = datasets.standardize(
+                y2, names=[tname] * y2.shape[1])
+    # the range of the whole table, scaled: a value named by its row in the data
+    X, y = _scaled(extra, table.X, table.y)
+    datasets.check_range(X, names, net.dtype, args.data)
+    datasets.check_range(y.reshape(len(y), -1), [tname] * (y.size // max(1, len(y))),
+                         net.dtype, args.data)
+    return tuple(_scaled(extra, X, y) for X, y in (train, test))
 
 
-def _scaled(args, table, net, extra, X, y):
-    """(X, y) with the recorded scaling applied, checked against the dtype's range."""
+def _scaled(extra, X, y):
+    """(X, y) as float64 with the recorded scaling applied."""
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(X) == 0:                            # no test rows
         return X, y
     if extra.get("mean") is not None:
         X, _, _ = datasets.standardize(X, extra["mean"], extra["std"])
     if extra.get("y_mean") is not None:
         y, _, _ = datasets.standardize(y, extra["y_mean"], extra["y_std"])
-    names = [str(c) if isinstance(c, str) else f"column {c}" for c in table.features]
-    datasets.check_range(np.asarray(X, dtype=np.float64), names, net.dtype, args.data)
-    tname = table.target if table.target is not None else "y"
-    datasets.check_range(np.asarray(y, dtype=np.float64).reshape(len(y), -1),
-                         [str(tname)] * (y.size // max(1, len(y))), net.dtype, args.data)
     return X, y
 
 
@@ -404,10 +410,12 @@ def choose_auto(args, run):
                        "drop --momentum-schedule")
     ck = args.checkpoint
     if ck and os.path.exists(ck):               # the run kept there: its choice, no race
-        run.tuned = recorded(ck, run.opt)
-        if run.tuned is not None:
-            print(f"  {run.tuned} (kept in {ck})")
-            return
+        try:
+            run.tuned = recorded(ck, run.opt)
+        except ValueError as ex:
+            raise CLIError(str(ex)) from None
+        print(f"  {run.tuned} (kept in {ck})")
+        return
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", training.DivergenceWarning)

@@ -4,6 +4,7 @@ the picture of the result."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -61,7 +62,7 @@ def check_tune_args(args):
     at_least(args, "--seed", 0)
     if args.test_fraction is not None and not 0 <= args.test_fraction < 1:
         raise CLIError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
-    if args.budget is not None and not args.budget > 0:
+    if args.budget is not None and not 0 < args.budget < math.inf:
         raise CLIError(f"--budget must be a positive number of runs, got {args.budget:g}")
     return os.path.join(check_folder(args.out, "--out"), "tune.png")
 
@@ -102,6 +103,9 @@ def cmd_tune(args):
 
 def _optimizer(args):
     """The SGD whose convention (and Nesterov form) the choice is for."""
+    if args.nesterov and args.momentum == 0:
+        raise CLIError("--nesterov needs a momentum above 0: leave --momentum auto or give "
+                       "one such as 0.9 (Nesterov with momentum 0 is plain SGD)")
     try:
         return SGD(1.0, momentum=0.5, nesterov=args.nesterov, convention=args.convention)
     except ValueError as ex:             # a convention without a Nesterov form

@@ -117,7 +117,8 @@ def draw(r, path):
     ax.remove()
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     labels = _labels(r)
-    window = max(2, min(50, r["epochs"] // 10))
+    # the rolling mean's window: at most the changes there are (a 2-epoch run has one)
+    window = min(max(2, min(50, r["epochs"] // 10)), r["epochs"] - 1)
     means = {}
     for kind in ("plain", "momentum"):
         run = r["runs"][kind]

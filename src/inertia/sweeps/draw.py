@@ -89,8 +89,9 @@ def heatmap(fig, ax, result, x, y):
     shown = np.ma.masked_invalid(mean)
     cmap = _cmap()
     im = ax.imshow(shown, origin="lower", aspect="auto", cmap=cmap, norm=norm)
-    fig.colorbar(im, ax=ax,
-                 label=f"final {result.final_name}" + (" (log scale)" if log else ""))
+    if ok.size:                                 # no scale when every run diverged
+        fig.colorbar(im, ax=ax,
+                     label=f"final {result.final_name}" + (" (log scale)" if log else ""))
     for i in range(len(ys)):
         for j in range(len(xs)):
             text = "" if np.isnan(mean[i, j]) else f"{mean[i, j]:.3g}"

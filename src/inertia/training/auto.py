@@ -7,8 +7,8 @@ epochs, batch size, validation data and shuffling seed, a value given as a numbe
 fixed; the chosen values are set on the optimizer (so a later ``fit`` does not tune again)
 and ``History.tuned`` says what was chosen and at what cost. A checkpoint of the run
 records the choice (``checkpoint.recorded_choice``): resuming takes it from there instead of
-racing again, when the checkpoint's optimizer agrees with this one in everything but the
-"auto" values (``restore`` then checks the rest of the run).
+racing again (``recorded``), and a checkpoint that cannot be resumed so is refused before
+any race (``restore`` then checks the rest of the run).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def tune_auto(net, X, y, loss, optimizer, plan_args):
     """Choose the optimizer's "auto" hyperparameters by the race and set them on it.
 
     plan_args  ``fit``'s arguments after (net, X, y, loss, optimizer), as a dict (those
-               left out take fit's defaults); an existing ``checkpoint`` among them that
-               recorded a choice for this optimizer gives it instead of a race
+               left out take fit's defaults); an existing ``checkpoint`` among them gives
+               its recorded choice instead of a race, or is refused first (``recorded``)
     Returns the ``TuneSummary`` for ``History.tuned`` (also left in ``optimizer.tuned``,
     which the run's checkpoints record). ``net`` is not changed."""
     from ..tuning import tune
@@ -54,9 +54,7 @@ def tune_auto(net, X, y, loss, optimizer, plan_args):
     plan = make_plan(net, X, y, loss, stand_in, **plan_args)
     checkpoint = plan_args["checkpoint"]
     if checkpoint is not None and os.path.exists(checkpoint):
-        summary = recorded(checkpoint, optimizer)
-        if summary is not None:
-            return summary
+        return recorded(checkpoint, optimizer)
     seed = plan.seed if isinstance(plan.seed, int) else None
     fixed = {k: getattr(optimizer, k) for k in ("lr", "momentum") if k not in auto}
     result = tune(net, X, y, loss, epochs=int(plan.epochs),
@@ -71,23 +69,33 @@ def tune_auto(net, X, y, loss, optimizer, plan_args):
 
 def recorded(path, optimizer):
     """Set the choice the checkpoint at ``path`` recorded on ``optimizer`` (its "auto"
-    values, and ``tuned``) and return its TuneSummary, or None (none recorded, or for an
-    optimizer that differs in more than the "auto" values)."""
+    values, and ``tuned``) and return its TuneSummary. Before any race: a one-line
+    ValueError when the checkpoint cannot be read, holds a run whose values were given
+    rather than chosen, or one of an optimizer that differs in more than the "auto" values
+    (``restore`` checks the rest of the run: data, network, settings)."""
     from ..tuning import TuneSummary
 
-    found = checkpoint_mod.recorded_choice(path)
-    if found is None:
-        return None
-    tuned, config = found
+    tuned, config = checkpoint_mod.recorded_choice(path)
     auto = optimizer.auto
-    if any(config.get(k) != v for k, v in optimizer.config().items() if k not in auto):
-        return None
+    other = [(k, config.get(k), v) for k, v in optimizer.config().items()
+             if k not in auto and config.get(k) != v]
+    if other:
+        k, a, b = other[0]
+        raise ValueError(f"the checkpoint {path} belongs to a run on another optimizer (its "
+                         f"{k} {a!r}, this run's {b!r}): rerun that run's command to resume "
+                         "it, or remove the checkpoint to start afresh")
+    if tuned is None:
+        given = ", ".join(f"{k}={config.get(k)!r}" for k in auto)
+        raise ValueError(f"the checkpoint {path} holds a run whose {' and '.join(auto)} "
+                         f"{'were' if len(auto) > 1 else 'was'} given, not chosen: give "
+                         f"{given} to resume it, or remove the checkpoint to start afresh")
     try:
         chosen = {k: float(config[k]) for k in auto}
         type(optimizer)(**{**optimizer.config(), **chosen})      # valid values
         summary = TuneSummary(**tuned)
-    except (KeyError, TypeError, ValueError):
-        return None
+    except (KeyError, TypeError, ValueError) as ex:
+        raise ValueError(f"{path} is a damaged inertia checkpoint (its recorded choice: "
+                         f"{ex}): remove it to start the run afresh") from None
     optimizer.set(**chosen)
     optimizer.tuned = summary
     return summary

@@ -142,15 +142,19 @@ def load(path):
 
 
 def recorded_choice(path):
-    """(TuneSummary fields, the optimizer's hyperparameters at the run's start) that a
-    checkpoint of a fit with "auto" recorded, or None (none recorded, or not a checkpoint:
-    ``restore`` says what is wrong with it)."""
+    """(the TuneSummary fields a checkpoint of a fit with "auto" recorded, or None when its
+    values were given; the optimizer's hyperparameters at the run's start). A one-line
+    ValueError when ``path`` is not a readable checkpoint."""
+    meta, _ = load(path)
     try:
-        meta, _ = load(path)
-        tuned, config = meta.get("tuned"), meta["fingerprint"]["optimizer"]["config"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return (tuned, config) if isinstance(tuned, dict) and isinstance(config, dict) else None
+        config = meta["fingerprint"]["optimizer"]["config"]
+        if not isinstance(config, dict):
+            raise TypeError("not a dict")
+    except (KeyError, TypeError) as ex:
+        raise ValueError(f"{path} is a damaged inertia checkpoint (its optimizer record: "
+                         f"{_why(ex)}): remove it to start the run afresh") from None
+    tuned = meta.get("tuned")
+    return (tuned if isinstance(tuned, dict) else None), config
 
 
 def position(path):

@@ -81,7 +81,10 @@ def _check_step_schedules(opt, lr_schedule, momentum_schedule):
             ch["momentum"] = momentum_schedule(t)
         return ch
 
-    opt.check(**changes(t0))
+    try:
+        opt.check(**changes(t0))
+    except (ValueError, OverflowError) as ex:
+        raise ValueError(f"the schedules give an impossible value at step {t0}: {ex}") from None
 
     def apply(opt):
         opt.set(**changes(opt.state.step))
@@ -96,7 +99,14 @@ def _values(schedule, t, count, cache):
     key = (id(schedule), t, count)
     if cache is not None and key in cache:
         return cache[key][1]
-    values = np.array([schedule(i) for i in range(int(t), int(t) + count)], dtype=np.float64)
+    values = np.empty(count, dtype=np.float64)
+    for k in range(count):
+        try:
+            values[k] = schedule(int(t) + k)
+        except OverflowError:              # Python's float ** past the range
+            raise ValueError(f"the schedule {schedule!r} leaves the floating-point range at "
+                             f"step {int(t) + k}: give it arguments that keep its values "
+                             "finite") from None
     if cache is not None:
         cache[key] = (schedule, values)       # the schedule kept: its id stays its own
     return values
@@ -134,9 +144,12 @@ def _check_values(opt, lr, mu, h, t0):
         changes["lr"] = float(lr[i])
         if "momentum" in opt.HYPER:
             changes["momentum"] = float(mu[i])
-        opt.check(**changes)
-        raise ValueError(f"the schedules give impossible values at step {t0 + i}: lr "
-                         f"{lr[i]}, momentum {mu[i]}")
+        why = f"lr {lr[i]}, momentum {mu[i]}"
+        try:
+            opt.check(**changes)
+        except ValueError as ex:
+            why = str(ex)
+        raise ValueError(f"the schedules give an impossible value at step {t0 + i}: {why}")
 
 
 @dataclass
@@ -362,6 +375,21 @@ def _check_record_memory(segs, per, validation, step_schedules, record_steps):
                  f"the records of a run of {epochs} epochs")
 
 
+def _check_in_dtype(opt, segs, planned, dtype):
+    """Refuse a hyperparameter (given, set by a segment or scheduled) beyond the network's
+    dtype: it would become inf in the compiled loop and every step NaN."""
+    limit = float(np.finfo(dtype).max)
+    given = [opt.config()] + [hyper for _, hyper in segs]
+    values = [(k, v) for h in given for k, v in h.items()
+              if isinstance(v, (float, int, np.floating)) and not isinstance(v, bool)]
+    if planned is not None:
+        values += [("lr", float(np.abs(planned[0]).max(initial=0.0)))]
+    for k, v in values:
+        if abs(v) > limit:
+            raise ValueError(f"{k}={v:g} is beyond {np.dtype(dtype).name}'s range (largest "
+                             f"{limit:.3g}): give a smaller {k}, or dtype float64")
+
+
 def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, schedule,
               validation_data, progress, lr_schedule, momentum_schedule, compiled,
               on_divergence, checkpoint, checkpoint_every, early_stopping=None,
@@ -398,6 +426,7 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
         parts = _scheduled_values(optimizer, segs, per, lr_schedule, momentum_schedule,
                                   schedule_cache)
         planned = tuple(np.concatenate([p[i] for p in parts]) for i in range(2))
+    _check_in_dtype(optimizer, segs, planned, net.dtype)
     return Plan(X=X, y=y, Xv=Xv, yv=yv, loss=loss, n=n, bs=bs, per=per, starts=starts,
                 counts=np.minimum(bs, n - starts), segs=segs,
                 seg_ends=list(np.cumsum([ep for ep, _ in segs]).tolist()),

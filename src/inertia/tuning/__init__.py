@@ -167,7 +167,8 @@ def check_settings(epochs, batch_size=None, budget=None, method="race", optimize
     """``tune``'s checks of the settings that need no data or network (one-line
     ValueErrors): what ``inertia tune`` runs before it reads the data."""
     make_grid, _ = _grid_maker(lr, momentum, method, optimizer)
-    _check_settings(epochs, batch_size, budget, method, optimizer, len(make_grid(1.0)))
+    _check_settings(epochs, batch_size, budget, method, optimizer, len(make_grid(1.0)),
+                    momentum=momentum)
 
 
 def curvature_runs(n, epochs, iters):
