@@ -388,6 +388,7 @@ def test_schedules_scaling_and_ranges_found_by_fuzzing(tmp_path, monkeypatch):
             (("--data", "huge.csv", "--standardize"), "cannot standardize column 'a'"),
             (("--data", "huge.csv", "--seed", "3"), "data row 51, column 'a' overflows"),
             (("--lr", "1e39"), "lr=1e+39 is beyond float32's range"),
+            (("--test-fraction", "0.001"), "0.001 of 20 rows holds out no row"),
             (("--resume", "m.npz", "--checkpoint", "m.npz"),
              "--checkpoint m.npz is the same file as --resume")]:
         before = open("m.npz", "rb").read()

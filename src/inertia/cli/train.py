@@ -338,6 +338,10 @@ def prepare_run(args):
     if run.test_fraction is None:              # a resumed run keeps its train/test split
         run.test_fraction = extra.get("test_fraction", 0.0)
     run.split_seed = extra.get("split_seed", args.seed)
+    n = len(table.X)
+    if run.test_fraction > 0 and round(n * run.test_fraction) == 0:
+        raise CLIError(f"--test-fraction {run.test_fraction:g} of {n} rows holds out no row: "
+                       f"give at least {1 / n:.3g}, or 0 to hold out none")
     Xtr, ytr, Xte, yte = datasets.split(table.X, table.y, run.test_fraction,
                                         seed=run.split_seed)
     (Xtr, ytr), (Xte, yte) = scale_data(args, table, net, run.loss, extra, (Xtr, ytr),
