@@ -222,8 +222,12 @@ def test_cli_checkpoint_survives_sigterm_and_ctrl_c(tmp_path):
     assert ref.returncode == 0
     args = base + ["--checkpoint", "run.ckpt", "--checkpoint-every", "5", "--save", "m.npz"]
     ck = str(tmp_path / "run.ckpt")
-    _, err = _signal_after_checkpoint(_cli(args, tmp_path), ck, signal.SIGTERM)
+    proc = _cli(args, tmp_path)
+    _, err = _signal_after_checkpoint(proc, ck, signal.SIGTERM)
     assert os.path.exists(ck), err
+    # SIGTERM: the same line as Ctrl-C, and the status of a process ended by SIGTERM
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.startswith("inertia: terminated before epoch") and "kept in run.ckpt" in err
     proc = _cli(args, tmp_path)
     out, err = _signal_after_checkpoint(proc, ck, signal.SIGINT)
     if proc.returncode == 130:

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import io
 import os
+import signal
 import sys
 import warnings
 from dataclasses import dataclass
@@ -555,10 +556,38 @@ def plot_training(hist, net, opt, loss, path):
     print(f"wrote the loss curve to {path}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while ``train`` fits: fit keeps the run as for Ctrl-C (it sends the signal
+    on to this handler after saving), the command says so and exits 143."""
+
+
+def _on_sigterm(num, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_said():
+    """SIGTERM raises Terminated for the duration (main thread only; elsewhere as before)."""
+    try:
+        old = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:                      # not the main thread: signals cannot be set
+        old = None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
 def _fit_guarded(args, net, X, y, **kw):
     """fit with the command's divergence and checkpoint flags: says where a checkpoint
     resumed (once fit has accepted it), and what an interruption kept. None when
-    interrupted."""
+    interrupted (SystemExit 143 after SIGTERM)."""
+    with _sigterm_said():
+        return _fit_said(args, net, X, y, **kw)
+
+
+def _fit_said(args, net, X, y, **kw):
     ck = args.checkpoint
     policy = args.on_divergence
     try:
@@ -572,13 +601,17 @@ def _fit_guarded(args, net, X, y, **kw):
             print(f"  resumed from {ck} at epoch {ep + 1}, step {st + 1}")
         return hist
     except KeyboardInterrupt as ex:             # Interrupted, or before training began
-        if ck and os.path.exists(ck):
-            ep, st = getattr(ex, "position", None) or training.checkpoint.position(ck)
-            print(f"inertia: interrupted before epoch {ep + 1}, step {st + 1}: the run is "
+        word = "terminated" if isinstance(ex, Terminated) else "interrupted"
+        where = training.checkpoint.position(ck) if ck and os.path.exists(ck) else None
+        if where is not None:
+            ep, st = getattr(ex, "position", None) or where
+            print(f"inertia: {word} before epoch {ep + 1}, step {st + 1}: the run is "
                   f"kept in {ck}; run the same command to resume it", file=sys.stderr)
         else:
-            print("inertia: interrupted: nothing was kept; pass --checkpoint PATH to keep a "
+            print(f"inertia: {word}: nothing was kept; pass --checkpoint PATH to keep a "
                   "run's progress and resume it", file=sys.stderr)
+        if isinstance(ex, Terminated):
+            raise SystemExit(128 + signal.SIGTERM) from None
         return None
 
 
