@@ -175,8 +175,8 @@ def curves(fig, ax, result, color):
     if kept and shown.size and shown.min() > 0:
         ax.set_ylim(shown.min() / 1.3, shown.max() * 1.3)   # diverged curves leave the frame
     if wild:
-        ax.plot([], [], ls=":", marker="x", color="#d62728", label="a seed diverged (dotted, "
-                "X at its last finite epoch; may lie above the frame)")
+        ax.plot([], [], ls=":", marker="x", color="#d62728", label="a seed diverged (dotted,\n"
+                "X at its last finite epoch;\nmay lie above the frame)")
         ax.legend(fontsize=9, framealpha=0.9)
     ax.set_xlabel("epoch", fontsize=11)
     ax.set_ylabel(f"training {ylabel}", fontsize=11)
