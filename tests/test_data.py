@@ -109,3 +109,13 @@ def test_a_device_or_a_csv_too_large_to_hold_is_refused_as_it_is_read(tmp_path, 
     assert "\n" not in str(info.value)
     monkeypatch.setattr(datasets, "total_memory", lambda: 10_000_000)
     assert datasets.read_table(path)[0].shape == (20000, 2)
+
+
+def test_a_comma_at_the_end_of_every_line_is_named(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y,\n1,2,3,\n4,5,6,\n")
+    with pytest.raises(ValueError, match="every row ends in an empty column"):
+        datasets.read_table(path)
+    path.write_text("a,b,y\n1,2,\n4,5,6\n")          # one empty cell: a missing value
+    with pytest.raises(ValueError, match="non-numeric value '' in row 2"):
+        datasets.read_table(path)

@@ -171,10 +171,13 @@ def _csv_rows(path):
         raise ValueError(f"{path} is not UTF-8 text (byte 0x{raw[ex.start]:02x} at offset "
                          f"{ex.start}): save it as UTF-8") from None
     try:
-        return [r for r in csv.reader(text.splitlines())
-                if r and any(c.strip() for c in r)]
+        rows = [r for r in csv.reader(text.splitlines()) if r and any(c.strip() for c in r)]
     except csv.Error as ex:
         raise ValueError(f"{path} is not a readable CSV file ({ex})") from None
+    if rows and all(len(r) > 1 and not r[-1].strip() for r in rows):
+        raise ValueError(f"{path}: every row ends in an empty column (a comma at the end of "
+                         "each line): remove those commas")
+    return rows
 
 
 def _col(header, j):
