@@ -238,12 +238,22 @@ def scale_data(args, table, net, loss, extra, train, test):
                 y2.shape[1] == net.n_outputs:
             _, extra["y_mean"], extra["y_std"] = datasets.standardize(
                 y2, names=[tname] * y2.shape[1])
-    # the range of the whole table, scaled: a value named by its row in the data
-    X, y = _scaled(extra, table.X, table.y)
-    datasets.check_range(X, names, net.dtype, args.data)
-    datasets.check_range(y.reshape(len(y), -1), [tname] * (y.size // max(1, len(y))),
-                         net.dtype, args.data)
-    return tuple(_scaled(extra, X, y) for X, y in (train, test))
+    parts = tuple(_scaled(extra, X, y) for X, y in (train, test))
+    try:
+        for X, y in parts:
+            _check_range(args, net, names, tname, X, y)
+    except ValueError:              # named by its row in the data, not in the shuffled split
+        _check_range(args, net, names, tname, *_scaled(extra, table.X, table.y))
+        raise
+    return parts
+
+
+def _check_range(args, net, names, tname, X, y):
+    """The scaled inputs and target within the network's dtype (one line naming a value)."""
+    if len(X):
+        datasets.check_range(X, names, net.dtype, args.data)
+        datasets.check_range(y.reshape(len(y), -1), [tname] * (y.size // len(y)), net.dtype,
+                             args.data)
 
 
 def _scaled(extra, X, y):
