@@ -178,9 +178,14 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
     path = tmp_path / "run.ckpt"
     path.write_bytes(b"not a checkpoint")
     X, y = _data()
-    with pytest.raises(ValueError, match="is not an inertia checkpoint"):
+    with pytest.raises(ValueError, match=r"is not an inertia checkpoint \(it is not a "
+                       r"\.npz archive\)"):     # not numpy's words about pickled data
         inertia.fit(_net(), X, y, "mse", SGD(lr=0.1), epochs=2, checkpoint=str(path))
     assert path.read_bytes() == b"not a checkpoint"
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    with pytest.raises(ValueError, match="it is a NumPy .npy array"):
+        inertia.fit(_net(), X, y, "mse", SGD(lr=0.1), epochs=2,
+                    checkpoint=str(tmp_path / "a.npy"))
 
 
 def _cli(args, cwd):

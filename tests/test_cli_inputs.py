@@ -292,21 +292,25 @@ def test_runs_that_diverge_or_outputs_that_replace_inputs(tmp_path, monkeypatch)
     code, out, err = call("compare", "--samples", "100", "--every", "1", "--segments", "3",
                           "--quiet", "--out", "cmp", "--settings", "1e30,0,0")
     assert code == 3 and "every setting diverged" in out and "Traceback" not in err
-    np.savetxt("d.csv", np.random.default_rng(0).normal(size=(30, 3)), delimiter=",")
+    table = np.random.default_rng(0).normal(size=(30, 3))
+    np.savetxt("d.csv", table, delimiter=",")
+    np.savez("d.npz", X=table[:, :2], y=table[:, 2:])
     assert call("train", *TINY, "--save", "m.npz")[0] == 0
-    for argv, words in [(("train", *TINY, "--data", "d.csv", "--save", "d.csv"), "--data"),
+    for argv, words in [(("train", *TINY, "--data", "d.npz", "--save", "d.npz"), "--data"),
                         (("train", *TINY, "--plot", "a.png", "--save", "a.png"), "--save"),
+                        (("train", *TINY, "--save", "m.csv"), "end the name in .npz"),
                         (("predict", "m.npz", "--data", "d.csv", "--out", "d.csv"), "--data"),
-                        (("predict", "m.npz", "--data", "d.csv", "--out", "m.npz"), "model"),
+                        (("predict", "m.npz", "--data", "d.csv", "--out", "p.npz"), "CSV text"),
                         (("demo", "landscape", "--kappa", "1e16", "--quiet", "--out", "o"),
                          "--kappa"),
                         (("demo", "pingpong", "--lr", "1e300", "--epochs", "2", "--quiet",
                           "--out", "o"), "is beyond float32's range")]:
-        before = {f: open(f, "rb").read() for f in ("d.csv", "m.npz")}
+        before = {f: open(f, "rb").read() for f in ("d.csv", "d.npz", "m.npz")}
         code, _, err = call(*argv)
         assert code == 2 and words in err, (argv, err)
         assert_one_line(code, err)
-        assert before == {f: open(f, "rb").read() for f in ("d.csv", "m.npz")}
+        assert before == {f: open(f, "rb").read() for f in ("d.csv", "d.npz", "m.npz")}
+        assert not os.path.exists("m.csv") and not os.path.exists("p.npz")
 
 
 def test_a_closed_pipe_loses_no_model(tmp_path):

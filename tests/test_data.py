@@ -119,3 +119,15 @@ def test_a_comma_at_the_end_of_every_line_is_named(tmp_path):
     path.write_text("a,b,y\n1,2,\n4,5,6\n")          # one empty cell: a missing value
     with pytest.raises(ValueError, match="non-numeric value '' in row 2"):
         datasets.read_table(path)
+
+
+def test_a_file_of_other_separators_is_named(tmp_path):
+    """Semicolons or tabs read as one column of text; the message names the separator
+    rather than the column count ("has only the target column")."""
+    path = tmp_path / "t.csv"
+    for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+        path.write_text(sep.join("aby") + "\n" + sep.join("123") + "\n")
+        with pytest.raises(ValueError, match=f"separates its columns with {name}"):
+            datasets.read_table(path)
+    path.write_text("x\n1\n2\n")          # one column, no separator: read as it is
+    assert datasets.read_table(path)[0].shape == (2, 1)

@@ -183,8 +183,9 @@ def test_sigkill_during_save_leaves_a_recognisable_temporary(tmp_path):
 
 
 def test_train_checks_outputs_before_training(tmp_path, capsys):
-    (tmp_path / "dir").mkdir()
-    for flag, value, words in [("--save", tmp_path / "dir", "is a directory"),
+    (tmp_path / "dir.npz").mkdir()
+    for flag, value, words in [("--save", tmp_path / "dir.npz", "is a directory"),
+                               ("--save", tmp_path / "m.csv", "end the name in .npz"),
                                ("--plot", tmp_path / "dir.png", None),
                                ("--plot", tmp_path / "curve.gif", "end the name in"),
                                ("--save", tmp_path / "no" / "m.npz", "does not exist"),
@@ -196,7 +197,7 @@ def test_train_checks_outputs_before_training(tmp_path, capsys):
         code, out, err = run(capsys, *TRAIN, flag, str(value))
         one_line_error(code, err)
         assert words in err and flag in err and "epoch" not in out, err
-    assert sorted(os.listdir(tmp_path)) == ["dir", "dir.png"]
+    assert sorted(os.listdir(tmp_path)) == ["dir.npz", "dir.png"]
 
 
 def test_train_save_keeps_link_and_mode(tmp_path, capsys):

@@ -163,6 +163,10 @@ def _csv_bytes(path):
     return b"".join(chunks)
 
 
+# other column separators, named when a file's lines hold one of them and no comma
+SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "bars (|)"}
+
+
 def _csv_rows(path):
     raw = _csv_bytes(path)
     try:
@@ -174,6 +178,10 @@ def _csv_rows(path):
         rows = [r for r in csv.reader(text.splitlines()) if r and any(c.strip() for c in r)]
     except csv.Error as ex:
         raise ValueError(f"{path} is not a readable CSV file ({ex})") from None
+    sep = next((d for d in SEPARATORS if rows and d in rows[0][0]), None)
+    if sep and all(len(r) == 1 for r in rows):
+        raise ValueError(f"{path} separates its columns with {SEPARATORS[sep]}: inertia "
+                         "reads comma-separated values; save it with commas")
     if rows and all(len(r) > 1 and not r[-1].strip() for r in rows):
         raise ValueError(f"{path}: every row ends in an empty column (a comma at the end of "
                          "each line): remove those commas")

@@ -23,6 +23,19 @@ PICTURE_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg", ".jpg": "jpeg",
                    ".jpeg": "jpeg"}
 
 
+def npz_problem(path):
+    """Why ``path`` cannot be a .npz archive, read from its first bytes (a NumPy .npy array,
+    or not a zip archive at all), or None when it may be one. np.load would take any other
+    file for pickled data and say so."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        return "it is a NumPy .npy array, not a .npz archive"
+    if not magic.startswith(b"PK"):
+        return "it is not a .npz archive"
+    return None
+
+
 def _flag(flag, path):
     return f"{flag} {path}" if flag else str(path)
 
@@ -47,11 +60,12 @@ def _refuse_special(path, real, flag):
                          "socket): give a file path")
 
 
-def check_output(path, flag=None, *, stdout_ok=False, picture=False):
+def check_output(path, flag=None, *, stdout_ok=False, picture=False, archive=False):
     """Check, before any work, that ``path`` can be written: not empty, not a directory or
     special file, its folder exists and accepts a new file (probed by creating and removing a
     temporary). ``stdout_ok``: ``-`` means standard output. ``picture``: the extension must
-    name a picture format matplotlib can write. ``flag`` names the option in messages.
+    name a picture format matplotlib can write. ``archive``: it must end in .npz (a model,
+    written as a .npz archive whatever its name). ``flag`` names the option in messages.
     Returns the path (``-`` unchanged); raises a one-line ValueError otherwise."""
     if path is None or not str(path).strip():
         raise ValueError(f"{flag or 'the output path'} is empty: give a file path")
@@ -63,6 +77,9 @@ def check_output(path, flag=None, *, stdout_ok=False, picture=False):
         return path
     if picture:
         picture_format(path, flag)
+    if archive and not path.lower().endswith(".npz"):
+        raise ValueError(f"{_flag(flag, path)}: a model is written as a .npz archive: end "
+                         "the name in .npz")
     real = resolve(path)
     _refuse_special(path, real, flag)
     if os.path.isfile(real) and not os.access(real, os.W_OK):

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from . import engines
-from .files import atomic_write, check_output  # noqa: F401  (re-exported)
+from .files import atomic_write, check_output, npz_problem  # noqa: F401 (re-exported)
 from .network import Dense, Network, Scaling
 
 FORMAT = "inertia-model-2"
@@ -104,18 +104,14 @@ def _read_arrays(path):
     if os.path.isdir(path):
         raise ValueError(f"{path} is a directory, not a model file")
     try:
-        with open(path, "rb") as f:
-            magic = f.read(6)
+        problem = npz_problem(path)
     except FileNotFoundError:
         raise ValueError(f"no such model file: {path}") from None
     except OSError as ex:
         raise ValueError(f"cannot read model file {path}: {ex.strerror}") from None
-    if magic == b"\x93NUMPY":
-        raise ValueError(f"cannot read model file {path}: it is a NumPy .npy array, not an "
-                         "inertia model (.npz written by `inertia train --save`)")
-    if not magic.startswith(b"PK"):
-        raise ValueError(f"cannot read model file {path}: it is not a .npz archive (an "
-                         "inertia model is written by `inertia train --save`)")
+    if problem:
+        raise ValueError(f"cannot read model file {path}: {problem} (an inertia model is "
+                         "written by `inertia train --save`)")
     data = {}
     try:
         with np.load(path, allow_pickle=False) as f:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 
 import numpy as np
@@ -66,6 +67,9 @@ def predict_columns(args, net, extra):
 
 def cmd_predict(args):
     check_output(args.out, "--out", stdout_ok=True)
+    if os.path.splitext(args.out)[1].lower() in (".npz", ".npy"):
+        raise CLIError(f"--out {args.out}: predictions are written as CSV text: give a "
+                       "name ending in .csv, or - for standard output")
     check_distinct([("--out", args.out)], [("the model", args.model), ("--data", args.data)])
     net, _ = load(args.model)
     extra = check_extra(dict(net.extra), net, args.model)

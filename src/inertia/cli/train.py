@@ -138,7 +138,7 @@ def check_train_outputs(args):
     """Every output path of ``train``, checked before any work (a directory, a missing or
     read-only folder, a picture format matplotlib cannot write: one line, nothing trained)."""
     if args.save is not None:
-        check_output(args.save, "--save")
+        check_output(args.save, "--save", archive=True)
     if args.plot is not None:
         check_output(args.plot, "--plot", picture=True)
     if args.checkpoint is not None:

@@ -20,6 +20,7 @@ import zipfile
 
 import numpy as np
 
+from ..files import npz_problem
 from ..serialize import atomic_write
 from .history import History
 
@@ -130,6 +131,9 @@ def save(path, net, opt, plan, state):
 def load(path):
     """(meta, arrays) of a checkpoint file, or a one-line ValueError."""
     try:
+        problem = npz_problem(path)
+        if problem:
+            raise ValueError(problem)
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
         meta = json.loads(str(data.pop("meta")))
