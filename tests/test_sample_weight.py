@@ -169,6 +169,31 @@ def test_bad_weights_are_one_line_errors(bad, words):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_batch_of_zero_weights_is_refused_when_its_epoch_is_drawn(engine):
+    """sum w l / sum w is 0 / 0 on a batch whose rows all weigh 0 (scikit-learn raises
+    ZeroDivisionError there): one line naming the batch and epoch, before any step of the
+    epoch, so before any work for the first or an unshuffled one; a shuffled run whose
+    batches all hold weight trains."""
+    pytest.importorskip(engine)
+    X, y, _ = _data("mse", n=40)
+    w = np.ones(40)
+    w[10:20] = 0.0
+    for shuffle, bs, words in ((False, 10, "batch 2 of epoch 1"), (True, 1, "of epoch 1")):
+        net = _net("mse", engine)
+        before = net.parameters()
+        with pytest.raises(ValueError, match=words + ".* holds only rows of sample weight 0"
+                           ) as err:
+            inertia.fit(net, X, y, "mse", inertia.SGD(0.1), epochs=2, batch_size=bs,
+                        shuffle=shuffle, progress=False, sample_weight=w)
+        assert "\n" not in str(err.value)
+        for (a, _), (b, _) in zip(before, net.parameters()):
+            np.testing.assert_array_equal(a, b)
+    hist = inertia.fit(_net("mse", engine), X, y, "mse", inertia.SGD(0.1), epochs=3,
+                       batch_size=11, progress=False, sample_weight=w, seed=0)
+    assert len(hist.loss) == 3 and np.isfinite(hist.loss).all()
+
+
 def test_compiled_loop_refuses_weights():
     X, y, w = _data("mse")
     with pytest.raises(ValueError, match="compiled loop takes no sample_weight"):

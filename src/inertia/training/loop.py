@@ -22,7 +22,7 @@ import numpy as np
 from .divergence import Divergence, Snapshot, finite_sum
 from .early_stopping import CLASSIFIER_LOSSES, accuracy
 from .history import History
-from .plan import first_order, set_planned
+from .plan import check_batch_weights, first_order, set_planned
 
 
 # seconds before a progress bar shows: short runs show none
@@ -76,6 +76,7 @@ class State:
                 self.opt.set(**hyper)
         if plan.shuffle:
             self.rng.shuffle(self.order)
+        check_batch_weights(plan, self.order, e)
 
     def end_epoch(self, e, epoch_loss, when=None):
         """After the last step of epoch e: the History, early stopping, the progress bar."""

@@ -257,6 +257,21 @@ def remember_order(plan, rng, order, epochs):
         _AFTER[key] = kept
 
 
+def check_batch_weights(plan, order, epoch):
+    """A one-line ValueError when a batch of the epoch's row ``order`` holds only rows of
+    sample weight 0: its loss, sum w l / sum w, would be 0 / 0. Called as each epoch's order
+    is drawn (``State.begin_epoch``): before any step for the first epoch, and for every
+    epoch of an unshuffled run. Free unless the zero weights could fill a batch."""
+    w = plan.w
+    if w is None or np.count_nonzero(w == 0) < plan.counts.min():
+        return
+    empty = np.flatnonzero(np.add.reduceat(w[order, 0], plan.starts) == 0)
+    if empty.size:
+        raise ValueError(f"batch {empty[0] + 1} of epoch {epoch + 1} holds only rows of sample "
+                         "weight 0, so its loss (a weighted mean) is undefined: drop the "
+                         "rows of weight 0 or give a larger batch_size")
+
+
 def first_order(plan):
     """(the shuffling generator, the row order (n,)) before the plan's first epoch: the
     seed's generator and 0..n-1, shuffled once for each epoch a SeedAfter seed has run
