@@ -11,9 +11,11 @@ the same code smaller.
 """
 
 import argparse
+import warnings
 
 import numpy as np
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.model_selection import train_test_split as sk_split
 from sklearn.pipeline import Pipeline
@@ -104,6 +106,7 @@ def main(argv=None):
     parser.add_argument("--figure", help="write the learning curve here (.png)")
     parser.add_argument("--n-jobs", type=int, default=2, help="processes for the grid search")
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)  # max_iter=50 on purpose
     X, y = digits()
     scores, search, test_score = pipeline_part(X, y, n_jobs=args.n_jobs)
     print(f"cross-validation accuracy {scores.mean():.4f} +- {scores.std():.4f}"

@@ -6,7 +6,8 @@ in the order ``inertia --help`` shows; adding a command is one module and one na
 
 Every error is one line on stderr (``inertia: error: ...``) and a non-zero exit, never a
 traceback; everything is checked before work starts. Exit status: 0 done, 2 bad input
-(argparse's own errors too), 3 a diverged training run, 130 interrupted, 141 a closed pipe.
+(argparse's own errors too), 3 a diverged training run, 130 interrupted, 141 a closed pipe,
+143 terminated (SIGTERM, ``train`` keeping its checkpoint).
 """
 
 from __future__ import annotations

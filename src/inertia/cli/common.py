@@ -321,11 +321,14 @@ def describe_optimizer(opt):
     return f"{type(opt).__name__} " + ", ".join(parts)
 
 
-def add_data_args(p, default="smooth-regression"):
+def add_data_args(p, default="smooth-regression", resumable=False):
+    """--data and its companions; ``default`` None: not given (the command fills it in),
+    ``resumable``: a resumed model's recorded data is the default (train)."""
     p.add_argument("--data", default=default,
                    help="built-in set (smooth-regression, random-binary) or a CSV/.npy/.npz "
-                        "file (default " + (default or "smooth-regression, or the resumed "
-                                            "model's recorded data") + ")")
+                        "file (default smooth-regression" + (", or the resumed model's "
+                                                             "recorded data" if resumable
+                                                             else "") + ")")
     p.add_argument("--target", default=None,
                    help="target column of a CSV: a header name or a 0-based index "
                         "(default: the last column)")

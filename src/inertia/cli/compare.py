@@ -26,19 +26,24 @@ def add_parser(subparsers):
                     "weights, under several [lr weight_decay momentum] "
                     "settings; print the cost every K epochs and plot it.")
     add_data_args(p)
-    p.add_argument("--layers", default="8:sigmoid,8:tanh,1:linear")
-    p.add_argument("--loss", choices=losses.NAMES, default="quadratic")
-    p.add_argument("--convention", choices=list(CONVENTIONS), default="neanderthal")
+    p.add_argument("--layers", default="8:sigmoid,8:tanh,1:linear",
+                   help="UNITS:ACTIVATION,... (default 8:sigmoid,8:tanh,1:linear)")
+    p.add_argument("--loss", choices=losses.NAMES, default="quadratic",
+                   help="default quadratic")
+    p.add_argument("--convention", choices=list(CONVENTIONS), default="neanderthal",
+                   help="the momentum convention of the settings (default neanderthal)")
     p.add_argument("--settings", default=DEFAULT_SETTINGS,
                    help=f"'lr,weight_decay,momentum;...' (default {DEFAULT_SETTINGS})")
     p.add_argument("--segments", type=int_arg, default=8, help="rows of the table (default 8)")
     p.add_argument("--every", type=int_arg, default=50, help="epochs per row (default 50)")
     p.add_argument("--seeds", type=int_arg, default=1,
                    help="repeat over K initialisations, showing mean ± std (default 1)")
-    p.add_argument("--seed", type=int_arg, default=0, help="first initialisation seed")
-    p.add_argument("--batch-size", type=int_arg, default=None)
-    p.add_argument("--engine", default="numpy")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--seed", type=int_arg, default=0, help="first initialisation seed (default 0)")
+    p.add_argument("--batch-size", type=int_arg, default=None,
+                   help="rows a step (default: full batch)")
+    p.add_argument("--engine", default="numpy", help="array engine: numpy (default) or torch")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="float32 (default) or float64")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the plot ({DEFAULT_OUT})")
     p.add_argument("--plot", default=None,
                    help="plot path: .png, .pdf, .svg or .jpg (default OUT/compare.png)")

@@ -10,7 +10,9 @@ from .common import DEFAULT_OUT
 def add_parser(subparsers):
     p = subparsers.add_parser(
         "demo", help="draw what momentum does (inertia demo --list)",
-        description="Demonstrations of momentum: each prints its finding and writes pictures.")
+        description="Demonstrations of momentum: each prints its finding and writes pictures.",
+        epilog="each demo takes --out DIR (default inertia-out), --gif (an animation where the "
+               "demo has one) and --quiet; inertia demo NAME --help lists its own options")
     p.add_argument("--list", action="store_true", help="list the demos")
     dsub = p.add_subparsers(dest="demo", metavar="NAME")
     for name in demos.DEMOS:

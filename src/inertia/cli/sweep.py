@@ -225,9 +225,10 @@ def add_parser(sub):
     p.add_argument("--epochs", type=common.int_arg, default=200, help="epochs (default 200)")
     p.add_argument("--batch-size", type=common.int_arg, default=None,
                    help="mini-batch size (default: full batch; 1: online)")
-    p.add_argument("--engine", default="numpy")
+    p.add_argument("--engine", default="numpy", help="array engine: numpy (default) or torch")
     p.add_argument("--device", default=None, help="device of the torch engine")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="float32 (default) or float64")
     p.add_argument("--scheduler", default=None,
                    help="a Dask scheduler address (tcp://HOST:8786): run the sweep there")
     p.add_argument("--out", default=common.DEFAULT_OUT,

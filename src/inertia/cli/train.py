@@ -32,7 +32,7 @@ from .common import (CLIError, add_data_args, at_least, build_optimizer, check_e
 def add_parser(subparsers):
     p = subparsers.add_parser("train", help="train a network and report its cost",
                               description="Train a network on a built-in set or a data file.")
-    add_data_args(p, default=None)
+    add_data_args(p, default=None, resumable=True)
     _model_args(p)
     _task_args(p)
     _optimizer_args(p)
@@ -109,7 +109,8 @@ def _run_args(p):
                         "the recorded one, so that its row orders go on)")
     p.add_argument("--engine", default=None, help="array engine: numpy (default) or torch")
     p.add_argument("--device", default=None, help="device of the torch engine: cpu or cuda")
-    p.add_argument("--dtype", choices=["float32", "float64"], default=None)
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="float32 (default, or the resumed model's) or float64")
     p.add_argument("--test-fraction", type=float, default=None,
                    help="fraction held out as a test set (default 0)")
     p.add_argument("--standardize", action="store_true",
@@ -118,8 +119,9 @@ def _run_args(p):
     p.add_argument("--save", default=None, help="write the model and optimizer state (.npz)")
     p.add_argument("--resume", default=None, help="continue training a saved model")
     p.add_argument("--on-divergence", choices=["stop", "raise", "continue"], default="stop",
-                   help="a NaN or infinite loss: stop at the last finite state (stop, "
-                        "raise), or train on (continue); either way exit 3 without --save")
+                   help="on a NaN or infinite loss: stop at the last finite state (stop, the "
+                        "default, or raise: the same as an error) or train on (continue); "
+                        "in every case the command exits 3 and does not write --save")
     p.add_argument("--checkpoint", default=None,
                    help="keep the run in this file (.npz) and resume from it when it exists; "
                         "removed when the run ends")

@@ -47,7 +47,8 @@ def add_parser(subparsers):
                    help="seed of weights, shuffling and split (default 0)")
     p.add_argument("--engine", default=None, help="array engine: numpy (default) or torch")
     p.add_argument("--device", default=None, help="device of the torch engine")
-    p.add_argument("--dtype", choices=["float32", "float64"], default=None)
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="float32 (default) or float64")
     p.add_argument("--standardize", action="store_true", help="standardise inputs and target")
     p.add_argument("--out", default="inertia-out", help="folder for tune.png (inertia-out)")
     p.set_defaults(func=cmd_tune, resume=None)

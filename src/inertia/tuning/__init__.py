@@ -285,7 +285,8 @@ def tune(net, X, y, loss, epochs, batch_size=None, validation_data=None, budget=
     seed             the seed of the shuffling and of the curvature's random start
     lr, momentum     "auto" (default: chosen) or a number kept fixed, in the convention of
                      ``optimizer`` (PyTorch's when None): the race then searches the other
-                     one alone (10 learning rates, or 6 momenta); method="range" takes a
+                     one alone (up to 13 learning rates, those under twice the stability
+                     limit at the fixed momentum, or 6 momenta); method="range" takes a
                      fixed momentum; method="curvature" chooses both
 
     Returns a ``TuneResult``. Bad arguments raise a one-line ValueError before any work."""
