@@ -111,6 +111,26 @@ def test_thread_setting_is_read(monkeypatch):
     assert compiled.threads() >= 1
 
 
+def test_the_thread_setting_starts_numbas_threading_layer():
+    """With INERTIA_THREADS set, the count comes from the variable, yet numba's threading
+    layer must still start before the first kernel call: a parallel kernel loaded from
+    numba's cache (not compiled in the process) can need it, and a process that skipped it
+    died with a segmentation fault in the estimators' first epoch. In a fresh interpreter,
+    where nothing has started it yet."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from numba.np.ufunc import parallel\n"
+              "from inertia.fused import runner\n"
+              "assert not parallel._is_initialized\n"
+              "assert runner.threads() == 1\n"
+              "print(parallel._is_initialized)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "INERTIA_THREADS": "1"})
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stdout + out.stderr
+
+
 FORK_SCRIPT = """
 import os, sys
 import numpy as np

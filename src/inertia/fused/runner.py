@@ -53,8 +53,11 @@ def threads():
         return 1
     import numba
 
-    most = int(numba.config.NUMBA_NUM_THREADS)
-    return min(n, most) if want else int(numba.get_num_threads())
+    # get_num_threads also starts numba's threading layer: a kernel loaded from numba's cache
+    # (not compiled in this process) can need it started before its first call, else the
+    # process dies with a segmentation fault
+    current = int(numba.get_num_threads())
+    return min(n, int(numba.config.NUMBA_NUM_THREADS)) if want else current
 
 
 def unsupported(net, opt, weighted=False):
