@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .base import Optimizer
 from .family import _number
 
@@ -42,6 +44,8 @@ class Adam(Optimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False):
+        if not isinstance(amsgrad, (bool, np.bool_)):
+            raise ValueError(f"amsgrad must be True or False, got {amsgrad!r}")
         self.amsgrad = bool(amsgrad)
         super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 

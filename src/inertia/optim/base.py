@@ -33,6 +33,23 @@ class Optimizer:
         for k, v in h.items():
             setattr(self, k, v)
 
+    def __setattr__(self, name, value):
+        """Once built (``state`` set), ``opt.lr = x`` is ``opt.set(lr=x)``: validated and
+        normalised; a fixed argument (``FIXED``) or a name that is no attribute (a misspelt
+        hyperparameter) is a one-line error instead of a value training never reads."""
+        d = self.__dict__
+        if "state" in d and not d.get("_assigning"):
+            if name in self.HYPER:
+                self.set(**{name: value})
+                return
+            if name in self.FIXED:
+                raise AttributeError(f"{name} is fixed when the optimizer is made: make a new "
+                                     f"{type(self).__name__}({name}=...)")
+            if name not in d and not name.startswith("_") and not hasattr(type(self), name):
+                raise AttributeError(f"{type(self).__name__} has no attribute {name!r}: its "
+                                     f"hyperparameters are {', '.join(self.HYPER)}")
+        object.__setattr__(self, name, value)
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
@@ -56,7 +73,11 @@ class Optimizer:
     def set(self, **changes):
         """Change hyperparameters between steps (validated); the state is kept."""
         h = self.check(**changes)
-        self._assign({k: h[k] for k in self.HYPER})
+        self.__dict__["_assigning"] = True
+        try:
+            self._assign({k: h[k] for k in self.HYPER})
+        finally:
+            self.__dict__["_assigning"] = False
         return self
 
     @property
@@ -159,7 +180,7 @@ class Optimizer:
                  for name in self.STATE_LISTS}
         return self.STATE(**lists)
 
-    def _check_functional(self, params, grads, state):
+    def _check_functional(self, params, grads, state, n=None):
         """Raise a one-line ValueError before a functional step that could not update every
         parameter in place."""
         if len(params) != len(grads):
@@ -175,6 +196,12 @@ class Optimizer:
             if np.shape(p) != np.shape(gr):
                 raise ValueError(f"parameter shape {np.shape(p)} and gradient shape "
                                  f"{np.shape(gr)} differ")
+        if not isinstance(state, self.STATE):
+            raise ValueError(f"state must be the {self.STATE.__name__} that opt.init(params) "
+                             f"made, got {type(state).__name__}")
+        if n is not None and (isinstance(n, (bool, np.bool_)) or not isinstance(
+                n, (int, np.integer)) or n < 1):
+            raise ValueError(f"n (the batch size) must be a positive integer or None, got {n!r}")
         P = len(params)
         for name in self.STATE_LISTS:
             bufs = getattr(state, name)
@@ -197,7 +224,7 @@ class Optimizer:
         from ..engines.numpy import NumpyEngine
 
         self.check_numbers(f"{type(self).__name__}.step")
-        self._check_functional(params, grads, state)
+        self._check_functional(params, grads, state, n)
         self._check_step(n)
         engines = {}
         saved = self.state

@@ -200,7 +200,9 @@ class SGD(Optimizer):
     def __setattr__(self, name, value):
         # the cached drivers are made from the attributes: any change (``set``, or a
         # hyperparameter set straight on its attribute, opt.lr = 0.1) drops them
-        object.__setattr__(self, name, value)
+        if name == "convention":
+            value = _conv.get(value)          # a name or a Convention; one line if unknown
+        super().__setattr__(name, value)
         if name != "_drivers" and name != "state":
             self.__dict__["_drivers"] = {}
 
