@@ -224,10 +224,16 @@ def check_sample_weight(sample_weight, n: int, dtype):
         raise ValueError("sample_weight contains NaN, inf or non-numbers: pass finite weights")
     if np.any(w < 0):
         raise ValueError("sample_weight has negative entries: weights must be >= 0")
-    if not np.any(w > 0):
-        raise ValueError("sample_weight is all zero: give at least one sample a positive "
-                         "weight")
-    return np.ascontiguousarray(w.reshape(n, 1), dtype=dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.ascontiguousarray(w.reshape(n, 1), dtype=dtype)
+    if not np.all(np.isfinite(out)) or not np.isfinite(out.sum(dtype=np.float64)):
+        raise ValueError(f"sample_weight holds values beyond {np.dtype(dtype).name}'s range: "
+                         "rescale the weights (only their ratios count)")
+    if not np.any(out > 0):
+        where = f" in {np.dtype(dtype).name} (too small to hold)" if np.any(w > 0) else ""
+        raise ValueError(f"sample_weight is all zero{where}: give at least one sample a "
+                         "positive weight")
+    return out
 
 
 def prepare_targets(name: str, y, n_outputs: int, dtype) -> np.ndarray:

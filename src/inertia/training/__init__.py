@@ -102,6 +102,10 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     """
     tuned, auto = None, list(getattr(optimizer, "auto", None) or ())
     if auto:                                    # SGD(lr="auto", ...): the race chooses first
+        if sample_weight is not None:
+            raise ValueError(f'{" and ".join(auto)}="auto" with sample_weight: the race trains '
+                             "without weights; choose with inertia.tune on data that "
+                             "reflects the weights, then fit with the chosen numbers")
         tuned = tune_auto(net, X, y, loss, optimizer, dict(
             epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
             schedule=schedule, validation_data=validation_data, progress=progress,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import threading
 from dataclasses import dataclass
 
@@ -22,11 +23,32 @@ def _check_data(net, X, y, loss, name="X"):
     if y.shape[:1] != X.shape[:1]:
         raise ValueError(f"{name} has {X.shape[0]} rows but {yname} has "
                          f"{y.shape[0] if y.ndim else 0}: pass one target per sample")
+    if y.dtype == np.bool_:                    # bce targets as booleans: 0 and 1
+        y = y.astype(net.dtype)
     if not np.issubdtype(y.dtype, np.number) or not all_finite(y):
         raise ValueError(f"{yname} contains NaN, inf or non-numbers: clean or drop those rows "
                          "first")
+    real_in_dtype(y, net.dtype, yname)
     y = losses.prepare_targets(loss, y, net.n_outputs, net.dtype)
-    return np.ascontiguousarray(X, dtype=net.dtype), y
+    return real_in_dtype(X, net.dtype, name), y
+
+
+def real_in_dtype(a, dtype, name):
+    """``a`` (finite numbers) as a C-contiguous array of ``dtype``, or a one-line ValueError
+    when it holds complex numbers (their imaginary parts would be dropped) or a value beyond
+    the dtype's range (it would train as inf, and read as a divergence)."""
+    if np.iscomplexobj(a):
+        raise ValueError(f"{name} holds complex numbers: pass real values")
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(a, dtype=dtype)
+    if out.dtype != a.dtype and not all_finite(out):
+        flat = out.reshape(out.shape[0], -1) if out.ndim else out.reshape(1, 1)
+        i, j = np.argwhere(~np.isfinite(flat))[0]
+        value = np.asarray(a).reshape(flat.shape)[i, j]
+        raise ValueError(f"{name} holds {value:g} (row {i}, column {j}), beyond "
+                         f"{np.dtype(dtype).name}'s range: rescale the data or use "
+                         "dtype='float64'")
+    return out
 
 
 def segment_sets(schedule):
@@ -58,6 +80,16 @@ def _check_schedule(opt, schedule):
         opt.check(**hyper)
         segs.append((int(ep), dict(hyper)))
     return segs
+
+
+def _check_schedules_agree(segs, lr_schedule, momentum_schedule):
+    """A one-line ValueError when a segment sets lr (momentum) that ``lr_schedule``
+    (``momentum_schedule``) sets at every step: the segment's value would never be used."""
+    for key, given in (("lr", lr_schedule), ("momentum", momentum_schedule)):
+        if given is not None and any(key in hyper for _, hyper in segs):
+            raise ValueError(f"a schedule segment sets {key} and {key}_schedule sets it at "
+                             f"every step: drop {key} from the segments or drop "
+                             f"{key}_schedule")
 
 
 def _check_step_schedules(opt, lr_schedule, momentum_schedule):
@@ -272,6 +304,35 @@ def check_batch_weights(plan, order, epoch):
                          "rows of weight 0 or give a larger batch_size")
 
 
+def check_run_batch_weights(plan):
+    """``check_batch_weights`` for every epoch of the run before any work, where the orders
+    are known (no shuffling, or a seed given: they are replayed from it) and a batch of
+    weight 0 is not vanishingly unlikely (an expected count over the run under 1e-9, where
+    the per-epoch check stays the only one)."""
+    w = plan.w
+    if w is None:
+        return
+    zeros = int(np.count_nonzero(w == 0))
+    if zeros < plan.counts.min():
+        return
+    if not plan.shuffle:
+        return check_batch_weights(plan, np.arange(plan.n), 0)
+    sizes, times = np.unique(plan.counts, return_counts=True)
+    expected = plan.epochs * sum(int(k) * math.exp(_log_comb(zeros, int(c))
+                                                   - _log_comb(plan.n, int(c)))
+                                 for c, k in zip(sizes, times) if c <= zeros)
+    if plan.seed is None or expected < 1e-9:
+        return
+    rng, order = first_order(plan)
+    for e in range(plan.epochs):
+        rng.shuffle(order)
+        check_batch_weights(plan, order, e)
+
+
+def _log_comb(n, k):
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
 def first_order(plan):
     """(the shuffling generator, the row order (n,)) before the plan's first epoch: the
     seed's generator and 0..n-1, shuffled once for each epoch a SeedAfter seed has run
@@ -421,6 +482,10 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
                          f"{type(optimizer).__name__}")
     check_network(net, "fit")
     check_seed(seed)
+    for name, flag in (("shuffle", shuffle), ("progress", progress),
+                       ("record_steps", record_steps)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
     losses.check(loss, net.output_activation)
     X, y = _checked(schedule_cache, _check_data, net, X, y, loss)
     n = X.shape[0]
@@ -429,6 +494,7 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
     bs = _check_batch(batch_size, n)
     Xv, yv = _checked(schedule_cache, _check_validation, net, validation_data, loss)
     step_schedules = _check_step_schedules(optimizer, lr_schedule, momentum_schedule)
+    _check_schedules_agree(segs, lr_schedule, momentum_schedule)
     check_policy(on_divergence)
     every, every_s = ckpt.check_args(checkpoint, checkpoint_every)
     use_compiled = _check_compiled(net, optimizer, compiled, w is not None)
@@ -442,7 +508,7 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
                                   schedule_cache)
         planned = tuple(np.concatenate([p[i] for p in parts]) for i in range(2))
     _check_in_dtype(optimizer, segs, planned, net.dtype)
-    return Plan(X=X, y=y, Xv=Xv, yv=yv, loss=loss, n=n, bs=bs, per=per, starts=starts,
+    plan = Plan(X=X, y=y, Xv=Xv, yv=yv, loss=loss, n=n, bs=bs, per=per, starts=starts,
                 counts=np.minimum(bs, n - starts), segs=segs,
                 seg_ends=list(np.cumsum([ep for ep, _ in segs]).tolist()),
                 shuffle=bool(shuffle) and bs < n, seed=seed, step_schedules=step_schedules,
@@ -452,3 +518,5 @@ def make_plan(net, X, y, loss, optimizer, epochs, batch_size, shuffle, seed, sch
                 on_divergence=on_divergence, checkpoint=checkpoint, every=every,
                 every_s=every_s, progress=progress, early_stopping=early_stopping, w=w,
                 record_steps=bool(record_steps))
+    check_run_batch_weights(plan)
+    return plan
