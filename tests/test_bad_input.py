@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import inertia
+from inertia import SGD, Dense, Network
 
 
 def net2():
@@ -238,3 +239,29 @@ def test_a_run_whose_records_cannot_fit_in_memory_is_refused_before_training():
     for kw in ({"epochs": 10 ** 9}, {"schedule": [(10 ** 12, {})]}):
         _one(lambda: inertia.fit(net2(), X, y, "mse", inertia.SGD(0.1), **kw),
              "epochs: 64 ")
+
+
+def test_save_refuses_what_load_would_call_damaged_and_keeps_the_old_file(tmp_path):
+    """A model that would not load back (an optimizer state of another network, a scaling
+    record load refuses, extra that JSON cannot hold) is refused before anything is written:
+    the file saved before stays as it was. NumPy numbers in extra are written as numbers."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    net = Network(3, [Dense(4, "tanh"), Dense(1)], seed=0)
+    path = tmp_path / "m.npz"
+    inertia.save(path, net)
+    before = path.read_bytes()
+    other = SGD(0.1, momentum=0.9)
+    inertia.fit(Network(3, [Dense(7, "tanh"), Dense(1)]), X, y, "mse", other, epochs=1,
+                progress=False)
+    for kw, words in [({"optimizer": other}, "would not load back .*velocity"),
+                      ({"extra": {"mean": [0, 0, 0], "std": [0, 1, 1]}},
+                       "would not load back .*std record"),
+                      ({"extra": [1, 2]}, "extra must be a dict"),
+                      ({"extra": {"a": float("nan")}}, "extra must hold only JSON values")]:
+        with pytest.raises(ValueError, match=words) as err:
+            inertia.save(path, net, **kw)
+        assert "\n" not in str(err.value)
+        assert path.read_bytes() == before
+    inertia.save(path, net, extra={"a": np.float32(1.5), "b": np.arange(2)})
+    assert inertia.load(path)[0].extra == {"a": 1.5, "b": [0, 1]}

@@ -33,6 +33,8 @@ def save(path, net, optimizer=None, extra=None):
     if optimizer is not None and not isinstance(optimizer, Optimizer):
         raise ValueError(f"optimizer must be an inertia optimizer (SGD, QHM, AggMo, Adam, "
                          f"AdamW) or None, got {type(optimizer).__name__}")
+    if extra is not None and not isinstance(extra, dict):
+        raise ValueError(f"extra must be a dict (JSON-able), got {type(extra).__name__}")
     extra = dict(extra or {})
     sc = getattr(net, "scaling", None)
     if sc is not None:
@@ -57,8 +59,29 @@ def save(path, net, optimizer=None, extra=None):
             for name, bufs in optimizer.state_arrays().items():
                 for i, v in enumerate(bufs):
                     arrays[f"opt_{name}_{i}"] = np.asarray(net.e.to_host(v))
-    arrays["meta"] = np.array(json.dumps(meta))
+    text = _json(meta)
+    try:                  # what load would refuse is not written (an existing file stays)
+        _build(json.loads(text), arrays, engine="numpy")
+    except _FAULTS as ex:
+        raise ValueError(f"cannot save {os.fspath(path)}: the model would not load back "
+                         f"({_why(ex)}); nothing was written") from None
+    arrays["meta"] = np.array(text)
     atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _json(meta):
+    """The model's metadata as JSON text (NumPy scalars and arrays as numbers and lists),
+    or a one-line ValueError naming what ``extra`` holds that JSON cannot."""
+    def plain(o):
+        if isinstance(o, (np.generic, np.ndarray)):
+            return o.tolist()
+        raise TypeError(f"{type(o).__name__} {o!r}")
+
+    try:
+        return json.dumps(meta, default=plain, allow_nan=False)
+    except (TypeError, ValueError) as ex:
+        raise ValueError(f"extra must hold only JSON values (numbers, strings, lists, dicts; "
+                         f"no NaN or inf): {ex}") from None
 
 
 def load(path, engine=None, device=None):
@@ -85,17 +108,31 @@ def load(path, engine=None, device=None):
             raise ValueError(f"cannot load {path} with engine={engine!r}, device={device!r}: "
                              f"{ex}") from None
     try:
-        _check_meta(meta, data)
-        net = Network(meta["n_inputs"], [Dense(u, a) for u, a in meta["layers"]],
-                      seed=meta["seed"], dtype=meta["dtype"], engine=engine or meta["engine"],
-                      device=device)
-        net.set_parameters([(data[f"W{i}"], data[f"b{i}"]) for i in range(len(meta["layers"]))])
-        opt = _load_optimizer(meta["optimizer"], data, net)
-        net.scaling = Scaling.from_extra(meta["extra"], net.n_inputs, net.n_outputs)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as ex:
-        msg = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
-        raise ValueError(f"{path} is a damaged inertia model file ({msg}): save it again "
+        net, opt = _build(meta, data, engine, device)
+    except _FAULTS as ex:
+        raise ValueError(f"{path} is a damaged inertia model file ({_why(ex)}): save it again "
                          "with `inertia train --save`") from None
+    return net, opt
+
+
+# what a record that does not make a model raises while it is built
+_FAULTS = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
+
+
+def _why(ex):
+    return str(ex).splitlines()[0] if str(ex) else type(ex).__name__
+
+
+def _build(meta, data, engine=None, device=None):
+    """(network, optimizer or None) from a model's metadata and arrays, every field checked
+    (what ``load`` reads and ``save`` checks before it writes)."""
+    _check_meta(meta, data)
+    net = Network(meta["n_inputs"], [Dense(u, a) for u, a in meta["layers"]],
+                  seed=meta["seed"], dtype=meta["dtype"], engine=engine or meta["engine"],
+                  device=device)
+    net.set_parameters([(data[f"W{i}"], data[f"b{i}"]) for i in range(len(meta["layers"]))])
+    opt = _load_optimizer(meta["optimizer"], data, net)
+    net.scaling = Scaling.from_extra(meta["extra"], net.n_inputs, net.n_outputs)
     net.extra = meta["extra"]
     return net, opt
 
