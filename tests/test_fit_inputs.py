@@ -1,4 +1,4 @@
-"""fit's arguments found unchecked by fuzzing the Python API: each is a one-line error
+"""fit's arguments that used to go unchecked: each is a one-line error
 before any work (the network unchanged), where it used to train on a value that meant
 something else."""
 

@@ -13,6 +13,7 @@ def smooth_regression(n=10_000, seed=0, dtype="float32"):
     """x uniform in [0, 1)^4, y = sin x0 + cos x1 + tanh x2 + x3^2 (the Neanderthal series'
     regression task). Returns X (n, 4) and y (n, 1)."""
     n = _count(n)
+    check_seed(seed)
     check_memory(n * 5 * 8 * 2, f"{n:,} samples of smooth-regression")
     rng = np.random.default_rng(seed)
     X = rng.random((n, 4))
@@ -24,6 +25,7 @@ def random_binary(n=1000, dim=1000, seed=0, dtype="float32"):
     """N(0, 1) inputs of dimension ``dim``; the first half labelled 0, the second half 1
     (the mini-batch momentum experiment). Returns X (n, dim) and y (n, 1)."""
     n, dim = _count(n), _count(dim, "dim")
+    check_seed(seed)
     check_memory(n * (dim + 1) * 8 * 2, f"{n:,} samples of random-binary with dim {dim:,}")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, dim))
@@ -61,10 +63,30 @@ def _size(nbytes):
     return f"{nbytes:.0f} bytes"
 
 
+def check_seed(seed, name="seed", generator=False):
+    """A one-line ValueError unless ``seed`` is None or an integer >= 0 (NumPy's integers
+    too; not a bool), or with ``generator`` a NumPy Generator."""
+    if seed is None or generator and isinstance(seed, np.random.Generator):
+        return
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        kinds = "a non-negative integer, a NumPy Generator or None" if generator \
+            else "a non-negative integer or None"
+        raise ValueError(f"{name} must be {kinds}, got {seed!r}")
+
+
 def _count(n, name="n"):
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"{name} must be a positive integer, got {n!r}")
     return int(n)
+
+
+def _describe(value):
+    """A value for a one-line message: its repr when short, else its type (and shape)."""
+    text = repr(value)
+    if len(text) <= 40 and "\n" not in text:
+        return text
+    shape = getattr(value, "shape", None)
+    return f"a {type(value).__name__}" + (f" of shape {shape}" if shape is not None else "")
 
 
 def _is_number(s):
@@ -272,6 +294,10 @@ def load_table(path, target=None, need_target=True, target_kind="values"):
     if target_kind not in ("values", "labels", "auto"):
         raise ValueError(f"target_kind must be 'values', 'labels' or 'auto', "
                          f"got {target_kind!r}")
+    if target is not None and not isinstance(target, (str, int, np.integer)) \
+            or isinstance(target, bool):
+        raise ValueError(f"target must be one column's name or 0-based index, got "
+                         f"{_describe(target)}: pick a single target column")
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"no such file: {path}")
@@ -434,6 +460,9 @@ def standardize(X, mean=None, std=None, names=None):
     A column whose mean or spread overflows float64 is a one-line ValueError (``names``: the
     columns' names for it)."""
     X = np.asarray(X, dtype=np.float64)
+    if mean is None and (X.ndim == 0 or X.shape[0] == 0):
+        raise ValueError(f"standardize measures X's columns over its rows, but X has shape "
+                         f"{X.shape}: pass at least one row")
     if mean is None:
         with np.errstate(over="ignore", invalid="ignore"):
             mean = X.mean(axis=0)
@@ -458,6 +487,7 @@ def split(X, y, test_fraction=0.2, seed=0, stratify=None):
     order use ``train_test_split``."""
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test fraction must be in [0, 1), got {test_fraction}")
+    check_seed(seed)
     n = len(X)
     rng = np.random.default_rng(seed)
     k = int(round(n * test_fraction))
@@ -487,6 +517,7 @@ def train_test_split(X, y, test_size=0.25, random_state=None, stratify=None, shu
     shuffle       False: the first rows train, the last ones test (no stratify then)
     Returns new arrays (rows taken with fancy indexing; X and y are not changed).
     """
+    check_seed(random_state, "random_state", generator=True)
     X, y = np.asarray(X), np.asarray(y)
     n = len(X)
     if len(y) != n:
@@ -509,16 +540,13 @@ def train_test_split(X, y, test_size=0.25, random_state=None, stratify=None, shu
 
 def _test_rows(test_size, n):
     """The number of test rows scikit-learn takes for ``test_size`` of n rows."""
-    if isinstance(test_size, (bool, np.bool_)):
-        raise ValueError(f"test_size must be a fraction in (0, 1) or a number of rows, "
-                         f"got {test_size!r}")
-    if isinstance(test_size, (int, np.integer)):
+    if isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
         k = int(test_size)
     elif isinstance(test_size, (float, np.floating)) and 0 < test_size < 1:
         k = int(np.ceil(test_size * n))
     else:
         raise ValueError(f"test_size must be a fraction in (0, 1) or a number of rows, "
-                         f"got {test_size!r}")
+                         f"got {_describe(test_size)}")
     if not 1 <= k <= n - 1:
         raise ValueError(f"test_size={test_size!r} gives {k} test rows of {n}: both parts "
                          "need at least one row")

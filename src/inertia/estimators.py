@@ -70,6 +70,7 @@ except ImportError as err:  # pragma: no cover - scikit-learn is in the test ext
 
 from numbers import Integral, Real
 
+from .data import check_memory
 from .network import Dense, Network
 from .optim import CONVENTIONS, QHM, SGD, Adam, AdamW, AggMo
 from .ops import losses as _losses
@@ -239,6 +240,11 @@ class _BaseMLP(BaseEstimator):
             if getattr(self, k) == "auto" and getattr(self, sched) is not None:
                 raise ValueError(f'{k}="auto" with a {sched}: the schedule sets it at every '
                                  f"step; give a number for {k} or drop the schedule")
+        if auto and self.convention == "previous_delta" and self.momentum != 0:
+            raise ValueError(f'{" and ".join(auto)}="auto" in the \'previous_delta\' '
+                             "convention works only with momentum=0 (a two-tap filter, not "
+                             "heavy-ball momentum): set momentum=0, give numbers, or use "
+                             "another convention")
         if self.momentum != "auto" and self.momentum >= 1:
             raise ValueError(f"momentum must be < 1 for inertia's optimizers, got "
                              f"{self.momentum}: use e.g. 0.9")
@@ -261,6 +267,32 @@ class _BaseMLP(BaseEstimator):
         layers = self._hidden_sizes()
         if any(int(u) < 1 for u in layers):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {layers}.")
+
+    def _check_size(self, layer_units):
+        """The network's memory, refused before any work as ``Network`` refuses it (in
+        float64, as the weights are drawn)."""
+        n_params = sum(o * i + o for i, o in zip(layer_units, layer_units[1:]))
+        check_memory(n_params * 8, f"hidden_layer_sizes={tuple(self._hidden_sizes())} gives "
+                                   f"{n_params:,} parameters")
+
+    def _check_race(self, n, weighted=False):
+        """learning_rate_init or momentum "auto" on n rows: the race needs more than one
+        step before its first rung (``inertia.tune``'s rule, in this estimator's terms),
+        and trains without sample weights."""
+        from .tuning.race import rung_ends
+
+        auto = [k for k in ("learning_rate_init", "momentum") if getattr(self, k) == "auto"]
+        if auto and weighted:
+            raise ValueError(f'{" and ".join(auto)}="auto" with sample_weight: the race '
+                             "trains without weights; give numbers (inertia.tune on data "
+                             "that reflects the weights can choose them)")
+        bs = min(200, n) if self.batch_size == "auto" else self.batch_size
+        if auto and bs >= n and rung_ends(int(self.max_iter))[0] == 1:
+            least = next(e for e in range(2, 100) if rung_ends(e)[0] > 1)
+            raise ValueError(f'{" and ".join(auto)}="auto" races at full batch (batch_size '
+                             f"covers all {n} rows) over max_iter={self.max_iter} epochs, too "
+                             f"few to rank: give max_iter >= {least}"
+                             + (f" or a batch_size below {n}" if n > 1 else ""))
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -411,6 +443,9 @@ class _BaseMLP(BaseEstimator):
         y = np.ascontiguousarray(y, dtype=self._dtype())
         self.n_outputs_ = y.shape[1]
         layer_units = [X.shape[1]] + self._hidden_sizes() + [self.n_outputs_]
+        self._check_size(layer_units)
+        if not incremental or not hasattr(self, "_inertia_optimizer"):
+            self._check_race(X.shape[0], w is not None)
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units)

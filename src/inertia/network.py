@@ -6,13 +6,14 @@ as ``torch.nn.Linear`` stores them, and computes z = a_prev @ W.T + b, a = f(z).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import engines
 from .ops import losses
-from .data import check_memory
+from .data import check_memory, check_seed
 from .ops import activations
 
 
@@ -49,6 +50,34 @@ class Dense:
             raise ValueError(f"Dense units must be a positive integer, got {units!r}")
         object.__setattr__(self, "units", units)
         object.__setattr__(self, "activation", activations.get(activation, **params).spec)
+
+
+class Views(list):
+    """``net.W`` / ``net.b``: the layers' live views into ``net.flat``, the parameters that
+    training updates. Read them, or write into them in place (``net.W[i][...] = value``);
+    replacing an entry (``net.W[i] = value``) would detach it, so it is refused."""
+
+    def __init__(self, name, items):
+        super().__init__(items)
+        self.name = name
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError(f"net.{self.name}[i] = ... (or adding, removing an entry) would detach "
+                        f"it from the parameters training updates: use net.set_parameters(...) "
+                        f"or assign in place (net.{self.name}[i][...] = value)")
+
+    def __reduce__(self):                     # copy and pickle without append
+        return Views, (self.name, list(self))
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+
+def _refuse_sparse(X, name):
+    sparse = sys.modules.get("scipy.sparse")      # no scipy.sparse imported: X is not one
+    if sparse is not None and sparse.issparse(X):
+        raise ValueError(f"{name} is a {type(X).__name__}: sparse input is not supported: "
+                         f"convert with .toarray()")
 
 
 class _Buffers:
@@ -124,6 +153,13 @@ class Scaling:
         return out
 
 
+def _length(x):
+    try:
+        return f"of length {len(x)}"
+    except TypeError:
+        return "(not a pair)"
+
+
 class Network:
     """A fully-connected network.
 
@@ -150,6 +186,10 @@ class Network:
             if activations.get(layer.activation).rec.rowwise and i != len(layers) - 1:
                 raise ValueError(f"softmax is only allowed on the output layer (layer {i} of "
                                  f"{len(layers)}): use tanh, sigmoid or relu for hidden layers")
+        if activations.get(layers[-1].activation).rec.rowwise and layers[-1].units == 1:
+            raise ValueError("a softmax of one unit always outputs 1 (cross-entropy stays 0): "
+                             "for two classes use Dense(1, 'sigmoid') with loss 'bce'")
+        check_seed(seed)
         self.e = engines.get(engine, dtype, device=device)
         self.dtype = self.e.dtype
         self.engine = self.e.name
@@ -164,7 +204,7 @@ class Network:
         n_params = sum(o * i + o for i, o in zip(self.sizes, self.sizes[1:]))
         check_memory(n_params * self.dtype.itemsize, f"the network's {n_params:,} parameters")
         self.flat = self.e.zeros((n_params,))
-        self.W, self.b = [], []
+        W, b = [], []
         off = 0
         for n_in, layer in zip(self.sizes[:-1], layers):
             if activations.get(layer.activation).rec.init == "he_normal":
@@ -173,11 +213,12 @@ class Network:
                 lim = np.sqrt(6.0 / (n_in + layer.units))
                 w = rng.uniform(-lim, lim, (layer.units, n_in))
             size = layer.units * n_in
-            self.W.append(self.e.copy(self.e.from_host(w),
-                                      self.flat[off:off + size].reshape(layer.units, n_in)))
+            W.append(self.e.copy(self.e.from_host(w),
+                                 self.flat[off:off + size].reshape(layer.units, n_in)))
             off += size
-            self.b.append(self.flat[off:off + layer.units])
+            b.append(self.flat[off:off + layer.units])
             off += layer.units
+        self.W, self.b = Views("W", W), Views("b", b)
         self._bufs: dict[int, _Buffers] = {}
         self._gbufs = None
         self.scaling = None
@@ -210,13 +251,22 @@ class Network:
 
     def set_parameters(self, params):
         """Set the weights from a list of (W, b) pairs shaped as ``parameters()`` returns."""
-        params = list(params)
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError(f"set_parameters takes a list of (W, b) pairs, one per layer (as "
+                            f"parameters() returns), got {type(params).__name__}") from None
         if len(params) != len(self.layers):
             raise ValueError(f"got {len(params)} (W, b) pairs for a network of "
                              f"{len(self.layers)} layers")
         new = []
         for i, (pair, n_in, n_out) in enumerate(zip(params, self.sizes[:-1], self.sizes[1:])):
-            w, b = (np.asarray(x) for x in pair)
+            try:
+                w, b = pair
+            except (TypeError, ValueError):
+                raise ValueError(f"layer {i}: expected a (W, b) pair as parameters() returns, "
+                                 f"got {type(pair).__name__} {_length(pair)}") from None
+            w, b = np.asarray(w), np.asarray(b)
             if w.shape != (n_out, n_in) or b.shape != (n_out,):
                 raise ValueError(f"layer {i}: expected W {(n_out, n_in)} and b {(n_out,)}, "
                                  f"got {w.shape} and {b.shape}")
@@ -248,6 +298,9 @@ class Network:
         return bufs
 
     def check_inputs(self, X, name="X"):
+        """X as an array (n, n_inputs) of numbers (booleans count as 0/1), or a one-line
+        ValueError naming ``name``."""
+        _refuse_sparse(X, name)
         X = np.asarray(X)
         if X.ndim == 1 and self.n_inputs == 1:
             X = X.reshape(-1, 1)
@@ -257,7 +310,10 @@ class Network:
                              f"(n_samples, {self.n_inputs})")
         if X.shape[0] == 0:
             raise ValueError(f"{name} has no rows")
-        if not np.issubdtype(X.dtype, np.number) or not all_finite(X):
+        if np.iscomplexobj(X):
+            raise ValueError(f"{name} holds complex numbers: pass real values")
+        numbers = np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_
+        if not numbers or not all_finite(X):
             raise ValueError(f"{name} contains NaN, inf or non-numbers: clean or drop those "
                              "rows first")
         return X
@@ -356,6 +412,7 @@ class Network:
         standardized with the stored mean/std first, and a regression output is scaled back
         to the target's original units. ``raw=True`` skips both: X goes in as the network
         saw it in training and the outputs come back as the network gives them."""
+        _refuse_sparse(X, "X")
         if self.scaling is not None and not raw:
             return self.scaling.predict(self, X)
         X = self.check_inputs(X)

@@ -11,6 +11,7 @@ readable ``repr``; ``parse`` turns the command line's ``NAME[:ARG,...]`` into on
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 
 class Schedule:
@@ -278,6 +279,7 @@ def parse(text, base, total, kind="lr"):
     momentum:  constant | step:STEP_SIZE[,GAMMA] | cosine[:FINAL] | sutskever[:MU_MAX]
                | demon (beta0 = base) | one_cycle[:BASE,MAX]
     """
+    _check_parse(text, total, kind)
     name, _, rest = text.partition(":")
     name = name.strip().replace("-", "_")
     names = LR_NAMES if kind == "lr" else MOMENTUM_NAMES
@@ -301,6 +303,18 @@ def parse(text, base, total, kind="lr"):
         return _build(name, args, base, max(int(total), 2), kind)
     except ValueError as ex:
         raise ValueError(f"{kind} schedule {text!r} from {kind} {base:g}: {ex}") from None
+
+
+def _check_parse(text, total, kind):
+    """``parse``'s arguments other than base, each refused in one line."""
+    if kind not in ("lr", "momentum"):
+        raise ValueError(f"kind must be 'lr' or 'momentum', got {kind!r}")
+    if not isinstance(text, str):
+        raise TypeError(f"the {kind} schedule must be a string NAME[:ARG,...] such as "
+                        f"'cosine' or 'step:1000,0.5', got {type(text).__name__}")
+    if not isinstance(total, Integral) or isinstance(total, bool) or total < 1:
+        raise ValueError(f"total must be the run's number of steps, a positive integer, "
+                         f"got {total!r}")
 
 
 def _build(name, args, base, total, kind):

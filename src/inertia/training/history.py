@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+_LISTS = ("loss", "val_loss", "val_accuracy", "time", "segment_loss", "step_loss",
+          "step_weights_sq")
+_REQUIRED = ("loss", "val_loss", "time", "segment_loss")
+
+
 @dataclass
 class History:
     """What a ``fit`` measured.
@@ -61,6 +66,15 @@ class History:
 
     @classmethod
     def from_json(cls, d):
+        """The History of a ``to_json`` dict (a one-line error for anything else)."""
+        if not isinstance(d, dict):
+            raise TypeError(f"History.from_json takes the dict History.to_json returns, got "
+                            f"{type(d).__name__}")
+        bad = [k for k in _LISTS if not isinstance(d.get(k, []), (list, tuple))
+               or k in _REQUIRED and k not in d]
+        if bad:
+            raise ValueError(f"History.from_json: {bad[0]!r} must be a list of numbers, as "
+                             f"History.to_json writes it, got {type(d.get(bad[0])).__name__}")
         return cls(loss=list(d["loss"]), val_loss=list(d["val_loss"]),
                    val_accuracy=list(d.get("val_accuracy", [])), time=list(d["time"]),
                    segment_loss=list(d["segment_loss"]),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ops import losses
-from ..data import check_memory
+from ..data import check_memory, check_seed as check_integer_seed
 from ..network import all_finite, check_network
 from ..optim.base import Optimizer
 
@@ -431,10 +431,8 @@ def _check_early_stopping(early_stopping, Xv, loss):
 
 def check_seed(seed):
     """A one-line ValueError unless ``seed`` is None, an integer >= 0 or a SeedAfter."""
-    if seed is None or isinstance(seed, SeedAfter):
-        return
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+    if not isinstance(seed, SeedAfter):
+        check_integer_seed(seed)
 
 
 # bytes a value of a History list takes (a Python float and its pointer), and a planned
