@@ -256,7 +256,8 @@ def test_scheduled_segments_validation_and_qhm(threads):
     epoch, the schedules on top), validation data, QHM."""
     X, y = data(300)
     Xv, yv = data(50, seed=1)
-    plan = {"schedule": [(2, {"lr": 0.05}), (2, {"momentum": 0.5, "weight_decay": 1e-3})],
+    plan = {"schedule": [(2, {"weight_decay": 1e-4}), (2, {"momentum": 0.5,
+                                                          "weight_decay": 1e-3})],
             "batch_size": 40, "seed": 1, "validation_data": (Xv, yv),
             "lr_schedule": inertia.schedules.cosine(0.2, 30, final=0.01)}
     for hist in _group_equals_fits("keras", X, y, plan):
