@@ -406,3 +406,28 @@ def test_shards_never_mix_seeds_and_fill_the_worker_threads(slots):
     for seed, ks in shards:
         assert ks and all(configs[k]["seed"] == seed for k in ks)
     assert min(6, max(2, slots)) <= len(shards) <= min(6, 2 * -(-slots // 2))
+
+
+def test_a_sweep_beyond_memory_or_with_a_repeated_point_is_refused_at_once(monkeypatch):
+    """A grid of a million points is refused by its size before its points are checked one
+    by one (that took minutes on its way to about 120 GB); a point given twice would train
+    the same run twice."""
+    import time
+
+    from inertia import data as data_mod
+    from inertia.sweeps import api
+
+    X, y = data(40)
+    net = Network(3, LAYERS, seed=0)
+    for grid in ({"lr": [0.1, 0.1]}, [{"lr": 0.1}, {"lr": 0.1}]):
+        with pytest.raises(ValueError, match=r"grid point \{'lr': 0.1\} is given twice"):
+            inertia.sweep(net, X, y, "mse", SGD(0.01), grid, epochs=1, progress=False)
+    monkeypatch.setattr(data_mod, "total_memory", lambda: 16 * 2**30)   # any machine's
+    monkeypatch.setattr(api, "check_grid", lambda *a: pytest.fail("points checked first"))
+    grid = {"lr": list(np.linspace(0.001, 0.1, 1000)),
+            "momentum": list(np.linspace(0, 0.9, 1000))}
+    t = time.perf_counter()
+    with pytest.raises(ValueError, match=r"the sweep's 1,000,000 runs: .* needed but this "
+                                         r"machine has 17.2 GB of memory") as err:
+        inertia.sweep(net, X, y, "mse", SGD(0.01), grid, seeds=[0], epochs=1, progress=False)
+    assert "\n" not in str(err.value) and time.perf_counter() - t < 5

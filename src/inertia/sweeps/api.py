@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from ..data import check_memory
 from ..optim.base import Optimizer
 from ..training import DivergenceWarning
 from ..training.loop import progress_bar
@@ -53,9 +54,10 @@ def sweep(net, X, y, loss, optimizer, grid, seeds=None, epochs=None, batch_size=
     if not isinstance(optimizer, Optimizer):
         raise ValueError(f"optimizer must be an inertia optimizer (inertia.SGD, ...), got "
                          f"{type(optimizer).__name__}")
+    seed_list = check_seeds(seeds)
+    check_size(net, grid, len(seed_list), epochs)
     points = check_grid(optimizer, grid)
     check_overridden(points, schedule, lr_schedule, momentum_schedule)
-    seed_list = check_seeds(seeds)
     if on_divergence not in POLICIES:
         raise ValueError(f"on_divergence must be 'stop' or 'continue' in a sweep, got "
                          f"{on_divergence!r} (a diverged run is masked; the others go on)")
@@ -97,6 +99,27 @@ def sweep(net, X, y, loss, optimizer, grid, seeds=None, epochs=None, batch_size=
     return result
 
 
+# a run's Python objects (network, optimizer, History, record), about 127 KB measured for a
+# 21-parameter network over one epoch; its arrays are counted apart
+RUN_BYTES = 128 * 1024
+
+
+def check_size(net, grid, n_seeds, epochs):
+    """Refuse, before the grid's points are checked one by one, a sweep whose runs the
+    machine's memory cannot hold (a grid of a million points took minutes of checks on
+    its way to needing about 120 GB). A grid of another shape is left to ``check_grid``."""
+    try:
+        points = math.prod(len(v) for v in grid.values()) if isinstance(grid, dict) \
+            else len(grid)
+    except TypeError:
+        return
+    runs = points * n_seeds
+    epochs = epochs if isinstance(epochs, (int, np.integer)) and epochs > 0 else 0
+    per_run = (RUN_BYTES + 6 * int(net.flat.shape[0]) * net.dtype.itemsize
+               + 112 * int(epochs))         # P, V, G, kept copies, result; 3 records an epoch
+    check_memory(runs * per_run, f"the sweep's {runs:,} runs")
+
+
 def check_grid(optimizer, grid):
     """The grid's points as a list of {name: value} dicts, each checked by the optimizer."""
     name = type(optimizer).__name__
@@ -126,7 +149,13 @@ def check_grid(optimizer, grid):
     if unknown:
         raise ValueError(f"grid names {', '.join(map(repr, unknown))}, not a hyperparameter "
                          f"of {name}: use {', '.join(optimizer.HYPER)}")
+    seen = set()
     for p in points:
+        key = repr(sorted(p.items()))
+        if key in seen:
+            raise ValueError(f"grid point {p} is given twice: give each point once (a run "
+                             "is trained once a point and seed)")
+        seen.add(key)
         try:
             h = optimizer.check(**p)
         except ValueError as ex:
