@@ -89,3 +89,12 @@ def test_zero_weight_batches_of_a_seeded_run_are_found_before_any_work(monkeypat
     run = plan_mod.make_plan(_net(), X, y, "mse", SGD(0.01), 2, 64, True, 0, None, None,
                              False, None, None, None, "stop", None, 1, sample_weight=w)
     assert run.w is not None and calls == []         # no replay of the orders
+
+
+def test_checkpoint_every_without_a_checkpoint_is_refused(tmp_path):
+    _refused("checkpoint_every applies to a run kept with checkpoint=PATH",
+             checkpoint_every="30s")
+    X, y = _data()
+    hist = inertia.fit(_net(), X, y, "mse", SGD(0.01), epochs=2, progress=False,
+                       checkpoint=str(tmp_path / "c.npz"))       # every epoch, by default
+    assert len(hist.loss) == 2 and not (tmp_path / "c.npz").exists()

@@ -606,8 +606,8 @@ def _fit_said(args, net, X, y, **kw):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", training.DivergenceWarning)
             hist = fit(net, X, y, on_divergence="stop" if policy == "raise" else policy,
-                       checkpoint=ck, checkpoint_every=_every(args.checkpoint_every or "30s"),
-                       **kw)
+                       checkpoint=ck, checkpoint_every=None if ck is None else
+                       _every(args.checkpoint_every or "30s"), **kw)
         if hist.resumed_from is not None:
             ep, st = hist.resumed_from
             print(f"  resumed from {ck} at epoch {ep + 1}, step {st + 1}")

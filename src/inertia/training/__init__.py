@@ -40,7 +40,7 @@ class Interrupted(KeyboardInterrupt):
 def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, seed=None,
         schedule=None, validation_data=None, progress=True, lr_schedule=None,
         momentum_schedule=None, compiled=None, on_divergence="stop", checkpoint=None,
-        checkpoint_every=1, early_stopping=None, sample_weight=None, record_steps=False):
+        checkpoint_every=None, early_stopping=None, sample_weight=None, record_steps=False):
     """Train ``net`` on (X, y) and return a History.
 
     loss        "mse", "quadratic", "bce" or "cross_entropy" (see ``inertia.ops.losses``)
@@ -67,8 +67,8 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
                 training stops, ``History.diverged`` says where and a DivergenceWarning says
                 so. "raise": the same, then ``inertia.Diverged``. "continue": train on.
     checkpoint  a file path: the run is saved there (atomically) every ``checkpoint_every``
-                epochs (an integer) or seconds (a string such as "30s", taken at the next
-                step) and when interrupted (Ctrl-C, SIGTERM); when the file exists, ``fit``
+                epochs (an integer, default 1) or seconds (a string such as "30s", taken at
+                the next step; without a checkpoint it is refused) and when interrupted (Ctrl-C, SIGTERM); when the file exists, ``fit``
                 resumes from it and runs only what remains, exactly as the uninterrupted
                 run would have; it is removed when the run ends. Other data or settings
                 than the checkpoint's are refused. The early-stopping state (best value,
@@ -100,6 +100,10 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
     ``Interrupted``, a KeyboardInterrupt), so the network and optimizer are never left
     half-updated.
     """
+    if checkpoint is None and checkpoint_every is not None:
+        raise ValueError("checkpoint_every applies to a run kept with checkpoint=PATH: give "
+                         "checkpoint or drop checkpoint_every")
+    checkpoint_every = 1 if checkpoint_every is None else checkpoint_every
     tuned, auto = None, list(getattr(optimizer, "auto", None) or ())
     if auto:                                    # SGD(lr="auto", ...): the race chooses first
         if sample_weight is not None:
