@@ -357,3 +357,35 @@ def test_cli_resume_of_an_auto_run_takes_the_kept_choice(tmp_path):
     a, _ = inertia.load(str(tmp_path / "m.npz"))
     b, _ = inertia.load(str(tmp_path / "ref.npz"))
     assert np.array_equal(a.flat, b.flat)
+
+
+def test_a_run_resumes_only_as_one_that_records_its_steps_or_not(tmp_path, monkeypatch):
+    """record_steps=True on a run whose checkpoint did not record its steps (or the other
+    way) would leave History.step_loss covering part of the run: refused as other
+    settings; the same setting resumes."""
+    X, y = _data()
+    path = str(tmp_path / "c.npz")
+    for first, second in ((False, True), (True, False), (True, True)):
+        calls = []
+        real = ckpt_mod.save
+
+        def stop_after_one(*a, **k):           # keep the checkpoint of epoch 1, then stop
+            real(*a, **k)
+            calls.append(1)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(ckpt_mod, "save", stop_after_one)
+        with pytest.raises(KeyboardInterrupt):
+            inertia.fit(_net(), X, y, "mse", SGD(lr=0.1), epochs=3, batch_size=10,
+                        checkpoint=path, record_steps=first, progress=False)
+        monkeypatch.setattr(ckpt_mod, "save", real)
+        assert os.path.exists(path)
+        if first != second:
+            with pytest.raises(ValueError, match="other training settings"):
+                inertia.fit(_net(), X, y, "mse", SGD(lr=0.1), epochs=3, batch_size=10,
+                            checkpoint=path, record_steps=second, progress=False)
+            os.remove(path)
+        else:
+            h = inertia.fit(_net(), X, y, "mse", SGD(lr=0.1), epochs=3, batch_size=10,
+                            checkpoint=path, record_steps=second, progress=False)
+            assert len(h.step_loss) == 3 * int(np.ceil(len(X) / 10))

@@ -67,7 +67,8 @@ def _digest(*arrays):
 def fingerprint(net, opt, plan):
     """What must be the same to resume: the data (shape and hash; the sample weights join
     the hash when given, so an unweighted run's fingerprint is unchanged), the network's shape,
-    the optimizer and its hyperparameters at the start, and the run's settings."""
+    the optimizer and its hyperparameters at the start, and the run's settings (record_steps
+    among them when set)."""
     return {
         "data": {"X": list(plan.X.shape), "y": list(plan.y.shape),
                  "hash": _digest(plan.X, plan.y, plan.Xv, plan.yv,
@@ -82,7 +83,10 @@ def fingerprint(net, opt, plan):
                      "schedules": None if plan.planned is None else _digest(*plan.planned),
                      "compiled": plan.compiled,
                      "early_stopping": None if plan.early_stopping is None else
-                     plan.early_stopping.config()},
+                     plan.early_stopping.config(),
+                     # a run recording its steps resumes only as one (its step records
+                     # would cover part of the run); absent otherwise, as before
+                     **({"record_steps": True} if plan.record_steps else {})},
     }
 
 
