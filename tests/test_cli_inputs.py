@@ -373,6 +373,18 @@ def test_sweeps_too_large_for_memory_are_refused_before_allocating(argv, tmp_pat
     assert code == 2 and "needed but this machine has" in err, err
 
 
+@pytest.mark.parametrize("grid", ["0.1,0.2,0.1", "0.01:0.0100001:3log"])
+def test_a_sweep_value_given_twice_is_refused_before_the_header(grid, tmp_path, monkeypatch):
+    """--lr 0.1,0.1 (or a range whose printed values repeat) would train each run twice:
+    refused as the flag is read, before the sweep's header announces its runs."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = call("sweep", "--samples", "50", "--epochs", "2", "--quiet", "--lr", grid,
+                          "--out", "o")
+    assert_one_line(code, err)
+    assert code == 2 and "--lr" in err and "twice: give each value once" in err, err
+    assert "runs" not in out and not os.path.exists("o")
+
+
 def test_schedules_scaling_and_ranges_found_by_fuzzing(tmp_path, monkeypatch):
     """A schedule whose values overflow, a column too large to standardize or for float32
     (named by its row in the file, whatever the split), an lr beyond float32, the checkpoint

@@ -49,13 +49,24 @@ def parse_grid(flag, text):
                                "A:B:N for a linear range")
         datasets.check_memory(64 * n, f"{flag} {text!r}: {n:,} values")
         values = np.geomspace(a, b, n) if log else np.linspace(a, b, n)
-        return [float(f"{v:.6g}") for v in values]
+        return _once(flag, text, [float(f"{v:.6g}") for v in values])
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise common.CLIError(f"{flag} {text!r}: write {GRID_HELP}") from None
     if not values or not all(np.isfinite(values)):
         raise common.CLIError(f"{flag} {text!r}: give finite numbers, {GRID_HELP}")
+    return _once(flag, text, values)
+
+
+def _once(flag, text, values):
+    """``values``, or a one-line CLIError when one is given twice (each would be trained
+    twice; six significant digits, as the table prints them)."""
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise common.CLIError(f"{flag} {text!r} gives {v:g} twice: give each value once")
+        seen.add(v)
     return values
 
 
