@@ -240,3 +240,42 @@ def test_estimator_auto_with_sample_weight_is_refused():
         est.fit(X, y.ravel(), sample_weight=np.ones(40))
     one_line(e)
     assert not hasattr(est, "coefs_")
+
+
+def test_augmented_assignment_of_a_layer_view_stays_in_place():
+    net = net3()
+    before = net.flat.copy()
+    net.W[0] -= 1.0                    # in place, then the same object stored back
+    net.b[1] += 2.0
+    assert np.allclose(net.flat[:12], before[:12] - 1.0) and net.W[0] is net.W[0]
+    with pytest.raises(TypeError, match="would detach it"):
+        net.W[0] = net.W[0] - 1.0      # a new array
+
+
+def test_sweep_of_no_network_and_repeated_points_in_other_spellings():
+    X, y = data()
+    with pytest.raises(ValueError, match="sweep trains an inertia.Network") as e:
+        inertia.sweep(None, X, y, "mse", SGD(0.1), {"lr": [0.1]}, epochs=1, progress=False)
+    one_line(e)
+    for grid in ({"lr": [1, 1.0]}, [{"betas": [0.0, 0.9]}, {"betas": (0.0, 0.9)}]):
+        opt = SGD(0.1) if "lr" in grid else inertia.AggMo(0.1)
+        with pytest.raises(ValueError, match="is given twice"):
+            inertia.sweep(net3(), X, y, "mse", opt, grid, epochs=1, progress=False)
+
+
+def test_float32_weights_whose_sum_overflows_are_refused():
+    X, y = data()
+    with pytest.raises(ValueError, match="sample_weight holds values beyond float32"):
+        inertia.fit(net3(), X, y, "mse", SGD(0.1), epochs=1, progress=False,
+                    sample_weight=np.full(40, 3e37))
+
+
+def test_data_sets_and_split_take_a_generator_seed():
+    rng = np.random.default_rng(5)
+    X, y = datasets.smooth_regression(20, seed=rng)
+    assert X.shape == (20, 4)
+    assert len(datasets.split(X, y, 0.25, seed=np.random.default_rng(1))[0]) == 15
+    with pytest.raises(ValueError, match="seed must be a non-negative integer or None, got "
+                                         "a SeedSequence") as e:
+        Network(3, [Dense(1)], seed=np.random.SeedSequence(3))
+    one_line(e)

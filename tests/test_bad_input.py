@@ -258,10 +258,11 @@ def test_save_refuses_what_load_would_call_damaged_and_keeps_the_old_file(tmp_pa
                       ({"extra": {"mean": [0, 0, 0], "std": [0, 1, 1]}},
                        "would not load back .*std record"),
                       ({"extra": [1, 2]}, "extra must be a dict"),
-                      ({"extra": {"a": float("nan")}}, "extra must hold only JSON values")]:
+                      ({"extra": {"a": object()}}, "extra must hold only JSON values")]:
         with pytest.raises(ValueError, match=words) as err:
             inertia.save(path, net, **kw)
         assert "\n" not in str(err.value)
         assert path.read_bytes() == before
-    inertia.save(path, net, extra={"a": np.float32(1.5), "b": np.arange(2)})
-    assert inertia.load(path)[0].extra == {"a": 1.5, "b": [0, 1]}
+    inertia.save(path, net, extra={"a": np.float32(1.5), "b": np.arange(2),
+                                   "test_loss": float("inf")})   # train --save of an inf cost
+    assert inertia.load(path)[0].extra == {"a": 1.5, "b": [0, 1], "test_loss": float("inf")}

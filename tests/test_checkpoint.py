@@ -381,7 +381,8 @@ def test_a_run_resumes_only_as_one_that_records_its_steps_or_not(tmp_path, monke
         monkeypatch.setattr(ckpt_mod, "save", real)
         assert os.path.exists(path)
         if first != second:
-            with pytest.raises(ValueError, match="other training settings"):
+            with pytest.raises(ValueError, match=f"a run with record_steps={first} .*resume "
+                                                 f"with record_steps={first}"):
                 inertia.fit(_net(), X, y, "mse", SGD(lr=0.1), epochs=3, batch_size=10,
                             checkpoint=path, record_steps=second, progress=False)
             os.remove(path)

@@ -310,3 +310,13 @@ def test_estimator_errors():
     y = X[:, 0]
     with pytest.raises(ValueError, match="negative"):
         MLPRegressor(max_iter=2).fit(X, y, sample_weight=-np.ones(30))
+
+
+def test_an_estimator_names_the_zero_weight_batch_without_a_wrong_epoch():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    w = np.ones(40)
+    w[10:20] = 0.0
+    est = inertia.MLPRegressor(hidden_layer_sizes=(4,), batch_size=10, shuffle=False,
+                               max_iter=3)
+    with pytest.raises(ValueError, match=r"batch 2 of an epoch \(10 rows\) holds only rows"):
+        est.fit(X, X.sum(1), sample_weight=w)

@@ -13,7 +13,7 @@ def smooth_regression(n=10_000, seed=0, dtype="float32"):
     """x uniform in [0, 1)^4, y = sin x0 + cos x1 + tanh x2 + x3^2 (the Neanderthal series'
     regression task). Returns X (n, 4) and y (n, 1)."""
     n = _count(n)
-    check_seed(seed)
+    check_seed(seed, generator=True)
     check_memory(n * 5 * 8 * 2, f"{n:,} samples of smooth-regression")
     rng = np.random.default_rng(seed)
     X = rng.random((n, 4))
@@ -25,7 +25,7 @@ def random_binary(n=1000, dim=1000, seed=0, dtype="float32"):
     """N(0, 1) inputs of dimension ``dim``; the first half labelled 0, the second half 1
     (the mini-batch momentum experiment). Returns X (n, dim) and y (n, 1)."""
     n, dim = _count(n), _count(dim, "dim")
-    check_seed(seed)
+    check_seed(seed, generator=True)
     check_memory(n * (dim + 1) * 8 * 2, f"{n:,} samples of random-binary with dim {dim:,}")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, dim))
@@ -71,7 +71,7 @@ def check_seed(seed, name="seed", generator=False):
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         kinds = "a non-negative integer, a NumPy Generator or None" if generator \
             else "a non-negative integer or None"
-        raise ValueError(f"{name} must be {kinds}, got {seed!r}")
+        raise ValueError(f"{name} must be {kinds}, got {_describe(seed)}")
 
 
 def _count(n, name="n"):
@@ -487,7 +487,7 @@ def split(X, y, test_fraction=0.2, seed=0, stratify=None):
     order use ``train_test_split``."""
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test fraction must be in [0, 1), got {test_fraction}")
-    check_seed(seed)
+    check_seed(seed, generator=True)
     n = len(X)
     rng = np.random.default_rng(seed)
     k = int(round(n * test_fraction))

@@ -639,11 +639,15 @@ class _BaseMLP(BaseEstimator):
         policy = "continue" if self.on_divergence == "continue" else "stop"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DivergenceWarning)    # told by _fit
-            hist = _inertia_fit(net, X, y, loss=loss, optimizer=opt, epochs=1,
-                                batch_size=batch_size, shuffle=False, progress=False,
-                                lr_schedule=lr_schedule, momentum_schedule=momentum_schedule,
-                                on_divergence=policy, sample_weight=sample_weight,
-                                record_steps=True)
+            try:
+                hist = _inertia_fit(net, X, y, loss=loss, optimizer=opt, epochs=1,
+                                    batch_size=batch_size, shuffle=False, progress=False,
+                                    lr_schedule=lr_schedule,
+                                    momentum_schedule=momentum_schedule, on_divergence=policy,
+                                    sample_weight=sample_weight, record_steps=True)
+            except ValueError as ex:      # an all-zero batch: each epoch is one fit call
+                raise ValueError(str(ex).replace(" of epoch 1 (", " of an epoch (", 1)) \
+                    from None
         if hist.diverged is not None:
             raise _Stopped(hist.diverged, hist)
         return hist

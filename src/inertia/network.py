@@ -69,7 +69,12 @@ class Views(list):
     def __reduce__(self):                     # copy and pickle without append
         return Views, (self.name, list(self))
 
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    def __setitem__(self, i, value):
+        # net.W[i] -= x updates the array in place, then stores the same object back
+        if not (isinstance(i, (int, np.integer)) and super().__getitem__(i) is value):
+            self._refuse()
+
+    __delitem__ = __iadd__ = __imul__ = _refuse
     append = extend = insert = pop = remove = clear = sort = reverse = _refuse
 
 

@@ -78,10 +78,10 @@ def _json(meta):
         raise TypeError(f"{type(o).__name__} {o!r}")
 
     try:
-        return json.dumps(meta, default=plain, allow_nan=False)
+        return json.dumps(meta, default=plain)
     except (TypeError, ValueError) as ex:
-        raise ValueError(f"extra must hold only JSON values (numbers, strings, lists, dicts; "
-                         f"no NaN or inf): {ex}") from None
+        raise ValueError(f"extra must hold only JSON values (numbers, strings, lists, "
+                         f"dicts): {ex}") from None
 
 
 def load(path, engine=None, device=None):

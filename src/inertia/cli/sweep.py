@@ -65,7 +65,8 @@ def _once(flag, text, values):
     seen = set()
     for v in values:
         if v in seen:
-            raise common.CLIError(f"{flag} {text!r} gives {v:g} twice: give each value once")
+            raise common.CLIError(f"{flag} {text!r} gives {v:g} twice (values are kept to six "
+                                  "significant digits): give each value once")
         seen.add(v)
     return values
 

@@ -226,7 +226,9 @@ def check_sample_weight(sample_weight, n: int, dtype):
         raise ValueError("sample_weight has negative entries: weights must be >= 0")
     with np.errstate(over="ignore", under="ignore"):
         out = np.ascontiguousarray(w.reshape(n, 1), dtype=dtype)
-    if not np.all(np.isfinite(out)) or not np.isfinite(out.sum(dtype=np.float64)):
+    with np.errstate(over="ignore"):
+        total = out.sum(dtype=out.dtype)      # as a batch's weights are summed, or less
+    if not np.all(np.isfinite(out)) or not np.isfinite(total):
         raise ValueError(f"sample_weight holds values beyond {np.dtype(dtype).name}'s range: "
                          "rescale the weights (only their ratios count)")
     if not np.any(out > 0):

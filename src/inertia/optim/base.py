@@ -4,6 +4,8 @@ functional form on NumPy arrays."""
 
 from __future__ import annotations
 
+import difflib
+
 import numpy as np
 
 
@@ -35,8 +37,9 @@ class Optimizer:
 
     def __setattr__(self, name, value):
         """Once built (``state`` set), ``opt.lr = x`` is ``opt.set(lr=x)``: validated and
-        normalised; a fixed argument (``FIXED``) or a name that is no attribute (a misspelt
-        hyperparameter) is a one-line error instead of a value training never reads."""
+        normalised; a fixed argument (``FIXED``) or a new name that is nearly a
+        hyperparameter's (a misspelling such as ``momentun``) is a one-line error instead of
+        a value training never reads. Other new attributes (a subclass's own) are set."""
         d = self.__dict__
         if "state" in d and not d.get("_assigning"):
             if name in self.HYPER:
@@ -45,9 +48,11 @@ class Optimizer:
             if name in self.FIXED:
                 raise AttributeError(f"{name} is fixed when the optimizer is made: make a new "
                                      f"{type(self).__name__}({name}=...)")
-            if name not in d and not name.startswith("_") and not hasattr(type(self), name):
-                raise AttributeError(f"{type(self).__name__} has no attribute {name!r}: its "
-                                     f"hyperparameters are {', '.join(self.HYPER)}")
+            near = difflib.get_close_matches(name, self.HYPER, n=1, cutoff=0.8)
+            if near and name not in d and not hasattr(type(self), name):
+                raise AttributeError(f"{type(self).__name__} has no attribute {name!r}: did "
+                                     f"you mean {near[0]}? (its hyperparameters: "
+                                     f"{', '.join(self.HYPER)})")
         object.__setattr__(self, name, value)
 
     def __repr__(self):

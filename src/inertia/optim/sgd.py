@@ -200,8 +200,9 @@ class SGD(Optimizer):
     def __setattr__(self, name, value):
         # the cached drivers are made from the attributes: any change (``set``, or a
         # hyperparameter set straight on its attribute, opt.lr = 0.1) drops them
-        if name == "convention":
-            value = _conv.get(value)          # a name or a Convention; one line if unknown
+        if name == "convention" and "state" in self.__dict__:
+            raise AttributeError("the convention is fixed when the optimizer is made: make a "
+                                 "new SGD(convention=...) or translate(opt, to=...)")
         super().__setattr__(name, value)
         if name != "_drivers" and name != "state":
             self.__dict__["_drivers"] = {}

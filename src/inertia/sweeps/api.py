@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from ..data import check_memory
+from ..network import check_network
 from ..optim.base import Optimizer
 from ..training import DivergenceWarning
 from ..training.loop import progress_bar
@@ -54,8 +55,10 @@ def sweep(net, X, y, loss, optimizer, grid, seeds=None, epochs=None, batch_size=
     if not isinstance(optimizer, Optimizer):
         raise ValueError(f"optimizer must be an inertia optimizer (inertia.SGD, ...), got "
                          f"{type(optimizer).__name__}")
+    check_network(net, "sweep")
     seed_list = check_seeds(seeds)
-    check_size(net, grid, len(seed_list), epochs)
+    if cluster is None:                 # on a cluster the runs live in the workers' memory
+        check_size(net, grid, len(seed_list), epochs)
     points = check_grid(optimizer, grid)
     check_overridden(points, schedule, lr_schedule, momentum_schedule)
     if on_divergence not in POLICIES:
@@ -151,7 +154,7 @@ def check_grid(optimizer, grid):
                          f"of {name}: use {', '.join(optimizer.HYPER)}")
     seen = set()
     for p in points:
-        key = repr(sorted(p.items()))
+        key = repr(sorted((k, _same_value(v)) for k, v in p.items()))
         if key in seen:
             raise ValueError(f"grid point {p} is given twice: give each point once (a run "
                              "is trained once a point and seed)")
@@ -180,6 +183,15 @@ def check_overridden(points, schedule, lr_schedule, momentum_schedule):
             raise ValueError(f"the grid varies {key} and schedule's first segment sets it, "
                              f"so no run would train the grid's value: drop {key} from the "
                              "grid or from that segment")
+
+
+def _same_value(v):
+    """A grid value as one key for every spelling of it: 1 and 1.0, [a, b] and (a, b)."""
+    if isinstance(v, (list, tuple)):
+        return tuple(_same_value(x) for x in v)
+    if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)):
+        return float(v)
+    return v
 
 
 def _plain(v):

@@ -68,10 +68,11 @@ def fit(net, X, y, loss, optimizer, epochs=None, batch_size=None, shuffle=True, 
                 so. "raise": the same, then ``inertia.Diverged``. "continue": train on.
     checkpoint  a file path: the run is saved there (atomically) every ``checkpoint_every``
                 epochs (an integer, default 1) or seconds (a string such as "30s", taken at
-                the next step; without a checkpoint it is refused) and when interrupted (Ctrl-C, SIGTERM); when the file exists, ``fit``
-                resumes from it and runs only what remains, exactly as the uninterrupted
-                run would have; it is removed when the run ends. Other data or settings
-                than the checkpoint's are refused. The early-stopping state (best value,
+                the next step; without a checkpoint it is refused) and when interrupted
+                (Ctrl-C, SIGTERM); when the file exists, ``fit`` resumes from it and runs
+                only what remains, exactly as the uninterrupted run would have; it is
+                removed when the run ends. Other data or settings than the checkpoint's
+                (record_steps too) are refused. The early-stopping state (best value,
                 wait, kept weights) is part of the checkpoint.
     early_stopping  None, or an ``inertia.EarlyStopping(monitor="val_loss", patience=...,
                 min_delta=..., restore_best=True)``: after every epoch the monitored value

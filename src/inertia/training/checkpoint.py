@@ -67,8 +67,8 @@ def _digest(*arrays):
 def fingerprint(net, opt, plan):
     """What must be the same to resume: the data (shape and hash; the sample weights join
     the hash when given, so an unweighted run's fingerprint is unchanged), the network's shape,
-    the optimizer and its hyperparameters at the start, and the run's settings (record_steps
-    among them when set)."""
+    the optimizer and its hyperparameters at the start, and the run's settings (whether it
+    records its steps is read from its History: ``restore``)."""
     return {
         "data": {"X": list(plan.X.shape), "y": list(plan.y.shape),
                  "hash": _digest(plan.X, plan.y, plan.Xv, plan.yv,
@@ -83,10 +83,7 @@ def fingerprint(net, opt, plan):
                      "schedules": None if plan.planned is None else _digest(*plan.planned),
                      "compiled": plan.compiled,
                      "early_stopping": None if plan.early_stopping is None else
-                     plan.early_stopping.config(),
-                     # a run recording its steps resumes only as one (its step records
-                     # would cover part of the run); absent otherwise, as before
-                     **({"record_steps": True} if plan.record_steps else {})},
+                     plan.early_stopping.config()},
     }
 
 
@@ -192,6 +189,12 @@ def restore(path, net, opt, plan, state):
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as ex:
         raise ValueError(f"{path} is a damaged inertia checkpoint ({_why(ex)}): remove it to "
                          "start the run afresh") from None
+    recorded = len(c["hist"].step_loss) > 0
+    if c["t"] > 0 and recorded != plan.record_steps:
+        raise ValueError(f"the checkpoint {path} belongs to a run with record_steps="
+                         f"{recorded} (its step records would cover part of this run): resume "
+                         f"with record_steps={recorded}, or remove the checkpoint to start "
+                         "afresh")
     e = net.e
     e.copy(e.from_host(c["params"]), net.flat)
     for (name, i), a in c["buffers"].items():

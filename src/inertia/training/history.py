@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 _LISTS = ("loss", "val_loss", "val_accuracy", "time", "segment_loss", "step_loss",
           "step_weights_sq")
@@ -70,11 +72,14 @@ class History:
         if not isinstance(d, dict):
             raise TypeError(f"History.from_json takes the dict History.to_json returns, got "
                             f"{type(d).__name__}")
-        bad = [k for k in _LISTS if not isinstance(d.get(k, []), (list, tuple))
-               or k in _REQUIRED and k not in d]
+        missing = [k for k in _REQUIRED if k not in d]
+        if missing:
+            raise ValueError(f"History.from_json: {missing[0]!r} is missing (History.to_json "
+                             "writes every list)")
+        bad = [k for k in _LISTS if not isinstance(d.get(k, []), (list, tuple, np.ndarray))]
         if bad:
             raise ValueError(f"History.from_json: {bad[0]!r} must be a list of numbers, as "
-                             f"History.to_json writes it, got {type(d.get(bad[0])).__name__}")
+                             f"History.to_json writes it, got {type(d[bad[0]]).__name__}")
         return cls(loss=list(d["loss"]), val_loss=list(d["val_loss"]),
                    val_accuracy=list(d.get("val_accuracy", [])), time=list(d["time"]),
                    segment_loss=list(d["segment_loss"]),

@@ -299,9 +299,12 @@ def check_batch_weights(plan, order, epoch):
         return
     empty = np.flatnonzero(np.add.reduceat(w[order, 0], plan.starts) == 0)
     if empty.size:
-        raise ValueError(f"batch {empty[0] + 1} of epoch {epoch + 1} holds only rows of sample "
-                         "weight 0, so its loss (a weighted mean) is undefined: drop the "
-                         "rows of weight 0 or give a larger batch_size")
+        j = empty[0]
+        raise ValueError(f"batch {j + 1} of epoch {epoch + 1} ({plan.counts[j]} rows) holds "
+                         "only rows of sample weight 0, so its loss (a weighted mean) is "
+                         "undefined: drop the rows of weight 0, or give a batch_size that "
+                         f"leaves every batch, the last one too, more than the "
+                         f"{np.count_nonzero(w == 0)} rows of weight 0")
 
 
 def check_run_batch_weights(plan):
