@@ -9,6 +9,7 @@ other), and ``translate`` is told the schedule.
 """
 
 import os
+import warnings
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -545,6 +546,20 @@ def test_translate_arguments():
     with pytest.raises(ValueError, match="inertia optimizer"):
         translate("sgd", "keras")
     assert inertia.translate is translate and issubclass(inertia.NotRepresentable, ValueError)
+
+
+
+def test_translating_a_trained_optimizer_warns_that_its_velocity_stays_behind():
+    net = inertia.Network(2, [inertia.Dense(1, "linear")], dtype="float64")
+    X, y = np.ones((4, 2)), np.ones((4, 1))
+    opt = inertia.SGD(0.1, 0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        translate(opt, "keras")                     # fresh: nothing to say
+    inertia.fit(net, X, y, loss="mse", optimizer=opt, epochs=3, batch_size=4)
+    with pytest.warns(UserWarning, match="taken 3 steps.*no velocity.*translate before"):
+        target = translate(opt, "keras")
+    assert target.state is None and target.lr == opt.lr
 
 
 # --------------------------------------------------------------------------- the command

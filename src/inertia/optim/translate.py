@@ -18,6 +18,7 @@ correction switched (``momentum_correction=True`` when the source has none).
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, NamedTuple
 
 from .. import schedules as _schedules
@@ -144,6 +145,16 @@ def _as_sgd(opt):
 
 
 # ----------------------------------------------------------------------------- translate
+def _warn_if_trained(opt):
+    """A UserWarning when ``opt`` has taken steps: the translation carries its
+    hyperparameters, not its velocity."""
+    steps = getattr(getattr(opt, "state", None), "step", 0)
+    if steps:
+        warnings.warn(f"the optimizer has taken {steps} steps, and its translation starts "
+                      "with no velocity, so continuing with it is not the same trajectory: "
+                      "translate before training", UserWarning, stacklevel=3)
+
+
 def translation(opt, to="keras", lr_schedule=None) -> Translation:
     """Translate ``opt`` into the convention ``to``: the target optimizer, its learning-rate
     factor and schedule, and notes. Raises NotRepresentable (a ValueError) with the reason
@@ -157,6 +168,7 @@ def translation(opt, to="keras", lr_schedule=None) -> Translation:
     varying = _varies(lr_schedule)
     if hasattr(opt, "check_numbers"):
         opt.check_numbers("translate")
+    _warn_if_trained(opt)
     src, notes = _as_sgd(opt)
     S = src.convention
     lr, mu, d = src.lr, src.momentum, src.dampening
@@ -342,7 +354,8 @@ def translate(opt, to="keras", lr_schedule=None) -> SGD:
                  it (see ``translation``)
 
     Raises NotRepresentable (a ValueError) with the reason when no hyperparameters of ``to``
-    give the same trajectory. The returned optimizer has no state: translate before training.
+    give the same trajectory. The returned optimizer has no state (a UserWarning says so when
+    ``opt`` has taken steps): translate before training.
     """
     return translation(opt, to, lr_schedule).target
 
