@@ -105,6 +105,26 @@ def test_one_unit_softmax_is_refused():
     Network(3, [Dense(2, "softmax")])
 
 
+def test_a_saved_one_unit_softmax_is_named_not_called_damaged(tmp_path):
+    import json
+
+    import inertia
+
+    path = tmp_path / "m.npz"
+    inertia.save(path, Network(3, [Dense(1, "sigmoid")]))
+    with np.load(path) as f:
+        arrays = dict(f)
+    meta = json.loads(str(arrays["meta"]))
+    meta["layers"][-1][1] = "softmax"                  # as inertia wrote it before the refusal
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError) as ex:
+        inertia.load(path)
+    text = one_line(ex)
+    assert "holds layers that inertia does not build" in text and "damaged" not in text
+    assert "Dense(1, 'sigmoid')" in text
+
+
 # raw errors from internals ---------------------------------------------------------
 
 @pytest.mark.parametrize("params, kind, words", [

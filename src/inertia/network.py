@@ -52,6 +52,11 @@ class Dense:
         object.__setattr__(self, "activation", activations.get(activation, **params).spec)
 
 
+class UnsupportedNetwork(ValueError):
+    """Layers that inertia does not build: a softmax before the output layer, or of one unit
+    (``load`` names it as such, not as a damaged file)."""
+
+
 class Views(list):
     """``net.W`` / ``net.b``: the layers' live views into ``net.flat``, the parameters that
     training updates. Read them, or write into them in place (``net.W[i][...] = value``);
@@ -189,10 +194,10 @@ class Network:
             if not isinstance(layer, Dense):
                 raise ValueError(f"layer {i} is {layer!r}: pass inertia.Dense(units, activation)")
             if activations.get(layer.activation).rec.rowwise and i != len(layers) - 1:
-                raise ValueError(f"softmax is only allowed on the output layer (layer {i} of "
+                raise UnsupportedNetwork(f"softmax is only allowed on the output layer (layer {i} of "
                                  f"{len(layers)}): use tanh, sigmoid or relu for hidden layers")
         if activations.get(layers[-1].activation).rec.rowwise and layers[-1].units == 1:
-            raise ValueError("a softmax of one unit always outputs 1 (cross-entropy stays 0): "
+            raise UnsupportedNetwork("a softmax of one unit always outputs 1 (cross-entropy stays 0): "
                              "for two classes use Dense(1, 'sigmoid') with loss 'bce'")
         check_seed(seed)
         self.e = engines.get(engine, dtype, device=device)

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import engines
 from .files import atomic_write, check_output, npz_problem  # noqa: F401 (re-exported)
-from .network import Dense, Network, Scaling
+from .network import Dense, Network, Scaling, UnsupportedNetwork
 
 FORMAT = "inertia-model-2"
 
@@ -109,6 +109,8 @@ def load(path, engine=None, device=None):
                              f"{ex}") from None
     try:
         net, opt = _build(meta, data, engine, device)
+    except UnsupportedNetwork as ex:     # written before inertia refused such layers
+        raise ValueError(f"{path} holds layers that inertia does not build: {ex}") from None
     except _FAULTS as ex:
         raise ValueError(f"{path} is a damaged inertia model file ({_why(ex)}): save it again "
                          "with `inertia train --save`") from None
