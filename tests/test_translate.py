@@ -557,9 +557,13 @@ def test_translating_a_trained_optimizer_warns_that_its_velocity_stays_behind():
         warnings.simplefilter("error")
         translate(opt, "keras")                     # fresh: nothing to say
     inertia.fit(net, X, y, loss="mse", optimizer=opt, epochs=3, batch_size=4)
-    with pytest.warns(UserWarning, match="taken 3 steps.*no velocity.*translate before"):
+    with pytest.warns(UserWarning, match="taken 3 steps.*no velocity.*translate before") as w:
         target = translate(opt, "keras")
     assert target.state is None and target.lr == opt.lr
+    assert w[0].filename == __file__                # it points at the caller's line
+    with pytest.warns(UserWarning, match="taken 3 steps") as w:
+        translation(opt, "pytorch")
+    assert w[0].filename == __file__
 
 
 # --------------------------------------------------------------------------- the command

@@ -145,14 +145,14 @@ def _as_sgd(opt):
 
 
 # ----------------------------------------------------------------------------- translate
-def _warn_if_trained(opt):
-    """A UserWarning when ``opt`` has taken steps: the translation carries its
-    hyperparameters, not its velocity."""
+def _warn_if_trained(opt, stacklevel):
+    """A UserWarning, at the caller ``stacklevel`` frames up, when ``opt`` has taken steps:
+    the translation carries its hyperparameters, not its velocity."""
     steps = getattr(getattr(opt, "state", None), "step", 0)
     if steps:
         warnings.warn(f"the optimizer has taken {steps} steps, and its translation starts "
                       "with no velocity, so continuing with it is not the same trajectory: "
-                      "translate before training", UserWarning, stacklevel=3)
+                      "translate before training", UserWarning, stacklevel=stacklevel)
 
 
 def translation(opt, to="keras", lr_schedule=None) -> Translation:
@@ -164,11 +164,17 @@ def translation(opt, to="keras", lr_schedule=None) -> Translation:
     flags, never their names. ``lr_schedule``: the source's learning-rate schedule
     (step -> lr), or None for a constant learning rate.
     """
+    result = _translation(opt, to, lr_schedule)
+    _warn_if_trained(opt, stacklevel=3)
+    return result
+
+
+def _translation(opt, to, lr_schedule=None) -> Translation:
+    """``translation`` without its warning."""
     T = _conv.get(to)
     varying = _varies(lr_schedule)
     if hasattr(opt, "check_numbers"):
         opt.check_numbers("translate")
-    _warn_if_trained(opt)
     src, notes = _as_sgd(opt)
     S = src.convention
     lr, mu, d = src.lr, src.momentum, src.dampening
@@ -357,12 +363,14 @@ def translate(opt, to="keras", lr_schedule=None) -> SGD:
     give the same trajectory. The returned optimizer has no state (a UserWarning says so when
     ``opt`` has taken steps): translate before training.
     """
-    return translation(opt, to, lr_schedule).target
+    target = _translation(opt, to, lr_schedule).target
+    _warn_if_trained(opt, stacklevel=3)
+    return target
 
 
 def lr_factor(opt, to) -> float:
     """The target's learning rate over the source's (1 except to or from ``ema``)."""
-    return translation(opt, to).lr_factor
+    return _translation(opt, to).lr_factor
 
 
 # ----------------------------------------------------------------------------- framework calls
