@@ -22,7 +22,7 @@ import inertia  # noqa: E402
 from inertia import NotRepresentable, translate  # noqa: E402
 from inertia.cli import main  # noqa: E402
 from inertia.optim import nesterov as nesterov_coords  # noqa: E402
-from inertia.optim.translate import framework_call, lr_factor, translation  # noqa: E402
+from inertia.optim.translate import carried_state, framework_call, lr_factor, translation  # noqa: E402
 
 STEPS = 100
 N = 8                        # the batch size passed to the per-n decay conventions
@@ -549,20 +549,97 @@ def test_translate_arguments():
 
 
 
-def test_translating_a_trained_optimizer_warns_that_its_velocity_stays_behind():
-    net = inertia.Network(2, [inertia.Dense(1, "linear")], dtype="float64")
-    X, y = np.ones((4, 2)), np.ones((4, 1))
-    opt = inertia.SGD(0.1, 0.9)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(optimizer_pairs(), st.integers(1, STEPS - 2))
+def test_a_translated_state_continues_the_trajectory(case, k):
+    """k steps under the source, its state carried into the translation, the rest under the
+    target: the source's trajectory, where carried_state carries it."""
+    src, target, lrs, changing = case
+    params0, grad = problem(seed=9)
+    want = run(src, params0, grad, lrs)
+    params = [p.copy() for p in params0]
+    state = src.init(params)
+    for lr in lrs[:k]:
+        src.set(lr=lr)
+        at = src.lookahead_point(params, state) if src.lookahead else params
+        src.step(params, grad(at), state, n=N)
+    try:
+        tr = translation(src, target, schedule_of(lrs) if changing else None)
+    except NotRepresentable:
+        return
+    tgt = tr.target
+    carried = carried_state(src, tgt, state)
+    S, T = inertia.CONVENTIONS[src.convention.name], inertia.CONVENTIONS[target]
+    if carried is None:
+        assert S.flags() != T.flags()
+        assert (S.previous_delta or T.previous_delta) and src.momentum \
+            or src.lookahead != tgt.lookahead
+        return
+    got = []
+    for lr in lrs[k:]:
+        tgt.set(lr=tr.lr_factor * lr)
+        at = tgt.lookahead_point(params, carried) if tgt.lookahead else params
+        tgt.step(params, grad(at), carried, n=N)
+        got.append(np.concatenate([p.ravel() for p in params]))
+    assert_same(np.array(got), want[k:], rtol=1e-8)
+
+
+def test_translate_carries_a_fitted_state_into_another_convention():
+    X = np.random.default_rng(0).normal(size=(64, 3))
+    y = np.sin(X[:, :1]) + X[:, 1:2]
+
+    def net():
+        return inertia.Network(3, [inertia.Dense(5, "tanh"), inertia.Dense(1, "linear")],
+                               dtype="float64", seed=1)
+
+    whole, opt = net(), inertia.SGD(0.05, 0.9)
+    inertia.fit(whole, X, y, loss="mse", optimizer=opt, epochs=6, batch_size=16, shuffle=False)
+    half, opt = net(), inertia.SGD(0.05, 0.9)
+    inertia.fit(half, X, y, loss="mse", optimizer=opt, epochs=3, batch_size=16, shuffle=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        keras = translate(opt, "keras")
+    assert keras.state.step == 12 and keras.state is not opt.state
+    np.testing.assert_allclose(keras.state.velocity[0], -0.05 * opt.state.velocity[0])
+    inertia.fit(half, X, y, loss="mse", optimizer=keras, epochs=3, batch_size=16, shuffle=False)
+    for a, b in zip(half.W + half.b, whole.W + whole.b):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("nu, target", [(1.0, "pytorch"), (1.0, "keras"), (0.8, "tf1"),
+                                        (0.8, "sklearn"), (0.0, "keras")])
+def test_a_qhm_state_carries_as_the_ema_conventions(nu, target):
+    qhm = inertia.QHM(0.1, 0.8, nu=nu)
+    params0, grad = problem(seed=4)
+    lrs = [0.1] * 40
+    want = run(qhm, params0, grad, lrs)
+    params = [p.copy() for p in params0]
+    state = qhm.init(params)
+    for _ in range(15):
+        qhm.step(params, grad(params), state, n=N)
+    tr = translation(qhm, target)
+    carried = carried_state(qhm, tr.target, state)
+    got = []
+    for _ in range(25):
+        at = tr.target.lookahead_point(params, carried) if tr.target.lookahead else params
+        tr.target.step(params, grad(at), carried, n=N)
+        got.append(np.concatenate([p.ravel() for p in params]))
+    assert_same(np.array(got), want[15:], rtol=1e-8)
+
+
+def test_a_state_that_cannot_be_carried_warns_at_the_callers_line():
+    opt = inertia.AggMo(0.1, betas=(0.9,))          # tf1's heavy ball; its state not carried
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         translate(opt, "keras")                     # fresh: nothing to say
-    inertia.fit(net, X, y, loss="mse", optimizer=opt, epochs=3, batch_size=4)
-    with pytest.warns(UserWarning, match="taken 3 steps.*no velocity.*translate before") as w:
+    net = inertia.Network(2, [inertia.Dense(1, "linear")], dtype="float64")
+    inertia.fit(net, np.ones((4, 2)), np.ones((4, 1)), loss="mse", optimizer=opt, epochs=3,
+                batch_size=4)
+    with pytest.warns(UserWarning, match="taken 3 steps.*does not carry.*translate before") as w:
         target = translate(opt, "keras")
-    assert target.state is None and target.lr == opt.lr
-    assert w[0].filename == __file__                # it points at the caller's line
+    assert target.state is None and w[0].filename == __file__
     with pytest.warns(UserWarning, match="taken 3 steps") as w:
-        translation(opt, "pytorch")
+        translation(opt, "keras")
     assert w[0].filename == __file__
 
 

@@ -18,6 +18,8 @@ correction switched (``momentum_correction=True`` when the source has none).
 
 from __future__ import annotations
 
+import copy
+import math
 import warnings
 from typing import Callable, NamedTuple
 
@@ -145,14 +147,71 @@ def _as_sgd(opt):
 
 
 # ----------------------------------------------------------------------------- translate
-def _warn_if_trained(opt, stacklevel):
-    """A UserWarning, at the caller ``stacklevel`` frames up, when ``opt`` has taken steps:
-    the translation carries its hyperparameters, not its velocity."""
+def carried_state(opt, target, state=None):
+    """The state under which ``target`` (``opt`` translated) continues ``opt``'s trajectory
+    from ``state`` (``opt.state`` when None), or None when there is none to carry or it cannot
+    be carried.
+
+    Both rules take w' = D w + E v' + F g~ + H v with v' = A v + B g~ (``rule.sgd``), and a
+    translation makes every coefficient but the buffer's equal, so the buffers differ by the
+    ratio of their terms E A + H at the last step's learning rate: the source's buffers are
+    scaled by it, and the counters (steps, started, last learning rate times the target's
+    factor) carried; between two conventions of one rule the state is copied as it is. Not
+    carried: the two-tap rule (``previous_delta``) with momentum into another rule, its buffer
+    being the last step and not a sum of them; look-ahead shifts that the scaled buffers would not
+    reproduce (the weights would move too); optimizers other than SGD and QHM (whose buffer
+    is the ema convention's)."""
+    from .family import QHM
+    from .sgd import SGDState
+
+    state = opt.state if state is None else state
+    if state is None or not state.step or not isinstance(opt, (SGD, QHM)):
+        return None
+    if isinstance(opt, QHM):        # its buffer is the ema convention's (``_as_sgd``)
+        state = SGDState(step=state.step, started=opt.momentum != 0,
+                         velocity=list(state.buffer), last_lr=opt.lr)
+        opt = _as_sgd(opt)[0]
+    S, T = opt.convention, target.convention
+    factor = _translation(opt, T).lr_factor
+    if S.flags() == T.flags() and factor == 1.0:       # the same rule: the state as it is
+        return copy.deepcopy(state)
+    if (S.previous_delta or T.previous_delta) and (opt.momentum or target.momentum):
+        return None
+    lr = opt.lr if state.last_lr is None else state.last_lr
+    velocity = []
+    for v in state.velocity:
+        is_bias = len(v.shape) == 1
+        a = _rule.sgd(S, lr, opt.momentum, opt.dampening, opt.nesterov, 0.0, is_bias, None,
+                      False)
+        b = _rule.sgd(T, lr * factor, target.momentum, target.dampening, target.nesterov,
+                      0.0, is_bias, None, False)
+        va, vb = a.E * a.A + a.H, b.E * b.A + b.H
+        if va == 0 and vb == 0:                        # neither has momentum here
+            velocity.append(v * 0.0)
+            continue
+        if va == 0 or vb == 0 or not math.isclose(b.look * va / vb, a.look, rel_tol=1e-12,
+                                                 abs_tol=1e-15):
+            return None
+        velocity.append(v * (va / vb))
+    return type(state)(step=state.step, started=state.started, velocity=velocity,
+                       last_lr=None if state.last_lr is None else state.last_lr * factor)
+
+
+def _with_state(opt, target, stacklevel):
+    """``target`` with ``opt``'s state carried (``carried_state``), or a UserWarning at the
+    caller ``stacklevel`` frames up when ``opt`` has taken steps that cannot be carried."""
     steps = getattr(getattr(opt, "state", None), "step", 0)
-    if steps:
-        warnings.warn(f"the optimizer has taken {steps} steps, and its translation starts "
-                      "with no velocity, so continuing with it is not the same trajectory: "
-                      "translate before training", UserWarning, stacklevel=stacklevel)
+    if not steps:
+        return target
+    carried = carried_state(opt, target)
+    if carried is None:
+        warnings.warn(f"the optimizer has taken {steps} steps, and its velocity does not carry "
+                      f"into {target.convention.name}'s rule, so its translation starts with "
+                      "none and continuing with it is not the same trajectory: translate "
+                      "before training", UserWarning, stacklevel=stacklevel)
+    else:
+        target.state = carried
+    return target
 
 
 def translation(opt, to="keras", lr_schedule=None) -> Translation:
@@ -162,10 +221,11 @@ def translation(opt, to="keras", lr_schedule=None) -> Translation:
 
     ``to``: a convention name or a ``Convention`` record; every decision reads the records'
     flags, never their names. ``lr_schedule``: the source's learning-rate schedule
-    (step -> lr), or None for a constant learning rate.
+    (step -> lr), or None for a constant learning rate. The target carries ``opt``'s state
+    as ``translate``'s does.
     """
     result = _translation(opt, to, lr_schedule)
-    _warn_if_trained(opt, stacklevel=3)
+    _with_state(opt, result.target, stacklevel=3)
     return result
 
 
@@ -360,12 +420,11 @@ def translate(opt, to="keras", lr_schedule=None) -> SGD:
                  it (see ``translation``)
 
     Raises NotRepresentable (a ValueError) with the reason when no hyperparameters of ``to``
-    give the same trajectory. The returned optimizer has no state (a UserWarning says so when
-    ``opt`` has taken steps): translate before training.
+    give the same trajectory. When ``opt`` has taken steps, the result carries its state
+    (``carried_state``), so that training goes on along the same trajectory; where the state
+    cannot be carried, a UserWarning says so and the result starts without it.
     """
-    target = _translation(opt, to, lr_schedule).target
-    _warn_if_trained(opt, stacklevel=3)
-    return target
+    return _with_state(opt, _translation(opt, to, lr_schedule).target, stacklevel=3)
 
 
 def lr_factor(opt, to) -> float:
