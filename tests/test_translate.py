@@ -22,7 +22,8 @@ import inertia  # noqa: E402
 from inertia import NotRepresentable, translate  # noqa: E402
 from inertia.cli import main  # noqa: E402
 from inertia.optim import nesterov as nesterov_coords  # noqa: E402
-from inertia.optim.translate import carried_state, framework_call, lr_factor, translation  # noqa: E402
+from inertia.optim.translate import (  # noqa: E402
+    carried_state, framework_call, lr_factor, translation)
 
 STEPS = 100
 N = 8                        # the batch size passed to the per-n decay conventions

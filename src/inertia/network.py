@@ -194,11 +194,13 @@ class Network:
             if not isinstance(layer, Dense):
                 raise ValueError(f"layer {i} is {layer!r}: pass inertia.Dense(units, activation)")
             if activations.get(layer.activation).rec.rowwise and i != len(layers) - 1:
-                raise UnsupportedNetwork(f"softmax is only allowed on the output layer (layer {i} of "
-                                 f"{len(layers)}): use tanh, sigmoid or relu for hidden layers")
+                raise UnsupportedNetwork(
+                    f"softmax is only allowed on the output layer (layer {i} of {len(layers)}): "
+                    "use tanh, sigmoid or relu for hidden layers")
         if activations.get(layers[-1].activation).rec.rowwise and layers[-1].units == 1:
-            raise UnsupportedNetwork("a softmax of one unit always outputs 1 (cross-entropy stays 0): "
-                             "for two classes use Dense(1, 'sigmoid') with loss 'bce'")
+            raise UnsupportedNetwork(
+                "a softmax of one unit always outputs 1 (cross-entropy stays 0): for two "
+                "classes use Dense(1, 'sigmoid') with loss 'bce'")
         check_seed(seed)
         self.e = engines.get(engine, dtype, device=device)
         self.dtype = self.e.dtype

@@ -158,9 +158,9 @@ def carried_state(opt, target, state=None):
     scaled by it, and the counters (steps, started, last learning rate times the target's
     factor) carried; between two conventions of one rule the state is copied as it is. Not
     carried: the two-tap rule (``previous_delta``) with momentum into another rule, its buffer
-    being the last step and not a sum of them; look-ahead shifts that the scaled buffers would not
-    reproduce (the weights would move too); optimizers other than SGD and QHM (whose buffer
-    is the ema convention's)."""
+    being the last step and not a sum of them; look-ahead shifts that the scaled buffers would
+    not reproduce (the weights would move too); optimizers other than SGD and QHM (whose
+    buffer is the ema convention's)."""
     from .family import QHM
     from .sgd import SGDState
 
@@ -230,7 +230,7 @@ def translation(opt, to="keras", lr_schedule=None) -> Translation:
 
 
 def _translation(opt, to, lr_schedule=None) -> Translation:
-    """``translation`` without its warning."""
+    """``translation`` without the state (``_with_state`` carries it)."""
     T = _conv.get(to)
     varying = _varies(lr_schedule)
     if hasattr(opt, "check_numbers"):
