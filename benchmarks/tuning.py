@@ -440,12 +440,16 @@ def profile(results, methods, path):
     """The performance profile: fraction of workloads within a factor tau of the grid's
     best, against tau (log scale)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     from inertia import plots
 
     fig = Figure(figsize=(8, 5), dpi=plots.DPI, layout="constrained")
     ax = fig.add_subplot()
-    taus = np.logspace(0, 3.5, 400)
+    finite = [row["ratio"] for n in results for row in results[n]["methods"].values()
+              if math.isfinite(row["ratio"])]
+    # up to 1.5 x the largest finite ratio (at least 2), so that every finite one is seen
+    taus = np.logspace(0, math.log10(max(2.0, 1.5 * max(finite, default=10 ** 3.5))), 400)
     for k, m in enumerate(methods):
         rows = [results[n]["methods"][m] for n in results]
         r = np.array([max(1.0, row["ratio"]) for row in rows])
@@ -457,6 +461,10 @@ def profile(results, methods, path):
     for tau in (1.10, 1.25):                           # the race's targets
         ax.axvline(tau, color="0.5", lw=0.8, ls=":")
     ax.set_xscale("log")
+    plain = FuncFormatter(lambda x, _: f"{x:g}")
+    ax.xaxis.set_major_formatter(plain)
+    if taus[-1] < 10:                                  # a short range: label its minor ticks
+        ax.xaxis.set_minor_formatter(plain)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("tau: score within tau x the 104-point grid's best (log scale)")
     ax.set_ylabel("fraction of workloads")
