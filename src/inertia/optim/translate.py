@@ -159,18 +159,20 @@ def carried_state(opt, target, state=None):
     factor) carried; between two conventions of one rule the state is copied as it is. Not
     carried: the two-tap rule (``previous_delta``) with momentum into another rule, its buffer
     being the last step and not a sum of them; look-ahead shifts that the scaled buffers would
-    not reproduce (the weights would move too); optimizers other than SGD and QHM (whose
-    buffer is the ema convention's)."""
-    from .family import QHM
+    not reproduce (the weights would move too). A QHM's buffer is carried as the ema
+    convention's, a one-damping AggMo's as tf1's (``_as_sgd``)."""
+    from .family import QHM, AggMo
     from .sgd import SGDState
 
     state = opt.state if state is None else state
-    if state is None or not state.step or not isinstance(opt, (SGD, QHM)):
+    if state is None or not state.step or not isinstance(opt, (SGD, QHM, AggMo)):
         return None
-    if isinstance(opt, QHM):        # its buffer is the ema convention's (``_as_sgd``)
-        state = SGDState(step=state.step, started=opt.momentum != 0,
-                         velocity=list(state.buffer), last_lr=opt.lr)
-        opt = _as_sgd(opt)[0]
+    if not isinstance(opt, SGD):    # the buffer of the SGD that ``_as_sgd`` makes of it
+        buffers = state.buffer if isinstance(opt, QHM) else state.velocity
+        sgd = _as_sgd(opt)[0]
+        state = SGDState(step=state.step, started=sgd.momentum != 0,
+                         velocity=list(buffers), last_lr=opt.lr)
+        opt = sgd
     S, T = opt.convention, target.convention
     factor = _translation(opt, T).lr_factor
     if S.flags() == T.flags() and factor == 1.0:       # the same rule: the state as it is
