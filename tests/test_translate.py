@@ -585,26 +585,38 @@ def test_a_translated_state_continues_the_trajectory(case, k):
     assert_same(np.array(got), want[k:], rtol=1e-8)
 
 
-def test_translate_carries_a_fitted_state_into_another_convention():
+@pytest.mark.parametrize("engine, nesterov", [("numpy", False), ("numpy", True),
+                                             ("torch", False), ("torch", True)])
+def test_translate_carries_a_fitted_state_into_another_convention(engine, nesterov):
+    """fit 3 epochs under PyTorch's rule, translate to Keras's, fit 3 more: 6 epochs under
+    PyTorch's, on either engine, heavy ball or Nesterov (the torch engine's buffers are
+    tensors)."""
+    if engine == "torch":
+        pytest.importorskip("torch")
     X = np.random.default_rng(0).normal(size=(64, 3))
     y = np.sin(X[:, :1]) + X[:, 1:2]
 
     def net():
         return inertia.Network(3, [inertia.Dense(5, "tanh"), inertia.Dense(1, "linear")],
-                               dtype="float64", seed=1)
+                               dtype="float64", seed=1, engine=engine)
 
-    whole, opt = net(), inertia.SGD(0.05, 0.9)
+    def sgd():
+        return inertia.SGD(0.05, 0.9, nesterov=nesterov)
+
+    whole, opt = net(), sgd()
     inertia.fit(whole, X, y, loss="mse", optimizer=opt, epochs=6, batch_size=16, shuffle=False)
-    half, opt = net(), inertia.SGD(0.05, 0.9)
+    half, opt = net(), sgd()
     inertia.fit(half, X, y, loss="mse", optimizer=opt, epochs=3, batch_size=16, shuffle=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         keras = translate(opt, "keras")
     assert keras.state.step == 12 and keras.state is not opt.state
-    np.testing.assert_allclose(keras.state.velocity[0], -0.05 * opt.state.velocity[0])
+    host = [np.asarray(v.cpu() if hasattr(v, "cpu") else v) for v in opt.state.velocity]
+    np.testing.assert_allclose(np.asarray(keras.state.velocity[0].cpu() if engine == "torch"
+                                          else keras.state.velocity[0]), -0.05 * host[0])
     inertia.fit(half, X, y, loss="mse", optimizer=keras, epochs=3, batch_size=16, shuffle=False)
     for a, b in zip(half.W + half.b, whole.W + whole.b):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.parametrize("source, target", [
