@@ -71,7 +71,7 @@ except ImportError as err:  # pragma: no cover - scikit-learn is in the test ext
 from numbers import Integral, Real
 
 from .data import check_memory
-from .network import Dense, Network
+from .network import Dense, Network, parameter_count
 from .optim import CONVENTIONS, QHM, SGD, Adam, AdamW, AggMo
 from .ops import losses as _losses
 from .training import fit as _inertia_fit
@@ -271,7 +271,7 @@ class _BaseMLP(BaseEstimator):
     def _check_size(self, layer_units):
         """The network's memory, refused before any work as ``Network`` refuses it (in
         float64, as the weights are drawn)."""
-        n_params = sum(o * i + o for i, o in zip(layer_units, layer_units[1:]))
+        n_params = parameter_count(layer_units)
         check_memory(n_params * 8, f"hidden_layer_sizes={tuple(self._hidden_sizes())} gives "
                                    f"{n_params:,} parameters")
 

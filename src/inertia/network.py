@@ -163,6 +163,11 @@ class Scaling:
         return out
 
 
+def parameter_count(sizes):
+    """Weights and biases of dense layers of ``sizes`` (inputs first)."""
+    return sum(o * i + o for i, o in zip(sizes, sizes[1:]))
+
+
 def _length(x):
     try:
         return f"of length {len(x)}"
@@ -213,7 +218,7 @@ class Network:
         rng = np.random.default_rng(seed)
         # every parameter lives in one flat array, layer by layer (W row-major, then b): the
         # compiled training loop reads them as one buffer; W and b are views into it
-        n_params = sum(o * i + o for i, o in zip(self.sizes, self.sizes[1:]))
+        n_params = parameter_count(self.sizes)
         check_memory(n_params * self.dtype.itemsize, f"the network's {n_params:,} parameters")
         self.flat = self.e.zeros((n_params,))
         W, b = [], []

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import data as datasets
 from ..ops import losses
-from ..network import Dense
+from ..network import Dense, parameter_count
 
 DEFAULT_OUT = "inertia-out"
 
@@ -144,7 +144,7 @@ def check_fit_memory(net, n_rows, batch_size, n_val, epochs=0, runs=1):
     datasets.check_memory(RECORD_BYTES * epochs * runs,
                           f"the loss records of {epochs:,} epochs"
                           + (f" × {runs:,} runs" if runs > 1 else ""))
-    n_params = sum(o * i + o for i, o in zip(net.sizes, net.sizes[1:]))
+    n_params = parameter_count(net.sizes)
     datasets.check_memory(runs * (6 * n_params * net.dtype.itemsize + RUN_BYTES),
                           f"the state of {runs:,} runs")
 
